@@ -1,0 +1,131 @@
+"""Settings: ``config/default.toml``, then a user file, then environment
+variables, then explicit values (CLI flags), each overriding the one before.
+
+Environment variables start with ``FACESEARCH_`` and use ``__`` for nested
+groups: ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DETECTION__UPSAMPLE=0``,
+``FACESEARCH_SERVICE__PORT=9000``. ``FACESEARCH_API_KEYS`` is a comma-separated
+list. A user file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_TOML = Path(__file__).with_name("default.toml")
+CONFIG_ENV = "FACESEARCH_CONFIG"
+
+
+class DetectionSettings(BaseModel):
+    """How faces are found and encoded. Changing any of these changes the
+    embeddings or the set of faces, so they are recorded with each photo."""
+
+    model: Literal["hog", "cnn"] = "hog"
+    upsample: int = Field(1, ge=0, le=4)
+    max_side: int = Field(1600, ge=0, description="pixels; 0 = no downscale")
+    min_face_size: int = Field(20, ge=0, description="pixels, box height in the original photo")
+    jitters: int = Field(1, ge=1, le=100)
+
+
+class IndexerSettings(BaseModel):
+    workers: int = Field(0, ge=0, description="0 = one per CPU core")
+    extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
+    max_image_pixels: int = Field(100_000_000, gt=0)
+    checkpoint_every: int = Field(500, gt=0)
+
+    @field_validator("extensions")
+    @classmethod
+    def _lower_dotted(cls, value: list[str]) -> list[str]:
+        return [e.lower() if e.startswith(".") else "." + e.lower() for e in value]
+
+
+class ThumbnailSettings(BaseModel):
+    size: int = Field(160, ge=16, le=1024, description="pixels, longest side")
+    margin: float = Field(0.25, ge=0, le=2, description="share of the box added on each side")
+    jpeg_quality: int = Field(85, ge=10, le=100)
+
+
+class SearchSettings(BaseModel):
+    default_k: int = Field(10, ge=1)
+    max_k: int = Field(1000, ge=1)
+
+
+class ServiceSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(0, ge=0, description="0 = one per CPU core")
+    threads_per_worker: int = Field(1, ge=1)
+    max_upload_mb: float = Field(16, gt=0)
+    timeout_s: int = Field(60, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every setting of facesearch. Build with ``load_settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FACESEARCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=[DEFAULT_TOML],
+    )
+
+    data_dir: Path = Path("facesearch-data")
+    api_keys: Annotated[list[str], NoDecode] = []
+    detection: DetectionSettings = DetectionSettings()
+    indexer: IndexerSettings = IndexerSettings()
+    thumbnails: ThumbnailSettings = ThumbnailSettings()
+    search: SearchSettings = SearchSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: explicit values, then the environment, then the
+        # TOML files (the user's file deep-merged over the defaults).
+        files = settings_cls.model_config.get("toml_file") or [DEFAULT_TOML]
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=files, deep_merge=True),
+        )
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from the files and environment, with ``overrides`` (CLI flags)
+    on top. ``config_file`` (else ``$FACESEARCH_CONFIG``) is a TOML file laid
+    over ``config/default.toml``. ``None`` overrides are ignored so that unset
+    flags fall through; nested ones are dicts: ``detection={"upsample": 0}``."""
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = os.environ[CONFIG_ENV]
+    files = [DEFAULT_TOML]
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        files.append(path)
+    settings_cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": files}})
+    clean = {k: v for k, v in overrides.items() if v is not None and v != {}}
+    return settings_cls(**clean)

@@ -1,0 +1,85 @@
+"""Find and encode every face of a photo: detection on a downscaled copy,
+boxes mapped back to the original pixels, encoding on the full-resolution
+photo. Shared by the indexer and the query-by-photo endpoint, so that indexed
+faces and query faces are found the same way."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from config.settings import DetectionSettings, ThumbnailSettings
+from indexer import model
+from indexer.model import Box
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face of a photo: its box in original-image pixels and its 128-d
+    float32 embedding."""
+
+    box: Box
+    embedding: np.ndarray
+
+
+def detection_scale(width: int, height: int, max_side: int) -> float:
+    """Factor (<= 1) that brings the longest side down to ``max_side``."""
+    longest = max(width, height)
+    if max_side <= 0 or longest <= max_side:
+        return 1.0
+    return max_side / longest
+
+
+def detect_boxes(rgb: np.ndarray, detection: DetectionSettings) -> list[Box]:
+    """Face boxes in ``rgb``'s own pixel coordinates, largest first, at least
+    ``detection.min_face_size`` pixels high. Detection runs on a copy whose
+    longest side is at most ``detection.max_side`` (HOG's cost grows with the
+    pixel count: 468 ms at 1920x1080 against 69 ms at 640x480)."""
+    height, width = rgb.shape[:2]
+    scale = detection_scale(width, height, detection.max_side)
+    if scale < 1.0:
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(Image.fromarray(rgb).resize(small_size, Image.BILINEAR))
+    else:
+        small = rgb
+    found = model.face_boxes(small, model=detection.model, upsample=detection.upsample)
+    boxes = [map_box(b, 1.0 / scale if scale < 1.0 else 1.0, width, height) for b in found]
+    boxes = [b for b in boxes if b.height >= detection.min_face_size and b.width > 0]
+    boxes.sort(key=lambda b: (-b.area, b.top, b.left))
+    return boxes
+
+
+def map_box(box: Box, factor: float, width: int, height: int) -> Box:
+    """Scale a box by ``factor`` and clip it to a ``width`` x ``height`` image."""
+    return Box(
+        top=max(0, min(height, round(box.top * factor))),
+        right=max(0, min(width, round(box.right * factor))),
+        bottom=max(0, min(height, round(box.bottom * factor))),
+        left=max(0, min(width, round(box.left * factor))),
+    )
+
+
+def find_faces(rgb: np.ndarray, detection: DetectionSettings) -> list[Face]:
+    """Every face of the photo, largest first, with its embedding computed on
+    the full-resolution photo."""
+    boxes = detect_boxes(rgb, detection)
+    embeddings = model.face_embeddings(rgb, boxes, jitters=detection.jitters)
+    return [Face(box=b, embedding=embeddings[i]) for i, b in enumerate(boxes)]
+
+
+def thumbnail_jpeg(rgb: np.ndarray, box: Box, settings: ThumbnailSettings) -> bytes:
+    """A JPEG of the face at ``box`` with ``settings.margin`` of the box added on
+    each side, longest side at most ``settings.size`` pixels."""
+    height, width = rgb.shape[:2]
+    pad_y = round(box.height * settings.margin)
+    pad_x = round(box.width * settings.margin)
+    top, bottom = max(0, box.top - pad_y), min(height, box.bottom + pad_y)
+    left, right = max(0, box.left - pad_x), min(width, box.right + pad_x)
+    crop = Image.fromarray(rgb[top:bottom, left:right])
+    crop.thumbnail((settings.size, settings.size), Image.LANCZOS)
+    out = io.BytesIO()
+    crop.save(out, format="JPEG", quality=settings.jpeg_quality)
+    return out.getvalue()

@@ -1,0 +1,92 @@
+"""Decoding photos into the RGB arrays the model takes.
+
+Handles what real folders hold: EXIF orientation (phone photos), RGBA and
+palette images (composited over white), greyscale, 16-bit and CMYK images,
+animated GIFs (first frame), and refuses truncated files, non-images and
+decompression bombs with an ``ImageError`` instead of crashing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats facesearch decodes. Pillow knows more, but these are the photo formats.
+SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF"}
+
+
+class ImageError(ValueError):
+    """A file or upload that cannot be used as a photo; the message says why."""
+
+    def __init__(self, message: str, code: str = "invalid_image") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
+    """The photo in ``data`` as a C-contiguous ``uint8`` array (H, W, 3), upright.
+
+    Raises ``ImageError`` for empty data, unknown formats, truncated files and
+    images of more than ``max_pixels`` pixels (checked from the header, before
+    any pixel is decoded).
+    """
+    if not data:
+        raise ImageError("the file is empty (0 bytes)", code="empty_image")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (and past 2x raises) on huge images; we check ourselves.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in SUPPORTED_FORMATS:
+                raise ImageError(
+                    f"unsupported image format {image.format}; use JPEG, PNG, WebP, BMP, GIF or TIFF",
+                    code="unsupported_image_format",
+                )
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
+                    code="image_too_large",
+                )
+            image.seek(0)  # first frame of an animated GIF/WebP/TIFF
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return to_rgb_array(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image (the format was not recognised)", code="unsupported_image_format") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(str(exc), code="image_too_large") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"cannot decode the image: {exc}") from None
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to 8-bit RGB. Transparency is composited over
+    white; 16/32-bit greyscale is scaled to 8 bits (not clipped, which would
+    turn most of a 16-bit photo white)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode != "I" or grey.max(initial=0) > 255 else 255.0
+        grey8 = np.clip(grey / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey8[:, :, None], 3, axis=2))
+    if mode == "F":
+        grey = np.asarray(image, dtype=np.float64)
+        lo, hi = float(grey.min(initial=0)), float(grey.max(initial=1))
+        grey8 = np.clip((grey - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey8[:, :, None], 3, axis=2))
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("LA", "PA", "La"):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))

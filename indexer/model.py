@@ -1,0 +1,108 @@
+"""The one seam to the face model: dlib's HOG/CNN detectors and its ResNet
+face descriptor, reached through face_recognition.
+
+Nothing else in facesearch imports ``face_recognition`` or ``dlib``. The
+functions here take RGB ``uint8`` arrays of shape (H, W, 3) and return plain
+``Box`` tuples and ``float32`` arrays; the models load lazily, once per
+process, behind a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+
+MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
+EMBEDDING_DIM = 128
+
+_lock = threading.Lock()
+_face_recognition: ModuleType | None = None
+
+
+class Box(NamedTuple):
+    """A face box in pixel coordinates, face_recognition's (top, right,
+    bottom, left) order; ``bottom``/``right`` are exclusive."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def area(self) -> int:
+        return max(self.height, 0) * max(self.width, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return self._asdict()
+
+
+def _api() -> ModuleType:
+    """Import face_recognition once. face_recognition_models 0.3.0 finds its
+    weights through ``pkg_resources``, whose import warns that it is
+    deprecated; the warning is expected (setuptools is pinned below 81, where
+    it still exists) and would otherwise end up in every user's terminal."""
+    global _face_recognition
+    if _face_recognition is None:
+        with _lock:
+            if _face_recognition is None:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+                    warnings.filterwarnings("ignore", category=DeprecationWarning)
+                    import face_recognition
+
+                _face_recognition = face_recognition
+    return _face_recognition
+
+
+def load() -> None:
+    """Load the models now (workers call this before their first photo)."""
+    _api()
+
+
+def face_boxes(rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> list[Box]:
+    """Boxes of the faces the detector finds in ``rgb``, clipped to the image.
+
+    ``model`` is ``"hog"`` or ``"cnn"``; ``upsample`` is how many times the
+    image is doubled before detection (finds smaller faces, ~4x the cost each).
+    """
+    locations = _api().face_locations(rgb, number_of_times_to_upsample=upsample, model=model)
+    return [Box(int(t), int(r), int(b), int(l)) for (t, r, b, l) in locations]
+
+
+def face_embeddings(rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
+    """The 128-d descriptors of the faces at ``boxes`` in ``rgb``: a C-contiguous
+    ``float32`` array of shape (len(boxes), 128). Landmarks use the 5-point
+    predictor the ResNet model was trained with. Embeddings are not unit
+    length; compare them with Euclidean distance (0.6 = same person, by
+    dlib's own threshold)."""
+    if not boxes:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    encodings = _api().face_encodings(
+        rgb, known_face_locations=[tuple(b) for b in boxes], num_jitters=jitters, model="small"
+    )
+    return np.ascontiguousarray(np.asarray(encodings, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM))
+
+
+def runtime_info() -> dict[str, object]:
+    """Which dlib this process runs: version and whether it uses BLAS/CUDA."""
+    _api()
+    import dlib
+
+    return {
+        "dlib_version": dlib.__version__,
+        "dlib_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
+        "dlib_cuda": bool(getattr(dlib, "DLIB_USE_CUDA", False)),
+        "model": MODEL_NAME,
+    }

@@ -1,0 +1,15 @@
+"""Face storage: vectors (FAISS) plus metadata (SQLite) behind one interface."""
+
+from indexer.store.base import FaceStore, StoreError
+from indexer.store.embedded import EmbeddedStore, StoreMismatchError
+from indexer.store.metadata import FaceRecord, FileRecord, FileState
+
+__all__ = [
+    "EmbeddedStore",
+    "FaceRecord",
+    "FaceStore",
+    "FileRecord",
+    "FileState",
+    "StoreError",
+    "StoreMismatchError",
+]

@@ -1,0 +1,49 @@
+"""The store interface the indexer and the service use. The embedded default
+is FAISS + SQLite (``EmbeddedStore``); a server-backed store (Milvus, for
+collections that outgrow one machine) is meant to implement the same
+protocol."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from indexer.model import Box
+from indexer.store.metadata import FaceRecord, FileRecord, FileState
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as it is; the message says how to repair it."""
+
+
+class FaceStore(Protocol):
+    def count(self) -> int:
+        """Number of indexed faces."""
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, I)`` for float32 queries ``x`` (n, 128): **squared** L2
+        distances ascending and face ids, (n, k) each, id -1 past the end."""
+
+    def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
+        """Metadata of the given faces; unknown ids are left out."""
+
+    def thumbnail(self, face_id: int) -> bytes | None:
+        """JPEG bytes of the face crop, or None for an unknown id."""
+
+    def file_states(self) -> dict[str, FileState]:
+        """Every indexed photo by path, for change detection."""
+
+    def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
+        """Replace a photo's faces; returns (faces added, faces removed)."""
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        """Record new stat data for a file whose content is unchanged."""
+
+    def remove_file(self, path: str) -> int:
+        """Forget a photo; returns the number of faces removed."""
+
+    def checkpoint(self, **manifest_extra: object) -> None:
+        """Make every write so far durable and visible to new readers."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,210 @@
+"""The embedded store: a FAISS index file, a SQLite metadata database and a
+JSON manifest in one data directory.
+
+Layout of ``DATA_DIR``::
+
+    manifest.json      format version, model, dimension, index type, counts
+    faces.faiss        FAISS IndexIDMap2(IndexFlatL2), ids = faces.id
+    metadata.sqlite3   photos, faces (with embeddings), thumbnails, runs
+
+SQLite is the source of truth. A checkpoint commits SQLite, then writes the
+FAISS file and the manifest atomically. If a crash falls between the two, the
+counts disagree on the next open: readers refuse to start and say to run
+``facesearch repair``, which rebuilds the FAISS file from the stored
+embeddings (no photo is re-encoded); the indexer repairs by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
+from indexer.store.atomic import atomic_write_bytes
+from indexer.store.base import StoreError
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, utc_now
+from indexer.store.vectors import FlatL2Index
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+INDEX_FILE = "faces.faiss"
+DB_FILE = "metadata.sqlite3"
+MANIFEST_FILE = "manifest.json"
+
+
+class StoreMismatchError(StoreError):
+    """The FAISS index and the metadata disagree."""
+
+
+class EmbeddedStore:
+    """FAISS + SQLite store in ``data_dir``. Open with ``EmbeddedStore.open``."""
+
+    def __init__(self, data_dir: Path, vectors: FlatL2Index, db: MetadataDB, manifest: dict) -> None:
+        self.data_dir = data_dir
+        self.vectors = vectors
+        self.db = db
+        self.manifest = manifest
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> "EmbeddedStore":
+        """Open (or, when writable, create) the store in ``data_dir``.
+
+        Read-only opens need an existing, consistent store and raise
+        ``StoreError`` otherwise. Writable opens with ``repair=True`` rebuild
+        the FAISS file from the metadata when the two disagree.
+        """
+        data_dir = Path(data_dir).expanduser().resolve()
+        manifest_path = data_dir / MANIFEST_FILE
+        index_path = data_dir / INDEX_FILE
+        db_path = data_dir / DB_FILE
+        if readonly and not db_path.exists():
+            raise StoreError(
+                f"no index in {data_dir}: run `facesearch index --data-dir {data_dir} PATH...` first"
+            )
+        try:
+            manifest = _read_manifest(manifest_path)
+        except StoreError:
+            if not repair:
+                raise
+            manifest = None
+        if manifest is not None and manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{manifest_path} has format version {manifest.get('format_version')}, this facesearch "
+                f"reads version {FORMAT_VERSION}: rebuild with `facesearch index --full --data-dir {data_dir} PATH...`"
+            )
+        db = MetadataDB(db_path, readonly=readonly)
+        try:
+            if index_path.exists():
+                try:
+                    vectors = FlatL2Index.load(index_path)
+                except Exception as exc:  # FAISS raises RuntimeError on a damaged file
+                    if not repair:
+                        raise StoreMismatchError(
+                            f"cannot read the FAISS index {index_path} ({exc}); rebuild it from the metadata "
+                            f"with `facesearch repair --data-dir {data_dir}`"
+                        ) from exc
+                    vectors = FlatL2Index(EMBEDDING_DIM)
+            else:
+                vectors = FlatL2Index(EMBEDDING_DIM)
+            store = cls(data_dir, vectors, db, manifest or {})
+            problem = store.consistency_problem()
+            if problem:
+                if not repair:
+                    raise StoreMismatchError(
+                        f"the index in {data_dir} is inconsistent: {problem}. Rebuild the FAISS index from the "
+                        f"metadata (no photo is re-encoded) with `facesearch repair --data-dir {data_dir}`"
+                    )
+                log.warning("repairing %s: %s", data_dir, problem)
+                store.rebuild_index()
+            return store
+        except BaseException:
+            db.close()
+            raise
+
+    def consistency_problem(self) -> str | None:
+        """A sentence describing how FAISS, SQLite and the manifest disagree, or None."""
+        faiss_count = self.vectors.ntotal
+        db_count = self.db.face_count()
+        if faiss_count != db_count:
+            return f"the FAISS index holds {faiss_count} faces but the metadata holds {db_count}"
+        if self.manifest and self.manifest.get("faces") != db_count:
+            return f"the manifest says {self.manifest.get('faces')} faces but the metadata holds {db_count}"
+        if not self.manifest and db_count:
+            return "the manifest is missing"
+        return None
+
+    def rebuild_index(self) -> int:
+        """Rebuild the FAISS index from the embeddings in SQLite and save it."""
+        vectors = FlatL2Index(EMBEDDING_DIM)
+        for ids, x in self.db.iter_embeddings():
+            vectors.add(ids, x)
+        self.vectors = vectors
+        self._save()
+        return vectors.ntotal
+
+    # -- reading -----------------------------------------------------------
+
+    def count(self) -> int:
+        return self.vectors.ntotal
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.vectors.search(x, k)
+
+    def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
+        return self.db.faces(face_ids)
+
+    def thumbnail(self, face_id: int) -> bytes | None:
+        return self.db.thumbnail(face_id)
+
+    def file_states(self) -> dict[str, FileState]:
+        return self.db.file_states()
+
+    def photo_count(self) -> int:
+        return self.db.file_count()
+
+    # -- writing -----------------------------------------------------------
+
+    def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
+        new_ids, removed = self.db.put_file(record, faces)
+        self.vectors.remove(np.asarray(removed, dtype=np.int64))
+        if faces:
+            self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.stack([f[1] for f in faces]))
+        return len(new_ids), len(removed)
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        self.db.touch_file(path, size, mtime_ns)
+
+    def remove_file(self, path: str) -> int:
+        removed = self.db.remove_file(path)
+        self.vectors.remove(np.asarray(removed, dtype=np.int64))
+        return len(removed)
+
+    def clear(self) -> None:
+        """Forget every photo and face (``index --full``)."""
+        self.db.clear()
+        self.vectors = FlatL2Index(EMBEDDING_DIM)
+
+    def record_run(self, started_at: str, report: dict) -> None:
+        self.db.record_run(started_at, report)
+
+    def last_run(self) -> dict | None:
+        return self.db.last_run()
+
+    def checkpoint(self, **manifest_extra: object) -> None:
+        self.db.commit()
+        self.manifest.update(manifest_extra)
+        self._save()
+
+    def _save(self) -> None:
+        self.vectors.save(self.data_dir / INDEX_FILE)
+        self.manifest.update(
+            format_version=FORMAT_VERSION,
+            model=MODEL_NAME,
+            dimension=EMBEDDING_DIM,
+            index_type=self.vectors.index_type,
+            metric="L2",
+            faces=self.vectors.ntotal,
+            photos=self.db.file_count(),
+            updated_at=utc_now(),
+        )
+        atomic_write_bytes(
+            self.data_dir / MANIFEST_FILE, (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode()
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _read_manifest(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path} ({exc}); run `facesearch repair --data-dir {path.parent}`") from exc
