@@ -1,0 +1,38 @@
+# facesearch: `make install`, `make test`, `make demo` (see README.md).
+#
+# Dependencies come from uv.lock through uv. uv itself is taken from PATH, or
+# installed once with pip into .tools/ (a fresh machine has only Python).
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.9
+UV          ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV        := .venv
+DEMO_DATA   ?= .demo-data
+SHARED_PHOTOS := $(wildcard ../shared/data/photos)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install test demo lock clean bench
+
+install: $(VENV)/.installed
+
+# Reinstall only when the lock or the project definition changed.
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+demo: install
+	$(VENV)/bin/facesearch index --data-dir $(DEMO_DATA) tests/data $(SHARED_PHOTOS)
+	$(VENV)/bin/facesearch serve --data-dir $(DEMO_DATA)
+
+lock: | $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf $(VENV) .tools $(DEMO_DATA)

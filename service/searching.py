@@ -1,0 +1,61 @@
+"""Plain search functions the views call: arrays and a store in, response
+models out. Distances leave here as Euclidean (FAISS gives squared ones)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from config.settings import DetectionSettings
+from indexer.faces import find_faces
+from indexer.model import Box
+from indexer.store import FaceStore
+from service.schemas import BoxModel, Match, QueryFace, SearchResponse
+
+
+def box_model(box: Box) -> BoxModel:
+    return BoxModel(top=box.top, right=box.right, bottom=box.bottom, left=box.left)
+
+
+def nearest_faces(store: FaceStore, x: np.ndarray, k: int, max_distance: float | None = None) -> list[list[Match]]:
+    """For each row of ``x`` (n, 128), up to ``k`` indexed faces by ascending
+    Euclidean distance, at most ``max_distance`` away when given. Faces whose
+    metadata has gone (removed since the index was loaded) are skipped."""
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 128)
+    if store.count() == 0 or len(x) == 0:
+        return [[] for _ in range(len(x))]
+    distances_sq, ids = store.search(x, min(k, store.count()))
+    distances = np.sqrt(np.maximum(distances_sq, 0.0))
+    records = store.faces([int(i) for i in ids.ravel() if i >= 0])
+    results: list[list[Match]] = []
+    for row_d, row_i in zip(distances, ids):
+        matches = []
+        for dist, face_id in zip(row_d, row_i):
+            if face_id < 0 or (max_distance is not None and dist > max_distance):
+                continue
+            record = records.get(int(face_id))
+            if record is None:
+                continue
+            matches.append(
+                Match(face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box))
+            )
+        results.append(matches)
+    return results
+
+
+def search_by_embedding(store: FaceStore, embedding: np.ndarray, k: int, max_distance: float | None) -> SearchResponse:
+    matches = nearest_faces(store, embedding.reshape(1, -1), k, max_distance)[0]
+    return SearchResponse(faces=[QueryFace(box=None, matches=matches)])
+
+
+def search_by_photo(
+    store: FaceStore, rgb: np.ndarray, detection: DetectionSettings, k: int, max_distance: float | None
+) -> SearchResponse:
+    """Find every face of the query photo (the indexer's own detection
+    settings) and search each one; largest face first."""
+    faces = find_faces(rgb, detection)
+    if not faces:
+        return SearchResponse(faces=[])
+    per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance)
+    return SearchResponse(
+        faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)]
+    )

@@ -1,0 +1,62 @@
+"""``facesearch serve``: the app under gunicorn, one index copy per worker.
+
+Workers are processes (``sync`` worker class): a query photo's encoding holds
+the GIL for ~60 ms per face, so threads would serialise. Each worker opens the
+index read-only in its own ``create_app`` call (no ``preload_app``: FAISS and
+OpenMP state are not shared across a fork) and runs FAISS with
+``service.threads_per_worker`` OpenMP threads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from config.settings import Settings
+from indexer.store import EmbeddedStore
+
+
+class FaceSearchServer(BaseApplication):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        service = self.settings.service
+        self.cfg.set("bind", f"{_bind_host(service.host)}:{service.port}")
+        self.cfg.set("workers", service.workers or os.cpu_count() or 1)
+        self.cfg.set("worker_class", "sync")
+        self.cfg.set("timeout", service.timeout_s)
+        self.cfg.set("accesslog", None)
+        self.cfg.set("errorlog", "-")
+        self.cfg.set("loglevel", "warning")
+        self.cfg.set("proc_name", "facesearch")
+
+    def load(self):
+        from service import create_app
+
+        return create_app(self.settings)
+
+
+def _bind_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def run_server(settings: Settings) -> None:
+    """Check the index opens (fail before forking with a clear message), print
+    where to reach the service, then serve until stopped."""
+    threads = str(settings.service.threads_per_worker)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = threads
+    store = EmbeddedStore.open(settings.data_dir, readonly=True)
+    faces, photos = store.count(), store.photo_count()
+    store.close()
+    service = settings.service
+    url = f"http://{_bind_host(service.host)}:{service.port}"
+    print(f"facesearch: serving {faces} faces from {photos} photos in {settings.data_dir.resolve()}", flush=True)
+    print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
+    print(f"  try: curl -F image=@photo.jpg {url}/api/v1/search", flush=True)
+    sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied
+    FaceSearchServer(settings).run()
