@@ -1,0 +1,128 @@
+"""Shared fixtures, in the manner of Flask's tutorial: a per-test data dir,
+settings pointing at it, an app, its test client and a CLI runner.
+
+Two kinds of face model:
+- ``fake_model`` replaces the model seam (``indexer.model``) with a fake that
+  "finds" one face per non-uniform image and encodes it as a fixed vector
+  derived from the pixels: fast, deterministic, no dlib.
+- the real dlib model, for the integration tests on ``tests/data`` photos
+  (``real_index`` indexes them once per test session).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from config.settings import Settings, load_settings
+from indexer import model
+from indexer.model import EMBEDDING_DIM, Box
+
+DATA = Path(__file__).parent / "data"
+LFW_PEOPLE = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Serena_Williams", "Vladimir_Putin"]
+
+
+def lfw_photo(person: str, n: int) -> Path:
+    return DATA / "lfw" / person / f"{person}_{n:04d}.jpg"
+
+
+def fake_vector(seed_bytes: bytes) -> np.ndarray:
+    """A fixed 128-d vector for the given bytes, scaled like a dlib embedding."""
+    seed = int.from_bytes(hashlib.blake2b(seed_bytes, digest_size=8).digest(), "little")
+    return (np.random.default_rng(seed).normal(0.0, 0.12, EMBEDDING_DIM)).astype(np.float32)
+
+
+class FakeModel:
+    """Stands in for ``indexer.model``: one face per image unless the image is
+    uniform (no face), or ``faces_per_image`` side-by-side faces. Embeddings
+    depend only on the face crop's pixels, so the same crop gives the same vector."""
+
+    def __init__(self) -> None:
+        self.faces_per_image = 1
+        self.calls = 0
+
+    def face_boxes(self, rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> list[Box]:
+        self.calls += 1
+        if rgb.min() == rgb.max():
+            return []
+        h, w = rgb.shape[:2]
+        n = self.faces_per_image
+        step = w // n
+        return [Box(0, (i + 1) * step, h, i * step) for i in range(n)]
+
+    def face_embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
+        out = [fake_vector(np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]).tobytes()) for b in boxes]
+        return np.asarray(out, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM)
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
+    fake = FakeModel()
+    monkeypatch.setattr(model, "face_boxes", fake.face_boxes)
+    monkeypatch.setattr(model, "face_embeddings", fake.face_embeddings)
+    monkeypatch.setattr(model, "load", lambda: None)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No FACESEARCH_* variable of the developer's shell leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FACESEARCH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    """In-process indexing (1 worker), so that fakes apply."""
+    return load_settings(data_dir=data_dir, indexer={"workers": 1})
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A writable copy of the LFW test photos (5 people x 3)."""
+    target = tmp_path / "photos"
+    shutil.copytree(DATA / "lfw", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tests/data`` indexed once with the real dlib model and 2 workers."""
+    from indexer.indexing import index_paths
+
+    data_dir = tmp_path_factory.mktemp("real-index")
+    report = index_paths([DATA], load_settings(data_dir=data_dir, indexer={"workers": 2}), progress=False)
+    assert report.errors == [], report.errors
+    return data_dir
+
+
+@pytest.fixture
+def app(real_index: Path):
+    from service import create_app
+
+    app = create_app(load_settings(data_dir=real_index))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()

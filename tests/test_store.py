@@ -1,0 +1,174 @@
+"""The FAISS wrapper against brute-force numpy, and the embedded store's
+persistence, consistency checks and repair."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.model import Box
+from indexer.store import EmbeddedStore, FileRecord, StoreError, StoreMismatchError
+from indexer.store.vectors import FlatL2Index
+
+DIM = 128
+
+
+def brute_force(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    d = ((q[:, None, :].astype(np.float64) - x[None, :, :].astype(np.float64)) ** 2).sum(-1)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, order, axis=1), ids[order]
+
+
+@pytest.fixture
+def seeded() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 0.1, (500, DIM)).astype(np.float32)
+    ids = rng.choice(10_000, size=500, replace=False).astype(np.int64)
+    q = rng.normal(0, 0.1, (20, DIM)).astype(np.float32)
+    return x, ids, q
+
+
+def test_search_matches_brute_force(seeded):
+    x, ids, q = seeded
+    index = FlatL2Index(DIM)
+    index.add(ids, x)
+    distances, found = index.search(q, 10)
+    expected_d, expected_i = brute_force(x, ids, q, 10)
+    np.testing.assert_array_equal(found, expected_i)
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-4)  # squared L2
+
+
+def test_remove_then_search_matches_brute_force(seeded):
+    x, ids, q = seeded
+    index = FlatL2Index(DIM)
+    index.add(ids, x)
+    gone = ids[::3]
+    assert index.remove(gone) == len(gone)
+    keep = ~np.isin(ids, gone)
+    _, found = index.search(q, 5)
+    np.testing.assert_array_equal(found, brute_force(x[keep], ids[keep], q, 5)[1])
+
+
+def test_fewer_vectors_than_k_pad_with_minus_one(seeded):
+    x, ids, q = seeded
+    index = FlatL2Index(DIM)
+    index.add(ids[:3], x[:3])
+    _, found = index.search(q[:1], 5)
+    assert list(found[0][3:]) == [-1, -1]
+
+
+def test_inputs_are_checked_and_converted(seeded):
+    x, ids, _ = seeded
+    index = FlatL2Index(DIM)
+    index.add(ids[:10], x[:10].astype(np.float64))  # converted to float32
+    assert index.ntotal == 10
+    with pytest.raises(ValueError):
+        index.add(ids[:2], x[:3])
+    with pytest.raises(ValueError):
+        index.search(np.zeros((1, 64), np.float32), 1)
+
+
+def test_save_load_round_trip_is_atomic(seeded, tmp_path: Path):
+    x, ids, q = seeded
+    index = FlatL2Index(DIM)
+    index.add(ids, x)
+    path = tmp_path / "faces.faiss"
+    index.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["faces.faiss"]  # no temporary file left
+    loaded = FlatL2Index.load(path)
+    for a, b in zip(index.search(q, 7), loaded.search(q, 7)):
+        np.testing.assert_array_equal(a, b)
+
+
+def record(path: str, content: str = "h") -> FileRecord:
+    return FileRecord(path=path, size=1, mtime_ns=1, content_hash=content, width=100, height=80,
+                      detection="{}", model="m")
+
+
+def faces(n: int, seed: int) -> list[tuple[Box, np.ndarray, bytes]]:
+    rng = np.random.default_rng(seed)
+    return [(Box(1, 20 + i, 30, i), rng.normal(0, 0.1, DIM).astype(np.float32), b"jpeg") for i in range(n)]
+
+
+def test_store_persists_faces_with_metadata(data_dir: Path):
+    store = EmbeddedStore.open(data_dir)
+    assert store.put_file(record("/p/a.jpg"), faces(2, 1)) == (2, 0)
+    assert store.put_file(record("/p/b.jpg"), faces(3, 2)) == (3, 0)
+    store.checkpoint(detection="sig")
+    store.close()
+
+    reader = EmbeddedStore.open(data_dir, readonly=True)
+    assert reader.count() == 5 and reader.photo_count() == 2
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    assert manifest["faces"] == 5 and manifest["dimension"] == 128 and manifest["index_type"] == "IDMap2,Flat"
+    assert manifest["format_version"] == 1 and manifest["detection"] == "sig"
+    query = faces(3, 2)[1][1]
+    distances, ids = reader.search(query, 1)
+    record_b = reader.faces([int(ids[0, 0])])[int(ids[0, 0])]
+    assert distances[0, 0] == pytest.approx(0.0, abs=1e-6)
+    assert record_b.path == "/p/b.jpg" and record_b.box == Box(1, 21, 30, 1)
+    assert reader.thumbnail(int(ids[0, 0])) == b"jpeg"
+    assert reader.thumbnail(999) is None
+    reader.close()
+
+
+def test_replacing_and_removing_a_file_updates_both_sides(data_dir: Path):
+    store = EmbeddedStore.open(data_dir)
+    store.put_file(record("/p/a.jpg"), faces(2, 1))
+    store.put_file(record("/p/b.jpg"), faces(1, 2))
+    old_ids = set(store.db.face_ids_of("/p/a.jpg"))
+    assert store.put_file(record("/p/a.jpg", "h2"), faces(1, 3)) == (1, 2)
+    new_ids = set(store.db.face_ids_of("/p/a.jpg"))
+    assert not old_ids & new_ids  # ids are never reused
+    assert store.remove_file("/p/b.jpg") == 1
+    store.checkpoint()
+    assert store.count() == store.db.face_count() == 1
+    _, ids = store.search(faces(1, 3)[0][1], 3)
+    assert set(ids[0]) - {-1} == new_ids
+    store.close()
+
+
+def test_mismatch_is_refused_with_a_repair_hint_and_repair_fixes_it(data_dir: Path):
+    store = EmbeddedStore.open(data_dir)
+    store.put_file(record("/p/a.jpg"), faces(4, 1))
+    store.checkpoint()
+    store.close()
+    # A crash after the metadata commit and before the index save:
+    with sqlite3.connect(data_dir / "metadata.sqlite3") as conn:
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM faces WHERE id = (SELECT MIN(id) FROM faces)")
+    with pytest.raises(StoreMismatchError, match="facesearch repair"):
+        EmbeddedStore.open(data_dir, readonly=True)
+
+    repaired = EmbeddedStore.open(data_dir, repair=True)
+    assert repaired.count() == 3
+    repaired.close()
+    assert EmbeddedStore.open(data_dir, readonly=True).count() == 3
+
+
+def test_damaged_index_file_is_refused_then_rebuilt(data_dir: Path):
+    store = EmbeddedStore.open(data_dir)
+    store.put_file(record("/p/a.jpg"), faces(2, 1))
+    store.checkpoint()
+    store.close()
+    index_file = data_dir / "faces.faiss"
+    index_file.write_bytes(index_file.read_bytes()[:100])
+    with pytest.raises(StoreMismatchError, match="facesearch repair"):
+        EmbeddedStore.open(data_dir, readonly=True)
+    EmbeddedStore.open(data_dir, repair=True).close()
+    assert EmbeddedStore.open(data_dir, readonly=True).count() == 2
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(StoreError, match="facesearch index"):
+        EmbeddedStore.open(tmp_path / "nothing", readonly=True)
+
+
+def test_other_format_version_is_refused(data_dir: Path):
+    EmbeddedStore.open(data_dir).checkpoint()
+    manifest = data_dir / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 99}))
+    with pytest.raises(StoreError, match="--full"):
+        EmbeddedStore.open(data_dir, readonly=True)
