@@ -52,15 +52,22 @@ def _api() -> ModuleType:
     """Import face_recognition once. face_recognition_models 0.3.0 finds its
     weights through ``pkg_resources``, whose import warns that it is
     deprecated; the warning is expected (setuptools is pinned below 81, where
-    it still exists) and would otherwise end up in every user's terminal."""
+    it still exists) and would otherwise end up in every user's terminal.
+    The import also turns on Pillow's LOAD_TRUNCATED_IMAGES; it is put back."""
     global _face_recognition
     if _face_recognition is None:
         with _lock:
             if _face_recognition is None:
+                from PIL import ImageFile
+
+                truncated = ImageFile.LOAD_TRUNCATED_IMAGES
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*pkg_resources.*")
                     warnings.filterwarnings("ignore", category=DeprecationWarning)
                     import face_recognition
+                # face_recognition's import sets this process-wide; a truncated
+                # photo must stay an error, not a half-grey image.
+                ImageFile.LOAD_TRUNCATED_IMAGES = truncated
 
                 _face_recognition = face_recognition
     return _face_recognition

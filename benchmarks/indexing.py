@@ -1,0 +1,217 @@
+"""Indexing throughput on LFW DevTrain, side by side in one run.
+
+Three runs over the same photos, one after the other:
+
+* ``plain``: the loop a face_recognition user writes: for each file
+  ``load_image_file`` + ``face_locations`` + ``face_encodings``, defaults;
+* ``ours-1w``: ``indexer.indexing.index_paths`` with 1 worker (in-process);
+* ``ours-2w``: the same with 2 worker processes.
+
+Each "ours" run indexes into a fresh data directory and its time includes
+everything ``facesearch index`` does (scan, hashing, thumbnails, SQLite and
+FAISS writes, and for 2 workers starting the pool and loading the model in
+each worker). The model is loaded in this process before any run is timed.
+
+Measured per run: photos, wall seconds, photos/s, faces found, faces/s, share
+of photos with at least one face; then ours-1w / plain and ours-2w / ours-1w
+(photos/s). Targets: 2 workers >= 1.9x one worker, our 1 worker >= the plain
+loop, a face found on >= 99.5% of the photos.
+
+The subset (``--limit N``, default 1000) is every (9525/N)-th photo of the
+sorted list, indexed through a temporary folder of symlinks; ``--limit 0``
+indexes the LFW folder itself (then ``--keep DIR`` leaves an index that
+``benchmarks.identification --data-dir DIR`` reuses as it is).
+
+Run (from the repository root)::
+
+    .venv/bin/python -m benchmarks.indexing [--limit 1000] [--workers 1,2] [--skip-plain] [--keep DIR]
+
+Results: ``benchmarks/results/indexing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.common import (
+    DEFAULT_LFW,
+    lfw_photos,
+    now,
+    print_table,
+    ratio,
+    require_dir,
+    spread_subset,
+    verdict,
+    write_results,
+)
+from config.settings import load_settings
+from indexer import model
+from indexer.indexing import index_paths
+
+TARGET_SPEEDUP_2W = 1.9
+TARGET_VS_PLAIN = 1.0
+TARGET_FACE_SHARE = 0.995
+
+
+@dataclass
+class Run:
+    name: str
+    photos: int
+    seconds: float
+    faces: int
+    photos_with_face: int
+    errors: int = 0
+
+    @property
+    def photos_per_s(self) -> float:
+        return ratio(self.photos, self.seconds)
+
+    @property
+    def faces_per_s(self) -> float:
+        return ratio(self.faces, self.seconds)
+
+    @property
+    def face_share(self) -> float:
+        return ratio(self.photos_with_face, self.photos)
+
+    def to_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "photos_per_s": self.photos_per_s,
+            "faces_per_s": self.faces_per_s,
+            "face_share": self.face_share,
+        }
+
+
+def plain_loop(files: list[Path]) -> Run:
+    """face_recognition's documented loop, with its defaults."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        import face_recognition
+
+    faces = with_face = 0
+    started = now()
+    for path in files:
+        image = face_recognition.load_image_file(str(path))
+        locations = face_recognition.face_locations(image)
+        encodings = face_recognition.face_encodings(image, locations)
+        faces += len(encodings)
+        with_face += bool(encodings)
+    return Run("plain", len(files), now() - started, faces, with_face)
+
+
+def ours(root: Path, workers: int, data_dir: Path) -> Run:
+    """``index_paths([root])`` into the empty ``data_dir`` with ``workers`` workers."""
+    settings = load_settings(data_dir=data_dir, indexer={"workers": workers})
+    started = now()
+    report = index_paths([root], settings, progress=False)
+    seconds = now() - started
+    return Run(
+        name=f"ours-{workers}w",
+        photos=report.images_seen,
+        seconds=seconds,
+        faces=report.faces_added,
+        photos_with_face=report.images_indexed - report.images_without_faces,
+        errors=len(report.errors),
+    )
+
+
+def symlink_tree(files: list[Path], lfw: Path, target: Path) -> None:
+    """``target/Person/Person_NNNN.jpg`` -> each file, keeping LFW's layout."""
+    for path in files:
+        link = target / path.relative_to(lfw)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+
+
+def checks(runs: dict[str, Run]) -> list[dict]:
+    """The targets that the runs made measurable, each with its verdict."""
+    out = []
+    one, two, plain = runs.get("ours-1w"), runs.get("ours-2w"), runs.get("plain")
+    if one and two:
+        value = ratio(two.photos_per_s, one.photos_per_s)
+        out.append({"check": "ours-2w / ours-1w (photos/s)", "value": value, "target": f">= {TARGET_SPEEDUP_2W}",
+                    "pass": value >= TARGET_SPEEDUP_2W})
+    if one and plain:
+        value = ratio(one.photos_per_s, plain.photos_per_s)
+        out.append({"check": "ours-1w / plain (photos/s)", "value": value, "target": f">= {TARGET_VS_PLAIN}",
+                    "pass": value >= TARGET_VS_PLAIN})
+    for run in runs.values():
+        if run.name.startswith("ours"):
+            out.append({"check": f"{run.name}: photos with a face", "value": run.face_share,
+                        "target": f">= {TARGET_FACE_SHARE:.1%}", "pass": run.face_share >= TARGET_FACE_SHARE})
+    return out
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW DevTrain folder (Person/Person_NNNN.jpg)")
+    parser.add_argument("--limit", type=int, default=1000, help="photos to index, spread over the list (0 = all)")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts of the 'ours' runs")
+    parser.add_argument("--skip-plain", action="store_true", help="do not run the plain face_recognition loop")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the index of the run with the most workers in this (new or empty) folder")
+    args = parser.parse_args()
+    args.workers = list(dict.fromkeys(int(w) for w in args.workers.split(",") if w.strip()))
+    if not args.workers or min(args.workers) < 1:
+        parser.error("--workers needs positive worker counts, e.g. 1,2")
+    if args.keep is not None and args.keep.exists() and (not args.keep.is_dir() or any(args.keep.iterdir())):
+        parser.error(f"--keep {args.keep}: the folder is not empty; give a new or empty one")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    lfw = require_dir(args.lfw, "the LFW DevTrain photos")
+    all_files = lfw_photos(lfw)
+    files = spread_subset(all_files, args.limit)
+    print(f"{len(files)} of {len(all_files)} photos from {lfw}; runs: "
+          f"{'' if args.skip_plain else 'plain, '}{', '.join(f'ours-{w}w' for w in args.workers)}")
+    model.load()
+
+    runs: dict[str, Run] = {}
+    with tempfile.TemporaryDirectory(prefix="facesearch-bench-") as tmp:
+        tmp_path = Path(tmp)
+        if len(files) == len(all_files):
+            root = lfw
+        else:
+            root = tmp_path / "photos"
+            symlink_tree(files, lfw, root)
+        if not args.skip_plain:
+            runs["plain"] = plain_loop(files)
+            print(f"  plain: {runs['plain'].seconds:.1f} s")
+        for workers in args.workers:
+            kept = args.keep is not None and workers == max(args.workers)
+            run = ours(root, workers, args.keep if kept else tmp_path / f"data-{workers}w")
+            runs[run.name] = run
+            print(f"  {run.name}: {run.seconds:.1f} s")
+
+    print_table(
+        ["run", "photos", "seconds", "photos/s", "faces", "faces/s", "with face", "errors"],
+        [[r.name, r.photos, r.seconds, r.photos_per_s, r.faces, r.faces_per_s, f"{r.face_share:.2%}", r.errors]
+         for r in runs.values()],
+        title="Indexing throughput",
+    )
+    results = checks(runs)
+    print_table(["check", "value", "target", "verdict"],
+                [[c["check"], c["value"], c["target"], verdict(c["pass"])] for c in results], title="Targets")
+    if args.keep is not None:
+        print(f"\nindex kept in {args.keep.resolve()}" + ("" if root == lfw else
+              " (indexed through temporary symlinks: identification will not reuse it)"))
+    write_results("indexing", {
+        "lfw": lfw,
+        "limit": args.limit,
+        "photos": len(files),
+        "runs": [r.to_dict() for r in runs.values()],
+        "checks": results,
+        "kept_index": args.keep.resolve() if args.keep is not None else None,
+    })
+
+
+if __name__ == "__main__":
+    main()
