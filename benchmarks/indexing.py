@@ -13,9 +13,11 @@ FAISS writes, and for 2 workers starting the pool and loading the model in
 each worker). The model is loaded in this process before any run is timed.
 
 Measured per run: photos, wall seconds, photos/s, faces found, faces/s, share
-of photos with at least one face; then ours-1w / plain and ours-2w / ours-1w
-(photos/s). Targets: 2 workers >= 1.9x one worker, our 1 worker >= the plain
-loop, a face found on >= 99.5% of the photos.
+of photos with at least one face, CPU seconds (this process and its
+workers) and cores used (CPU s / wall s; below the worker count on a busy
+machine); then ours-1w / plain and ours-2w / ours-1w (photos/s). Targets:
+2 workers >= 1.9x one worker, our 1 worker >= the plain loop, a face found on
+>= 99.5% of the photos.
 
 The subset (``--limit N``, default 1000) is every (9525/N)-th photo of the
 sorted list, indexed through a temporary folder of symlinks; ``--limit 0``
@@ -32,6 +34,7 @@ Results: ``benchmarks/results/indexing.json``.
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -64,6 +67,7 @@ class Run:
     seconds: float
     faces: int
     photos_with_face: int
+    cpu_seconds: float
     errors: int = 0
 
     @property
@@ -78,13 +82,25 @@ class Run:
     def face_share(self) -> float:
         return ratio(self.photos_with_face, self.photos)
 
+    @property
+    def cores_used(self) -> float:
+        return ratio(self.cpu_seconds, self.seconds)
+
     def to_dict(self) -> dict:
         return {
             **asdict(self),
             "photos_per_s": self.photos_per_s,
             "faces_per_s": self.faces_per_s,
             "face_share": self.face_share,
+            "cores_used": self.cores_used,
         }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def plain_loop(files: list[Path]) -> Run:
@@ -95,20 +111,20 @@ def plain_loop(files: list[Path]) -> Run:
         import face_recognition
 
     faces = with_face = 0
-    started = now()
+    started, cpu_started = now(), cpu_seconds()
     for path in files:
         image = face_recognition.load_image_file(str(path))
         locations = face_recognition.face_locations(image)
         encodings = face_recognition.face_encodings(image, locations)
         faces += len(encodings)
         with_face += bool(encodings)
-    return Run("plain", len(files), now() - started, faces, with_face)
+    return Run("plain", len(files), now() - started, faces, with_face, cpu_seconds() - cpu_started)
 
 
 def ours(root: Path, workers: int, data_dir: Path) -> Run:
     """``index_paths([root])`` into the empty ``data_dir`` with ``workers`` workers."""
     settings = load_settings(data_dir=data_dir, indexer={"workers": workers})
-    started = now()
+    started, cpu_started = now(), cpu_seconds()
     report = index_paths([root], settings, progress=False)
     seconds = now() - started
     return Run(
@@ -117,6 +133,7 @@ def ours(root: Path, workers: int, data_dir: Path) -> Run:
         seconds=seconds,
         faces=report.faces_added,
         photos_with_face=report.images_indexed - report.images_without_faces,
+        cpu_seconds=cpu_seconds() - cpu_started,
         errors=len(report.errors),
     )
 
@@ -192,9 +209,9 @@ def main() -> None:
             print(f"  {run.name}: {run.seconds:.1f} s")
 
     print_table(
-        ["run", "photos", "seconds", "photos/s", "faces", "faces/s", "with face", "errors"],
-        [[r.name, r.photos, r.seconds, r.photos_per_s, r.faces, r.faces_per_s, f"{r.face_share:.2%}", r.errors]
-         for r in runs.values()],
+        ["run", "photos", "seconds", "photos/s", "faces", "faces/s", "with face", "errors", "CPU s", "cores used"],
+        [[r.name, r.photos, r.seconds, r.photos_per_s, r.faces, r.faces_per_s, f"{r.face_share:.2%}", r.errors,
+          r.cpu_seconds, r.cores_used] for r in runs.values()],
         title="Indexing throughput",
     )
     results = checks(runs)

@@ -10,6 +10,7 @@ OpenMP state are not shared across a fork) and runs FAISS with
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from gunicorn.app.base import BaseApplication
@@ -51,12 +52,12 @@ def run_server(settings: Settings) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
     store = EmbeddedStore.open(settings.data_dir, readonly=True)
-    faces, photos = store.count(), store.photo_count()
+    faces, photos, example = store.count(), store.photo_count(), store.db.example_path()
     store.close()
     service = settings.service
     url = f"http://{_bind_host(service.host)}:{service.port}"
     print(f"facesearch: serving {faces} faces from {photos} photos in {settings.data_dir.resolve()}", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
-    print(f"  try: curl -F image=@photo.jpg {url}/api/v1/search", flush=True)
+    print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
     sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied
     FaceSearchServer(settings).run()

@@ -56,3 +56,4 @@ def test_serve_answers_searches(real_index: Path):
         server.terminate()
         output = server.communicate(timeout=20)[0]
     assert f"http://127.0.0.1:{port}" in output
+    assert "curl -F image=@/" in output  # a ready command with a real indexed photo

@@ -156,6 +156,12 @@ class MetadataDB:
                     out[r[0]] = FaceRecord(r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9])
         return out
 
+    def example_path(self) -> str | None:
+        """The path of one indexed photo with a face (for the CLI's hints)."""
+        with self._lock:
+            row = self.conn.execute("SELECT path FROM files WHERE face_count > 0 ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
     def thumbnail(self, face_id: int) -> bytes | None:
         with self._lock:
             row = self.conn.execute("SELECT jpeg FROM thumbnails WHERE face_id = ?", (int(face_id),)).fetchone()
