@@ -51,6 +51,22 @@ def test_remove_then_search_matches_brute_force(seeded):
     np.testing.assert_array_equal(found, brute_force(x[keep], ids[keep], q, 5)[1])
 
 
+def test_float16_scan_with_exact_rerank_matches_brute_force(seeded):
+    x, ids, q = seeded
+    index = FlatL2Index(DIM, scan_min_faces=100)  # force the float16 path on 500 vectors
+    index.add(ids[:400], x[:400])
+    distances, found = index.search(q, 10)
+    assert index._scan is not None  # the path under test was taken
+    expected_d, expected_i = brute_force(x[:400], ids[:400], q, 10)
+    np.testing.assert_array_equal(found, expected_i)
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-5)  # exact float32, not float16
+    # The copy follows later adds and removes.
+    index.add(ids[400:], x[400:])
+    index.remove(ids[:50])
+    _, found = index.search(q, 10)
+    np.testing.assert_array_equal(found, brute_force(x[50:], ids[50:], q, 10)[1])
+
+
 def test_fewer_vectors_than_k_pad_with_minus_one(seeded):
     x, ids, q = seeded
     index = FlatL2Index(DIM)
