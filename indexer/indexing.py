@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from config.settings import Settings
 from indexer.model import MODEL_NAME
-from indexer.scanner import ScannedFile, is_under, scan
+from indexer.scanner import is_under, scan
 from indexer.store import EmbeddedStore, FileRecord, StoreError
 from indexer.store.metadata import utc_now
 from indexer.worker import PhotoResult, init_worker, process_photo

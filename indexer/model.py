@@ -85,7 +85,7 @@ def face_boxes(rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> lis
     image is doubled before detection (finds smaller faces, ~4x the cost each).
     """
     locations = _api().face_locations(rgb, number_of_times_to_upsample=upsample, model=model)
-    return [Box(int(t), int(r), int(b), int(l)) for (t, r, b, l) in locations]
+    return [Box(int(top), int(right), int(bottom), int(left)) for (top, right, bottom, left) in locations]
 
 
 def face_embeddings(rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
 from indexer.images import ImageError, decode_rgb
@@ -23,6 +24,8 @@ from service.schemas import (
     SearchParams,
 )
 from service.searching import box_model, search_by_embedding, search_by_photo
+
+Request = TypeVar("Request", bound=BaseModel)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -47,7 +50,19 @@ def state() -> ServiceState:
 
 
 def ok(model: BaseModel) -> Response:
-    return jsonify(model.model_dump(mode="json"))
+    """Serialise a response model (pydantic's own JSON encoder, in Rust)."""
+    return Response(model.model_dump_json(), mimetype="application/json")
+
+
+def _json_body(model: type[Request]) -> Request:
+    """Parse and validate a JSON body in one pass (pydantic's JSON parser):
+    malformed JSON is a 400, a body of the wrong shape a 422."""
+    try:
+        return model.model_validate_json(request.get_data(cache=False))
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        raise
 
 
 @bp.before_request
@@ -83,12 +98,7 @@ def search() -> Response:
         rgb = _uploaded_image(st.settings)
         result = search_by_photo(st.store, rgb, st.settings.detection, k, params.max_distance)
     elif content_type == "application/json":
-        body = request.get_json(silent=True)
-        if body is None:
-            raise ApiError(400, "invalid_json", "the body is not valid JSON")
-        if not isinstance(body, dict):
-            raise ApiError(422, "invalid_request", "the JSON body must be an object with an `embedding`")
-        req = EmbeddingSearchRequest.model_validate(body)
+        req = _json_body(EmbeddingSearchRequest)
         k = _checked_k(req.k, st.settings)
         result = search_by_embedding(st.store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance)
     else:

