@@ -8,6 +8,7 @@ UV_VERSION  := 0.13.9
 UV          ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV        := .venv
 DEMO_DATA   ?= .demo-data
+BENCH_INDEX ?= .bench-index
 SHARED_PHOTOS := $(wildcard ../shared/data/photos)
 export UV_PYTHON_DOWNLOADS := never
 
@@ -31,8 +32,16 @@ demo: install
 	$(VENV)/bin/facesearch index --data-dir $(DEMO_DATA) tests/data $(SHARED_PHOTOS)
 	$(VENV)/bin/facesearch serve --data-dir $(DEMO_DATA)
 
+# Speed and quality figures (see README "Benchmarks"); needs ../shared/data.
+# About 50 minutes on 2 cores, most of it indexing all of LFW DevTrain 3 times.
+bench: install
+	$(VENV)/bin/python -m benchmarks.search_latency
+	$(VENV)/bin/python -m benchmarks.query_photo
+	$(VENV)/bin/python -m benchmarks.indexing --limit 0 --keep $(BENCH_INDEX)
+	$(VENV)/bin/python -m benchmarks.identification --data-dir $(BENCH_INDEX)
+
 lock: | $(UV)
 	$(UV) lock
 
 clean:
-	rm -rf $(VENV) .tools $(DEMO_DATA)
+	rm -rf $(VENV) .tools $(DEMO_DATA) $(BENCH_INDEX)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 import numpy as np
 
@@ -20,22 +20,26 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_LFW = SHARED_DATA / "lfw-devtrain"
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 MISSING_DATA_EXIT = 2
+LFW_HINT = " (give its location with --lfw DIR)"
 
 
-def require_dir(path: Path, what: str) -> Path:
-    """``path`` resolved, or exit with status 2 and a message saying what is missing."""
+def require_dir(path: Path, what: str, hint: str = "") -> Path:
+    """``path`` resolved, or exit with status 2 saying what is missing (and ``hint``)."""
     if not path.is_dir():
-        print(f"error: {what} not found at {path} (give its location with --lfw DIR)", file=sys.stderr)
-        raise SystemExit(MISSING_DATA_EXIT)
+        _missing(f"{what} not found at {path}{hint}")
     return path.resolve()
 
 
-def require_file(path: Path, what: str) -> Path:
-    """``path`` resolved, or exit with status 2 and a message saying what is missing."""
+def require_file(path: Path, what: str, hint: str = "") -> Path:
+    """``path`` resolved, or exit with status 2 saying what is missing (and ``hint``)."""
     if not path.is_file():
-        print(f"error: {what} not found at {path}", file=sys.stderr)
-        raise SystemExit(MISSING_DATA_EXIT)
+        _missing(f"{what} not found at {path}{hint}")
     return path.resolve()
+
+
+def _missing(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(MISSING_DATA_EXIT)
 
 
 def lfw_photos(lfw: Path) -> list[Path]:
@@ -113,6 +117,7 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     payload = _finite({"benchmark": name, "machine": machine_info(), **results})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=RESULTS_DIR)
     try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, default=_json_default, allow_nan=False)
             handle.write("\n")

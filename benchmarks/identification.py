@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_LFW, now, print_table, require_dir, write_results
+from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, require_dir, write_results
 from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.scanner import is_under
@@ -192,7 +192,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    lfw = require_dir(args.lfw, "the LFW DevTrain photos")
+    lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
     with tempfile.TemporaryDirectory(prefix="facesearch-ident-") as tmp:
         data_dir = (args.data_dir or Path(tmp) / "data").resolve()
         print(f"index folder: {data_dir}")

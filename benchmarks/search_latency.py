@@ -68,6 +68,7 @@ PERSON_SD = np.sqrt((0.81 / np.sqrt(2 * EMBEDDING_DIM)) ** 2 - FACE_SD**2)
 SEARCH_PATH = "/api/v1/search"
 HEALTH_PATH = "/api/v1/health"
 SERVER_START_TIMEOUT_S = 120.0
+WARM_UP_S = 2.0
 
 
 @dataclass
@@ -319,7 +320,8 @@ def measure_size(size: int, args: argparse.Namespace, tmp: Path, rng: np.random.
     bodies = query_bodies(queries)
     with server(data_dir, args.workers, tmp / f"server-{size}.log") as port:
         check_answers(port, size, bodies[0])
-        sequential(port, bodies, 20)  # warm-up: first requests of each worker
+        # Warm-up under load, so that every worker has booted and served before the clock runs.
+        python_load(port, bodies, args.connections, WARM_UP_S)
         if use_wrk(args.client):
             loaded = wrk_load(port, bodies, args.connections, args.duration, tmp)
         else:
@@ -363,6 +365,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # A plain SIGTERM would end this process without its finally blocks and
+    # leave the server running; turn it into an exit that stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory(prefix="facesearch-search-") as tmp:
         results = [measure_size(size, args, Path(tmp), rng) for size in args.sizes]
