@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
-from config.settings import Settings
+from config.settings import DetectionSettings, Settings
 from indexer.model import MODEL_NAME
 from indexer.scanner import is_under, scan
 from indexer.store import EmbeddedStore, FileRecord, StoreError
@@ -49,7 +49,20 @@ class IndexReport:
 def detection_signature(settings: Settings) -> str:
     """The settings that decide which faces are found and their embeddings,
     as canonical JSON. Photos indexed under another signature are not mixed."""
-    return json.dumps({"model": MODEL_NAME, **settings.detection.model_dump()}, sort_keys=True)
+    return json.dumps({"embedding_model": MODEL_NAME, **settings.detection.model_dump()}, sort_keys=True)
+
+
+def detection_from_signature(signature: object) -> DetectionSettings | None:
+    """The detection settings an index was built with (from its manifest), or
+    None when the signature is missing or unreadable."""
+    if not isinstance(signature, str):
+        return None
+    try:
+        data = json.loads(signature)
+        data.pop("embedding_model", None)
+        return DetectionSettings(**data)
+    except (ValueError, TypeError, AttributeError):  # pydantic's ValidationError is a ValueError
+        return None
 
 
 def worker_count(settings: Settings) -> int:

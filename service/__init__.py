@@ -6,6 +6,7 @@ import faiss
 from flask import Flask
 
 from config.settings import Settings, load_settings
+from indexer.indexing import detection_from_signature
 from indexer.store import EmbeddedStore
 
 
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    app.extensions["facesearch"] = ServiceState(settings=settings, store=store)
+    detection = detection_from_signature(store.manifest.get("detection")) or settings.detection
+    app.extensions["facesearch"] = ServiceState(settings=settings, store=store, detection=detection)
     register_error_handlers(app)
     app.register_blueprint(bp)
     return app

@@ -11,7 +11,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from config.settings import Settings
+from config.settings import DetectionSettings, Settings
 from indexer.images import ImageError, decode_rgb
 from indexer.store import EmbeddedStore
 from service.errors import ApiError
@@ -43,6 +43,8 @@ class ServiceState:
 
     settings: Settings
     store: EmbeddedStore
+    # How query photos are searched for faces: as the index's photos were.
+    detection: DetectionSettings
 
 
 def state() -> ServiceState:
@@ -96,7 +98,7 @@ def search() -> Response:
         params = SearchParams.model_validate({k: v for k, v in request.form.items() if v != ""})
         k = _checked_k(params.k, st.settings)
         rgb = _uploaded_image(st.settings)
-        result = search_by_photo(st.store, rgb, st.settings.detection, k, params.max_distance)
+        result = search_by_photo(st.store, rgb, st.detection, k, params.max_distance)
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
         k = _checked_k(req.k, st.settings)

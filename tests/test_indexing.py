@@ -149,3 +149,13 @@ def test_cli_repair_rebuilds_a_damaged_index(fake_model, runner, data_dir: Path,
 def test_cli_serve_without_an_index_says_what_to_do(runner, tmp_path: Path):
     result = runner.invoke(main, ["serve", "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "facesearch index" in result.output
+
+
+def test_the_service_finds_query_faces_as_the_index_did(fake_model, settings, photos: Path):
+    from service import create_app
+
+    index_paths([photos], settings.model_copy(update={"detection": settings.detection.model_copy(
+        update={"upsample": 0, "jitters": 2})}), progress=False)
+    app = create_app(settings)  # the config still says upsample 1, jitters 1
+    detection = app.extensions["facesearch"].detection
+    assert (detection.upsample, detection.jitters) == (0, 2)
