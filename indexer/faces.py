@@ -81,7 +81,9 @@ def thumbnail_jpeg(rgb: np.ndarray, box: Box, settings: ThumbnailSettings) -> by
     top, bottom = max(0, box.top - pad_y), min(height, box.bottom + pad_y)
     left, right = max(0, box.left - pad_x), min(width, box.right + pad_x)
     crop = Image.fromarray(rgb[top:bottom, left:right])
-    crop.thumbnail((settings.size, settings.size), Image.LANCZOS)
+    # Bilinear after a box pre-reduction: half the cost of Lanczos, and at
+    # 160 px the difference does not show.
+    crop.thumbnail((settings.size, settings.size), Image.BILINEAR, reducing_gap=2.0)
     out = io.BytesIO()
     crop.save(out, format="JPEG", quality=settings.jpeg_quality)
     return out.getvalue()

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Formats facesearch decodes. Pillow knows more, but these are the photo formats.
 SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF"}
+ORIENTATION_TAG = 0x0112  # EXIF: how to turn the stored pixels upright
 
 
 class ImageError(ValueError):
@@ -53,7 +54,9 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
                 )
             image.seek(0)  # first frame of an animated GIF/WebP/TIFF
             image.load()
-            image = ImageOps.exif_transpose(image)
+            # exif_transpose copies the image even when there is nothing to do.
+            if image.getexif().get(ORIENTATION_TAG, 1) != 1:
+                image = ImageOps.exif_transpose(image)
             return to_rgb_array(image)
     except ImageError:
         raise
