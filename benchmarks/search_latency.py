@@ -10,7 +10,11 @@ started on it on a free port, and ``POST /api/v1/search`` with JSON bodies
   seconds: requests/s, p50 and p99 latency (ms). The client is ``wrk`` when
   installed (2 threads, a Lua script cycling through the bodies), else Python
   threads with ``http.client`` connections;
-* one client, ``--requests`` (500) requests in a row: p50 and p99 (ms).
+* one client, ``--requests`` (500) requests in a row: p50 and p99 (ms);
+* the FAISS layer alone, in-process and single-threaded: the float32 flat
+  scan against the 8-bit prescan with exact re-rank (``FlatL2Index``), p50
+  per query side by side, whether both return the same ids, and how many
+  prescanned queries had to fall back to the full scan.
 
 The synthetic embeddings imitate dlib's: not unit length (mean norm ~1.4,
 around a shared offset), same-person pairs ~0.44 apart and different people
@@ -53,6 +57,7 @@ from config.settings import load_settings
 from indexer.indexing import detection_signature
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
 from indexer.store import EmbeddedStore, FileRecord
+from indexer.store.vectors import FlatL2Index
 
 TARGET_RPS = 800.0
 TARGET_SIZE = 100_000
@@ -312,8 +317,40 @@ def parse_wrk(output: str, connections: int) -> Load:
 # -- the benchmark --------------------------------------------------------
 
 
+def in_process_search(x: np.ndarray, queries: np.ndarray) -> dict:
+    """The FAISS layer alone, one thread: the float32 flat scan against the
+    8-bit prescan with exact re-rank, on the same vectors and queries; p50 ms
+    per query, whether the results are identical, and how many prescanned
+    queries fell back to the full scan."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    ids = np.arange(len(x), dtype=np.int64)
+    flat = FlatL2Index(EMBEDDING_DIM, scan_min_faces=len(x) + 1)  # never prescans
+    prescan = FlatL2Index(EMBEDDING_DIM)
+    flat.add(ids, x)
+    prescan.add(ids, x)
+    prescan.prepare_search()
+    timings: dict[str, list[float]] = {"flat": [], "prescan": []}
+    found: dict[str, list[np.ndarray]] = {"flat": [], "prescan": []}
+    for query in queries:
+        for name, index in (("flat", flat), ("prescan", prescan)):
+            started = now()
+            _, result = index.search(query, K)
+            timings[name].append(now() - started)
+            found[name].append(result[0])
+    return {
+        "flat_p50_ms": percentile_ms(timings["flat"], 50),
+        "prescan_p50_ms": percentile_ms(timings["prescan"], 50),
+        "identical": all(np.array_equal(a, b) for a, b in zip(found["flat"], found["prescan"])),
+        "fallbacks": prescan.fallbacks,
+        "queries": len(queries),
+    }
+
+
 def measure_size(size: int, args: argparse.Namespace, tmp: Path, rng: np.random.Generator) -> dict:
     x, queries, persons = synthetic_faces(size, QUERY_BODIES, rng)
+    layer = in_process_search(x, queries)
     data_dir = tmp / f"store-{size}"
     build_s = build_store(data_dir, x)
     print(f"{size:,} faces: store built in {build_s:.1f} s", flush=True)
@@ -332,6 +369,7 @@ def measure_size(size: int, args: argparse.Namespace, tmp: Path, rng: np.random.
         "faces": size,
         "build_seconds": build_s,
         "embeddings": realism(x, persons, rng),
+        "faiss_layer": layer,
         "load": {**asdict(loaded), "rps": loaded.rps},
         "single": {**asdict(single), "rps": single.rps},
     }
@@ -378,6 +416,13 @@ def main() -> None:
           r["load"]["errors"] + r["single"]["errors"], r["single"]["p50_ms"], r["single"]["p99_ms"]]
          for r in results],
         title=f"POST {SEARCH_PATH} (JSON embedding, k={K}), {args.workers} server workers",
+    )
+    print_table(
+        ["faces", "flat scan p50 ms", "prescan+re-rank p50 ms", "speed-up", "identical", "fallbacks"],
+        [[r["faces"], r["faiss_layer"]["flat_p50_ms"], r["faiss_layer"]["prescan_p50_ms"],
+          r["faiss_layer"]["flat_p50_ms"] / r["faiss_layer"]["prescan_p50_ms"], r["faiss_layer"]["identical"],
+          f'{r["faiss_layer"]["fallbacks"]}/{r["faiss_layer"]["queries"]}'] for r in results],
+        title=f"The FAISS layer in-process, one thread, k={K} (below 20k faces both run the flat scan)",
     )
     print_table(
         ["faces", "mean norm", "same-person median", "other-person median"],
