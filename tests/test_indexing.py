@@ -159,3 +159,9 @@ def test_the_service_finds_query_faces_as_the_index_did(fake_model, settings, ph
     app = create_app(settings)  # the config still says upsample 1, jitters 1
     detection = app.extensions["facesearch"].detection
     assert (detection.upsample, detection.jitters) == (0, 2)
+
+
+def test_cli_version_names_the_dlib_build(runner):
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert "dlib" in result.output and "BLAS" in result.output and "dlib_face_recognition_resnet_model_v1" in result.output

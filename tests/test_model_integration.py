@@ -95,3 +95,10 @@ def test_worker_processes_give_the_same_index_as_one_process(real_index, tmp_pat
         distances, found = two.search(vec, 1)
         assert distances[0, 0] < 1e-8
         assert two.faces([int(found[0, 0])])[int(found[0, 0])].path == records[int(face_id)].path
+
+
+def test_cnn_detector_finds_the_face():
+    rgb = decode_rgb(lfw_photo("Tony_Blair", 1).read_bytes())
+    faces = find_faces(rgb, DetectionSettings(model="cnn", upsample=0))
+    assert faces and faces[0].box.height > 60  # the labelled face, near the centre
+    assert np.linalg.norm(faces[0].embedding - central_embedding(lfw_photo("Tony_Blair", 1))) < 0.3
