@@ -44,9 +44,6 @@ class Box(NamedTuple):
     def area(self) -> int:
         return max(self.height, 0) * max(self.width, 0)
 
-    def as_dict(self) -> dict[str, int]:
-        return self._asdict()
-
 
 def _api() -> ModuleType:
     """Import face_recognition once. face_recognition_models 0.3.0 finds its

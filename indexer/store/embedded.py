@@ -173,9 +173,6 @@ class EmbeddedStore:
     def record_run(self, started_at: str, report: dict) -> None:
         self.db.record_run(started_at, report)
 
-    def last_run(self) -> dict | None:
-        return self.db.last_run()
-
     def checkpoint(self, **manifest_extra: object) -> None:
         self.db.commit()
         self.manifest.update(manifest_extra)

@@ -182,11 +182,6 @@ class MetadataDB:
             yield ids, np.ascontiguousarray(x, dtype=np.float32)
             last = int(ids[-1])
 
-    def last_run(self) -> dict | None:
-        with self._lock:
-            row = self.conn.execute("SELECT report FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else json.loads(row[0])
-
     # -- writing (indexer only) -------------------------------------------
 
     def face_ids_of(self, path: str) -> list[int]:

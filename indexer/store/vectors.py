@@ -112,9 +112,6 @@ class FlatL2Index:
             scan.add(ids, x)
             self._scan = scan
 
-    def reconstruct(self, face_id: int) -> np.ndarray:
-        return self.index.reconstruct(int(face_id))
-
     def save(self, path: Path) -> None:
         """Write atomically (temporary file, fsync, rename)."""
         atomic_write_bytes(Path(path), faiss.serialize_index(self.index).tobytes())
