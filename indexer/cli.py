@@ -140,7 +140,8 @@ def repair(data_dir, config_file) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        count = store.rebuild_index()
+        # Opening has already rebuilt an inconsistent index; do it only once.
+        count = store.count() if store.repaired else store.rebuild_index()
     finally:
         store.close()
     click.echo(f"rebuilt the index of {count} faces in {Path(settings.data_dir).resolve()}")

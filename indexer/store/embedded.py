@@ -48,6 +48,7 @@ class EmbeddedStore:
         self.vectors = vectors
         self.db = db
         self.manifest = manifest
+        self.repaired: str | None = None  # the problem ``open(repair=True)`` rebuilt for, if any
 
     # -- opening -----------------------------------------------------------
 
@@ -102,6 +103,7 @@ class EmbeddedStore:
                     )
                 log.warning("repairing %s: %s", data_dir, problem)
                 store.rebuild_index()
+                store.repaired = problem
             return store
         except BaseException:
             db.close()
