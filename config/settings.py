@@ -69,6 +69,22 @@ class ServiceSettings(BaseModel):
     timeout_s: int = Field(60, gt=0)
 
 
+class ClusteringSettings(BaseModel):
+    """Defaults of ``POST /api/v1/clusters``; every distance is Euclidean."""
+
+    method: Literal["kmeans", "threshold"] = "kmeans"
+    stranger_distance: float = Field(0.5, gt=0, description="Euclidean, face to its cluster's centre")
+    neighbour_distance: float = Field(0.45, gt=0, description="Euclidean, face to its nearest other face")
+    threshold: float = Field(0.0, ge=0, description="Euclidean; longest link of the threshold method, 0 = no limit")
+    min_cluster_size: int = Field(2, ge=2, description="faces; smaller groups are strangers")
+    min_samples: int = Field(2, ge=1, description="HDBSCAN's density estimate, counting the face itself")
+    neighbours: int = Field(64, ge=2, le=1024, description="k of the k-NN graph the threshold method works on")
+    seed: int = 0
+    kmeans_restarts: int = Field(5, ge=1, le=100)
+    kmeans_iterations: int = Field(30, ge=1, le=1000)
+    max_faces: int = Field(2_000_000, ge=1, description="larger indexes are refused (memory)")
+
+
 class Settings(BaseSettings):
     """Every setting of facesearch. Build with ``load_settings()``."""
 
@@ -86,6 +102,7 @@ class Settings(BaseSettings):
     thumbnails: ThumbnailSettings = ThumbnailSettings()
     search: SearchSettings = SearchSettings()
     service: ServiceSettings = ServiceSettings()
+    clustering: ClusteringSettings = ClusteringSettings()
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """The HTTP views: thin, they parse and validate with the pydantic models,
-call the plain functions in ``service.searching`` and serialise the result."""
+call the plain functions in ``service.searching`` and ``service.clustering``
+and serialise the result."""
 
 from __future__ import annotations
 
@@ -14,13 +15,37 @@ from pydantic import BaseModel, ValidationError
 from config.settings import DetectionSettings, Settings
 from indexer.images import ImageError, decode_rgb
 from indexer.store import EmbeddedStore
+from indexer.store.annotations import (
+    AnnotationsDB,
+    ClusterNotFoundError,
+    NameTakenError,
+    NoClusteringError,
+    Person,
+    PersonNotFoundError,
+    StoredRun,
+)
+from service.clustering import (
+    cluster_params,
+    clusters_response,
+    contact_sheet_png,
+    cost_chart_png,
+    cost_response,
+    run_clustering,
+)
 from service.errors import ApiError
 from service.openapi import openapi_document
 from service.schemas import (
+    ClusterRequest,
+    ContactSheetParams,
+    CostParams,
+    CostResponse,
     EmbeddingSearchRequest,
     FaceResponse,
     HealthResponse,
     ImageSize,
+    NameRequest,
+    PeopleResponse,
+    PersonModel,
     SearchParams,
 )
 from service.searching import box_model, search_by_embedding, search_by_photo
@@ -45,6 +70,8 @@ class ServiceState:
     store: EmbeddedStore
     # How query photos are searched for faces: as the index's photos were.
     detection: DetectionSettings
+    # People and clustering runs, read-write (the index itself is read-only).
+    annotations: AnnotationsDB
 
 
 def state() -> ServiceState:
@@ -98,11 +125,13 @@ def search() -> Response:
         params = SearchParams.model_validate({k: v for k, v in request.form.items() if v != ""})
         k = _checked_k(params.k, st.settings)
         rgb = _uploaded_image(st.settings)
-        result = search_by_photo(st.store, rgb, st.detection, k, params.max_distance)
+        result = search_by_photo(st.store, rgb, st.detection, k, params.max_distance, st.annotations.people_of)
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
         k = _checked_k(req.k, st.settings)
-        result = search_by_embedding(st.store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance)
+        result = search_by_embedding(
+            st.store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance, st.annotations.people_of
+        )
     else:
         raise ApiError(
             415, "unsupported_media_type",
@@ -135,9 +164,124 @@ def thumbnail(face_id: int) -> Response:
     return response
 
 
+@bp.post("/clusters")
+def create_clusters() -> Response:
+    """Cluster every indexed face, store the run and return it. The JSON
+    body is optional; bad parameters are 422."""
+    st = state()
+    req = _json_body(ClusterRequest) if request.content_length else ClusterRequest()
+    params = cluster_params(req, st.settings.clustering)
+    try:
+        run = run_clustering(st.store, st.annotations, params, st.settings.clustering)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return ok(clusters_response(st.store, st.annotations, run))
+
+
+@bp.get("/clusters")
+def last_clusters() -> Response:
+    """The last stored run, read back as it was computed."""
+    return ok(clusters_response(state().store, state().annotations, _last_run()))
+
+
+@bp.put("/clusters/<int:cluster_id>")
+def name_cluster(cluster_id: int) -> Response:
+    """Name a cluster of the last run: its faces are labelled with the person."""
+    req = _json_body(NameRequest)
+    try:
+        person = state().annotations.name_cluster(cluster_id, req.name)
+    except NoClusteringError as exc:
+        raise ApiError(404, "no_clustering", str(exc)) from None
+    except ClusterNotFoundError as exc:
+        raise ApiError(404, "cluster_not_found", str(exc)) from None
+    return ok(_person_model(person))
+
+
+@bp.get("/clusters/contact-sheet.png")
+def contact_sheet() -> Response:
+    query = ContactSheetParams.model_validate(_query_args())
+    st = state()
+    png = contact_sheet_png(
+        st.store, st.annotations, _last_run(), max_per_row=query.max_per_row, max_clusters=query.max_clusters
+    )
+    return Response(png, mimetype="image/png")
+
+
+@bp.get("/clusters/cost")
+def cluster_cost() -> Response:
+    return ok(_cost())
+
+
+@bp.get("/clusters/cost.png")
+def cluster_cost_chart() -> Response:
+    return Response(cost_chart_png(_cost()), mimetype="image/png")
+
+
+@bp.get("/people")
+def list_people() -> Response:
+    return ok(PeopleResponse(people=[_person_model(p) for p in state().annotations.people()]))
+
+
+@bp.get("/people/<int:person_id>")
+def get_person(person_id: int) -> Response:
+    try:
+        return ok(_person_model(state().annotations.person(person_id)))
+    except PersonNotFoundError as exc:
+        raise ApiError(404, "person_not_found", str(exc)) from None
+
+
+@bp.patch("/people/<int:person_id>")
+def rename_person(person_id: int) -> Response:
+    req = _json_body(NameRequest)
+    try:
+        return ok(_person_model(state().annotations.rename_person(person_id, req.name)))
+    except PersonNotFoundError as exc:
+        raise ApiError(404, "person_not_found", str(exc)) from None
+    except NameTakenError as exc:
+        raise ApiError(409, "name_taken", str(exc)) from None
+
+
+@bp.delete("/people/<int:person_id>")
+def delete_person(person_id: int) -> Response:
+    """Forget the name and its labels; the faces stay indexed."""
+    try:
+        state().annotations.delete_person(person_id)
+    except PersonNotFoundError as exc:
+        raise ApiError(404, "person_not_found", str(exc)) from None
+    return Response(status=204)
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
+
+
+def _last_run() -> StoredRun:
+    run = state().annotations.last_run()
+    if run is None:
+        raise ApiError(404, "no_clustering", "no clustering has been run yet: POST /api/v1/clusters first")
+    return run
+
+
+def _query_args() -> dict[str, str]:
+    """The query string's parameters; empty ones count as not given."""
+    return {k: v for k, v in request.args.items() if v != ""}
+
+
+def _cost() -> CostResponse:
+    st = state()
+    query = CostParams.model_validate(_query_args())
+    try:
+        return cost_response(st.store, st.settings.clustering, query, st.annotations.last_run_info())
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
+def _person_model(person: Person) -> PersonModel:
+    return PersonModel(
+        id=person.person_id, name=person.name, created_at=person.created_at, face_count=person.face_count,
+        clusters=person.clusters,
+    )
 
 
 def _checked_k(k: int | None, settings: Settings) -> int:

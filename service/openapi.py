@@ -5,13 +5,22 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import version
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.schemas import (
+    ClusterRequest,
+    ClustersResponse,
+    ContactSheetParams,
+    CostParams,
+    CostResponse,
     EmbeddingSearchRequest,
     ErrorResponse,
     FaceResponse,
     HealthResponse,
+    NameRequest,
+    PeopleResponse,
+    PersonModel,
     SearchResponse,
 )
 
@@ -26,13 +35,31 @@ def _errors(*statuses: int) -> dict:
     return {str(s): {"description": "error", "content": _json("ErrorResponse")} for s in statuses}
 
 
+def _query(model: type[BaseModel]) -> list[dict]:
+    """Query parameters from the fields of a flat pydantic model."""
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop, "description": prop.get("description", "")}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _png(description: str) -> dict:
+    return {"description": description, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    models = [EmbeddingSearchRequest, SearchResponse, HealthResponse, FaceResponse, ErrorResponse]
-    _, top = models_json_schema([(m, "validation" if m is EmbeddingSearchRequest else "serialization") for m in models],
+    requests = [EmbeddingSearchRequest, ClusterRequest, NameRequest]
+    responses = [SearchResponse, HealthResponse, FaceResponse, ClustersResponse, PersonModel, PeopleResponse,
+                 CostResponse, ErrorResponse]
+    _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
                                 ref_template=REF)
     schemas = top.get("$defs", {})
     face_id = [{"name": "face_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
+    cluster_id = [{"name": "cluster_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
+    person_id = [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
+    name_body = {"required": True, "content": _json("NameRequest")}
     security = [{"apiKey": []}]
     return {
         "openapi": "3.1.0",
@@ -104,6 +131,111 @@ def openapi_document() -> dict:
                         **_errors(401, 404),
                     },
                 }
+            },
+            "/api/v1/clusters": {
+                "post": {
+                    "summary": "Group every indexed face into people, store the run and return it",
+                    "operationId": "createClusters",
+                    "security": security,
+                    "requestBody": {"required": False, "content": _json("ClusterRequest")},
+                    "responses": {
+                        "200": {"description": "the stored run", "content": _json("ClustersResponse")},
+                        **_errors(400, 401, 422),
+                    },
+                },
+                "get": {
+                    "summary": "The last stored clustering, as it was computed",
+                    "operationId": "getClusters",
+                    "security": security,
+                    "responses": {
+                        "200": {"description": "the last run", "content": _json("ClustersResponse")},
+                        **_errors(401, 404),
+                    },
+                },
+            },
+            "/api/v1/clusters/{cluster_id}": {
+                "put": {
+                    "summary": "Name a cluster of the last run: label its faces with the person (created if new)",
+                    "operationId": "nameCluster",
+                    "security": security,
+                    "parameters": cluster_id,
+                    "requestBody": name_body,
+                    "responses": {
+                        "200": {"description": "the person", "content": _json("PersonModel")},
+                        **_errors(400, 401, 404, 422),
+                    },
+                }
+            },
+            "/api/v1/clusters/contact-sheet.png": {
+                "get": {
+                    "summary": "Thumbnails of the last run, one row per cluster, largest first, then the strangers",
+                    "operationId": "getContactSheet",
+                    "security": security,
+                    "parameters": _query(ContactSheetParams),
+                    "responses": {"200": _png("PNG"), **_errors(401, 404, 422)},
+                }
+            },
+            "/api/v1/clusters/cost": {
+                "get": {
+                    "summary": "k-means cost (sum of squared Euclidean distances) for a range of k",
+                    "operationId": "getClusterCost",
+                    "security": security,
+                    "parameters": _query(CostParams),
+                    "responses": {
+                        "200": {"description": "cost per k", "content": _json("CostResponse")},
+                        **_errors(401, 422),
+                    },
+                }
+            },
+            "/api/v1/clusters/cost.png": {
+                "get": {
+                    "summary": "Chart of the k-means cost curve, the automatically chosen k marked",
+                    "operationId": "getClusterCostChart",
+                    "security": security,
+                    "parameters": _query(CostParams),
+                    "responses": {"200": _png("PNG"), **_errors(401, 422)},
+                }
+            },
+            "/api/v1/people": {
+                "get": {
+                    "summary": "Every named person",
+                    "operationId": "listPeople",
+                    "security": security,
+                    "responses": {
+                        "200": {"description": "people by name", "content": _json("PeopleResponse")},
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}": {
+                "get": {
+                    "summary": "One person",
+                    "operationId": "getPerson",
+                    "security": security,
+                    "parameters": person_id,
+                    "responses": {
+                        "200": {"description": "the person", "content": _json("PersonModel")},
+                        **_errors(401, 404),
+                    },
+                },
+                "patch": {
+                    "summary": "Rename a person",
+                    "operationId": "renamePerson",
+                    "security": security,
+                    "parameters": person_id,
+                    "requestBody": name_body,
+                    "responses": {
+                        "200": {"description": "the person", "content": _json("PersonModel")},
+                        **_errors(400, 401, 404, 409, 422),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget a person's name and face labels (the faces stay indexed)",
+                    "operationId": "deletePerson",
+                    "security": security,
+                    "parameters": person_id,
+                    "responses": {"204": {"description": "forgotten"}, **_errors(401, 404)},
+                },
             },
             "/api/v1/openapi.json": {
                 "get": {

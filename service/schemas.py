@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from indexer.model import EMBEDDING_DIM
+from indexer.store.annotations import MAX_NAME_LENGTH
 
 
 class BoxModel(BaseModel):
@@ -50,6 +51,9 @@ class Match(BaseModel):
     distance: float = Field(..., description="Euclidean distance to the query face.")
     path: str
     box: BoxModel
+    person: str | None = Field(
+        None, description="The face's person: its own label, else the person of its cluster in the last clustering."
+    )
 
 
 class QueryFace(BaseModel):
@@ -81,6 +85,127 @@ class FaceResponse(BaseModel):
     image: ImageSize
     content_hash: str
     indexed_at: str
+
+
+class ClusterRequest(BaseModel):
+    """Body of ``POST /api/v1/clusters``; every field is optional (defaults
+    from the ``[clustering]`` settings). Distances are Euclidean."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    method: Literal["kmeans", "threshold"] | None = Field(
+        None, description="kmeans: k given or automatic, then stranger flagging; threshold: needs no k."
+    )
+    k: int | None = Field(None, ge=1, description="Clusters for kmeans; null = chosen automatically.")
+    stranger_distance: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="A face farther than this from its cluster's centre is a stranger (kmeans: also sets "
+        "neighbour_distance unless that is given).",
+    )
+    neighbour_distance: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="kmeans: a face with no other face this near is a stranger."
+    )
+    threshold: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="The longest link the threshold method may use."
+    )
+    seed: int | None = Field(None, description="Random seed (kmeans).")
+
+
+class ClusterMember(BaseModel):
+    face_id: int
+    path: str
+    distance: float = Field(..., description="Euclidean distance to the cluster's centre.")
+
+
+class ClusterModel(BaseModel):
+    id: int = Field(..., description="0 = the largest cluster.")
+    size: int
+    name: str | None = Field(..., description="The person the cluster is mapped to, if any.")
+    person_id: int | None
+    members: list[ClusterMember] = Field(..., description="Nearest the centre first.")
+
+
+class Stranger(BaseModel):
+    face_id: int
+    path: str
+    distance: float | None = Field(
+        ..., description="Euclidean distance to the nearest cluster's centre; null when there is no cluster."
+    )
+    nearest_cluster: int | None
+
+
+class ClustersResponse(BaseModel):
+    """A stored clustering run: every indexed face once, in one cluster's
+    ``members`` or in ``strangers``."""
+
+    run_id: int
+    created_at: str = Field(..., description="ISO 8601, UTC.")
+    method: str
+    k: int = Field(..., description="Number of clusters.")
+    faces: int = Field(..., description="Faces clustered.")
+    duration_s: float
+    params: dict = Field(..., description="The parameters used, defaults filled in.")
+    clusters: list[ClusterModel] = Field(..., description="Largest first.")
+    strangers: list[Stranger] = Field(..., description="Nearest to a cluster first.")
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+class NameRequest(BaseModel):
+    """Body of ``PUT /api/v1/clusters/<id>`` and ``PATCH /api/v1/people/<id>``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name
+
+
+class PersonModel(BaseModel):
+    id: int
+    name: str
+    created_at: str
+    face_count: int = Field(..., description="Faces labelled with this person.")
+    clusters: list[int] = Field(..., description="Clusters of the last clustering mapped to this person.")
+
+
+class PeopleResponse(BaseModel):
+    people: list[PersonModel] = Field(..., description="By name.")
+
+
+class CostParams(BaseModel):
+    """Query of ``GET /api/v1/clusters/cost``: k from ``k_min`` to ``k_max``
+    every ``step`` (at most 50 values; defaults: 1, ``k_min`` + 49 capped at
+    the face count, the smallest step that keeps 50 values)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k_min: int = Field(1, ge=1, description="Smallest k.")
+    k_max: int | None = Field(None, ge=1, description="Largest k, at most the number of faces.")
+    step: int | None = Field(None, ge=1, description="Spacing of the values of k.")
+    seed: int | None = Field(None, description="Random seed of k-means (default from the config).")
+
+
+class CostPoint(BaseModel):
+    k: int
+    cost: float = Field(..., description="k-means inertia: sum of squared Euclidean distances to the centres.")
+
+
+class CostResponse(BaseModel):
+    faces: int
+    unit: Literal["sum of squared Euclidean distances"] = "sum of squared Euclidean distances"
+    points: list[CostPoint]
+    chosen_k: int | None = Field(
+        ..., description="The k that the last clustering chose automatically, if it did (marked on the chart)."
+    )
+
+
+class ContactSheetParams(BaseModel):
+    """Query of ``GET /api/v1/clusters/contact-sheet.png``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_per_row: int = Field(12, ge=1, le=100, description="Thumbnails per cluster, nearest the centre first.")
+    max_clusters: int = Field(50, ge=1, le=1000, description="Cluster rows, largest first.")
 
 
 class ErrorDetail(BaseModel):

@@ -3,6 +3,8 @@ models out. Distances leave here as Euclidean (FAISS gives squared ones)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from config.settings import DetectionSettings
@@ -11,21 +13,29 @@ from indexer.model import Box
 from indexer.store import FaceStore
 from service.schemas import BoxModel, Match, QueryFace, SearchResponse
 
+# face ids -> the name of each face that has a person (``AnnotationsDB.people_of``)
+PeopleLookup = Callable[[list[int]], dict[int, str]]
+
 
 def box_model(box: Box) -> BoxModel:
     return BoxModel.model_construct(top=box.top, right=box.right, bottom=box.bottom, left=box.left)
 
 
-def nearest_faces(store: FaceStore, x: np.ndarray, k: int, max_distance: float | None = None) -> list[list[Match]]:
+def nearest_faces(
+    store: FaceStore, x: np.ndarray, k: int, max_distance: float | None = None, people: PeopleLookup | None = None
+) -> list[list[Match]]:
     """For each row of ``x`` (n, 128), up to ``k`` indexed faces by ascending
-    Euclidean distance, at most ``max_distance`` away when given. Faces whose
-    metadata has gone (removed since the index was loaded) are skipped."""
+    Euclidean distance, at most ``max_distance`` away when given, each with
+    its person's name from ``people`` (null without). Faces whose metadata
+    has gone (removed since the index was loaded) are skipped."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 128)
     if store.count() == 0 or len(x) == 0:
         return [[] for _ in range(len(x))]
     distances_sq, ids = store.search(x, min(k, store.count()))
     distances = np.sqrt(np.maximum(distances_sq, 0.0))
-    records = store.faces([int(i) for i in ids.ravel() if i >= 0])
+    found = [int(i) for i in ids.ravel() if i >= 0]
+    records = store.faces(found)
+    names = people(found) if people is not None else {}
     results: list[list[Match]] = []
     for row_d, row_i in zip(distances, ids):
         matches = []
@@ -39,27 +49,35 @@ def nearest_faces(store: FaceStore, x: np.ndarray, k: int, max_distance: float |
             # validating ten of them per query costs more than the SQL lookup.
             matches.append(
                 Match.model_construct(
-                    face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box)
+                    face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box),
+                    person=names.get(int(face_id)),
                 )
             )
         results.append(matches)
     return results
 
 
-def search_by_embedding(store: FaceStore, embedding: np.ndarray, k: int, max_distance: float | None) -> SearchResponse:
-    matches = nearest_faces(store, embedding.reshape(1, -1), k, max_distance)[0]
+def search_by_embedding(
+    store: FaceStore, embedding: np.ndarray, k: int, max_distance: float | None, people: PeopleLookup | None = None
+) -> SearchResponse:
+    matches = nearest_faces(store, embedding.reshape(1, -1), k, max_distance, people)[0]
     return SearchResponse(faces=[QueryFace(box=None, matches=matches)])
 
 
 def search_by_photo(
-    store: FaceStore, rgb: np.ndarray, detection: DetectionSettings, k: int, max_distance: float | None
+    store: FaceStore,
+    rgb: np.ndarray,
+    detection: DetectionSettings,
+    k: int,
+    max_distance: float | None,
+    people: PeopleLookup | None = None,
 ) -> SearchResponse:
     """Find every face of the query photo (the indexer's own detection
     settings) and search each one; largest face first."""
     faces = find_faces(rgb, detection)
     if not faces:
         return SearchResponse(faces=[])
-    per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance)
+    per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people)
     return SearchResponse(
         faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)]
     )

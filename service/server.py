@@ -17,6 +17,7 @@ from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
 from indexer.store import EmbeddedStore
+from indexer.store.annotations import AnnotationsDB
 
 
 class FaceSearchServer(BaseApplication):
@@ -46,14 +47,16 @@ def _bind_host(host: str) -> str:
 
 
 def run_server(settings: Settings) -> None:
-    """Check the index opens (fail before forking with a clear message), print
-    where to reach the service, then serve until stopped."""
+    """Check the index opens and the annotations can be written (fail before
+    forking with a clear message), print where to reach the service, then
+    serve until stopped."""
     threads = str(settings.service.threads_per_worker)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
     store = EmbeddedStore.open(settings.data_dir, readonly=True)
     faces, photos, example = store.count(), store.photo_count(), store.db.example_path()
     store.close()
+    AnnotationsDB.open(settings.data_dir).close()  # writable? (and its tables made once, before the workers)
     service = settings.service
     url = f"http://{_bind_host(service.host)}:{service.port}"
     print(f"facesearch: serving {faces} faces from {photos} photos in {settings.data_dir.resolve()}", flush=True)

@@ -126,3 +126,59 @@ def client(app):
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+# -- a synthetic index of well-separated people, for clustering -------------
+
+PEOPLE_SIZES = {"anna": 7, "ben": 6, "carl": 5, "dora": 4}
+
+
+def person_faces(name: str, n: int, first: int = 0) -> list[np.ndarray]:
+    """``n`` embeddings of one made-up person: a centre drawn like a dlib
+    embedding (people ~1.9 apart) plus a little noise (~0.2 from the centre)."""
+    centre = fake_vector(name.encode())
+    rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "little"))
+    noise = rng.normal(0.0, 0.015, (first + n, EMBEDDING_DIM)).astype(np.float32)[first:]
+    return [centre + row for row in noise]
+
+
+def put_person(store, name: str, n: int, first: int = 0) -> None:
+    """Index ``n`` one-face photos of ``name`` (paths /photos/<name>/<i>.jpg)
+    with a small solid-colour JPEG thumbnail each."""
+    import io
+
+    from PIL import Image
+
+    from indexer.store import FileRecord
+
+    colour = tuple(int(b) for b in hashlib.blake2b(name.encode(), digest_size=3).digest())
+    out = io.BytesIO()
+    Image.new("RGB", (40, 48), colour).save(out, format="JPEG")
+    for i, vector in enumerate(person_faces(name, n, first), start=first):
+        record = FileRecord(path=f"/photos/{name}/{i}.jpg", size=1, mtime_ns=1, content_hash=f"{name}{i}",
+                            width=100, height=100, detection="{}", model="fake")
+        store.put_file(record, [(Box(10, 60, 70, 10), vector, out.getvalue())])
+
+
+@pytest.fixture
+def people_index(data_dir: Path) -> Path:
+    """An index of the PEOPLE_SIZES people, one face a photo, plus one
+    stranger far from everybody (/photos/stranger/0.jpg)."""
+    from indexer.store import EmbeddedStore
+
+    store = EmbeddedStore.open(data_dir)
+    for name, n in PEOPLE_SIZES.items():
+        put_person(store, name, n)
+    put_person(store, "stranger", 1)
+    store.checkpoint()
+    store.close()
+    return data_dir
+
+
+@pytest.fixture
+def people_client(people_index: Path):
+    from service import create_app
+
+    app = create_app(load_settings(data_dir=people_index))
+    app.config["TESTING"] = True
+    return app.test_client()

@@ -223,3 +223,20 @@ def test_saved_files_are_readable_by_others_like_the_database(data_dir: Path):
         os.umask(old)
     for name in ("faces.faiss", "manifest.json"):
         assert (data_dir / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: Path):
+    store = EmbeddedStore.open(data_dir)
+    empty_ids, empty_files, empty_x = store.all_embeddings()
+    assert len(empty_ids) == len(empty_files) == 0 and empty_x.shape == (0, DIM)
+    store.put_file(record("/p/a.jpg"), faces(2, 1))
+    store.put_file(record("/p/b.jpg"), faces(3, 2))
+    store.put_file(record("/p/a.jpg", "h2"), faces(1, 3))  # replaced: new face ids after b's
+    ids, file_ids, x = store.db.all_embeddings(batch=2)  # several batches
+    assert ids.dtype == file_ids.dtype == np.int64 and x.dtype == np.float32 and x.shape == (4, DIM)
+    assert list(ids) == sorted(ids)
+    assert ids.tolist() == sorted(store.db.face_ids_of("/p/b.jpg") + store.db.face_ids_of("/p/a.jpg"))
+    assert len(set(file_ids[:3].tolist())) == 1 and file_ids[3] != file_ids[0]
+    np.testing.assert_array_equal(x[:3], np.stack([f[1] for f in faces(3, 2)]))
+    np.testing.assert_array_equal(x[3], faces(1, 3)[0][1])
+    store.close()

@@ -31,6 +31,10 @@ class FaceStore(Protocol):
     def thumbnail(self, face_id: int) -> bytes | None:
         """JPEG bytes of the face crop, or None for an unknown id."""
 
+    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every face as (face ids int64 (n,), photo ids int64 (n,),
+        embeddings float32 (n, 128)), in face-id order."""
+
     def file_states(self) -> dict[str, FileState]:
         """Every indexed photo by path, for change detection."""
 

@@ -144,6 +144,10 @@ class EmbeddedStore:
     def thumbnail(self, face_id: int) -> bytes | None:
         return self.db.thumbnail(face_id)
 
+    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings (n, 128) float32) of every face, by face id."""
+        return self.db.all_embeddings()
+
     def file_states(self) -> dict[str, FileState]:
         return self.db.file_states()
 

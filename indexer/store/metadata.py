@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from indexer.model import Box
+from indexer.model import EMBEDDING_DIM, Box
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -181,6 +181,23 @@ class MetadataDB:
             x = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
             yield ids, np.ascontiguousarray(x, dtype=np.float32)
             last = int(ids[-1])
+
+    def all_embeddings(self, batch: int = 10_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every face as (face ids int64 (n,), photo file ids int64 (n,),
+        embeddings float32 (n, 128)), in face-id order, from one snapshot (a
+        single query, so a concurrent indexer commit cannot be half seen)."""
+        ids: list[np.ndarray] = []
+        file_ids: list[np.ndarray] = []
+        vectors: list[np.ndarray] = []
+        with self._lock:
+            cursor = self.conn.execute("SELECT id, file_id, embedding FROM faces ORDER BY id")
+            while rows := cursor.fetchmany(batch):
+                ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+                file_ids.append(np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)))
+                vectors.append(np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1))
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, EMBEDDING_DIM), np.float32)
+        return np.concatenate(ids), np.concatenate(file_ids), np.concatenate(vectors).astype(np.float32, copy=False)
 
     # -- writing (indexer only) -------------------------------------------
 
