@@ -78,6 +78,9 @@ class ClusteringSettings(BaseModel):
     threshold: float = Field(0.0, ge=0, description="Euclidean; longest link of the threshold method, 0 = no limit")
     min_cluster_size: int = Field(2, ge=2, description="faces; smaller groups are strangers")
     min_samples: int = Field(2, ge=1, description="HDBSCAN's density estimate, counting the face itself")
+    max_cluster_radius: float = Field(
+        0.45, gt=0, description="Euclidean RMS distance of a cluster's faces to its centre, at most"
+    )
     neighbours: int = Field(64, ge=2, le=1024, description="k of the k-NN graph the threshold method works on")
     seed: int = 0
     kmeans_restarts: int = Field(5, ge=1, le=100)

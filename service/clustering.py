@@ -5,8 +5,12 @@ Euclidean; the k-means cost is a sum of *squared* Euclidean distances."""
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import faiss
 import numpy as np
 
 from config.settings import ClusteringSettings
@@ -44,6 +48,19 @@ def cluster_params(request: ClusterRequest, settings: ClusteringSettings) -> Clu
     )
 
 
+@contextmanager
+def all_cores() -> Iterator[None]:
+    """FAISS on every core for the duration. A server worker keeps one
+    OpenMP thread for searches (many run at once); a clustering run is rare,
+    long, and mostly one big k-NN search (100k faces: ~20 s on 2 cores)."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def run_clustering(
     store: FaceStore, annotations: AnnotationsDB, params: ClusterParams, settings: ClusteringSettings
 ) -> StoredRun:
@@ -52,7 +69,8 @@ def run_clustering(
     an empty index gives an empty run with k = 0."""
     face_ids, photo_ids, x = _embeddings(store, settings)
     start = time.perf_counter()
-    result = cluster_faces(x, photo_ids, params, settings)
+    with all_cores():
+        result = cluster_faces(x, photo_ids, params, settings)
     return annotations.store_run(
         method=result.method, k=result.k, params=result.params, duration_s=time.perf_counter() - start,
         face_ids=face_ids, clusters=result.labels, nearest=result.nearest, distances=result.distances,
@@ -195,7 +213,8 @@ def cost_response(
             f"distances per iteration, at most {MAX_COST_WORK:,}): lower k_max or raise step"
         )
     seed = settings.seed if query.seed is None else query.seed
-    points = cost_curve(x, ks, settings, seed=seed) if ks else []
+    with all_cores():
+        points = cost_curve(x, ks, settings, seed=seed) if ks else []
     return CostResponse(
         faces=len(x), points=[CostPoint(k=k, cost=cost) for k, cost in points], chosen_k=automatic_k(last_run)
     )

@@ -80,6 +80,20 @@ def test_density_floor_keeps_large_people_whole_despite_near_duplicates():
         assert len(set(floored[person == p])) == 1 and floored[person == p][0] >= 0
 
 
+def rms_radius(x: np.ndarray) -> float:
+    return float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1).mean()))
+
+
+def test_no_selected_cluster_is_wider_than_max_radius():
+    x, person = people([12, 10, 8, 6, 5], strangers=10, seed=3)
+    D, I = knn_graph(x, 32)
+    plain = density_labels(D, I)
+    assert max(rms_radius(x[plain == c]) for c in range(plain.max() + 1)) > 0.15  # the bound bites
+    bounded = density_labels(D, I, x=x, max_radius=0.15)
+    assert (bounded >= 0).any()
+    assert all(rms_radius(x[bounded == c]) <= 0.15 for c in range(bounded.max() + 1))
+
+
 def assert_each_face_once(result, n):
     assert result.labels.shape == result.nearest.shape == result.distances.shape == (n,)
     members = result.labels >= 0

@@ -12,6 +12,13 @@ On LFW DevTrain (9,479 faces, 4,018 people, most of them seen once) it scored
 pairwise F 0.97 where average linkage peaks at 0.96 only in a 0.05-wide band
 of its threshold (``benchmarks/clustering.py``).
 
+Two changes for faces, both measured there: distances under
+``DENSITY_FLOOR`` count as the floor, and a cluster wider than
+``max_radius`` (RMS distance to its mean) cannot be selected. Plain HDBSCAN
+sometimes prefers one giant cluster that sheds people seen once as it
+shrinks (min_samples 3 or min_cluster_size 5 on LFW: pairwise F 0.01); one
+person is never that wide.
+
 Scaling: the minimum spanning tree is taken over the exact k-NN graph
 (``neighbours`` per face) instead of all pairs, so memory and time grow as
 n·k after the k-NN search; with the default k it matched the all-pairs tree
@@ -22,7 +29,7 @@ largest listed neighbour distance.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 # Euclidean distance under which two faces are simply the same person: the
@@ -106,11 +113,23 @@ def single_linkage(
 
 
 def condensed_labels(
-    n: int, children: np.ndarray, heights: np.ndarray, min_cluster_size: int, floor: float = 0.0
+    n: int,
+    children: np.ndarray,
+    heights: np.ndarray,
+    min_cluster_size: int,
+    floor: float = 0.0,
+    x: np.ndarray | None = None,
+    max_radius: float | None = None,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """HDBSCAN's condensed tree and excess-of-mass selection over a merge
     tree: labels (n,) int64, clusters numbered 0.. in order of discovery,
-    -1 = noise. The root (everything together) is never a cluster."""
+    -1 = noise. The root (everything together) is never a cluster. With
+    ``x`` and ``max_radius``, a cluster whose faces are on average (root mean
+    square) farther than ``max_radius`` from their mean cannot be selected:
+    its descendants are considered instead. ``counted`` (bool, n) limits that
+    measure to some faces (lone outliers would widen any cluster they hang
+    on to)."""
     m = len(children)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -158,11 +177,15 @@ def condensed_labels(
     # joined at one level make zero-stability clusters that must not win).
     k = len(birth)
     parent = np.asarray(cluster_parent)
+    too_wide = np.zeros(k, bool)
+    if x is not None and max_radius:
+        rows = np.arange(n) if counted is None else np.flatnonzero(counted)
+        too_wide = _too_wide(x[rows], point_cluster[rows], parent, max_radius)
     best = np.asarray(stability, dtype=np.float64).copy()
     below = np.zeros(k)
     chosen = np.zeros(k, dtype=bool)
     for c in range(k - 1, 0, -1):
-        if best[c] >= below[c] and best[c] > 0:
+        if best[c] >= below[c] and best[c] > 0 and not too_wide[c]:
             chosen[c] = True
         else:
             best[c] = below[c]
@@ -184,6 +207,23 @@ def condensed_labels(
     return label_of[point_cluster]
 
 
+def _too_wide(x: np.ndarray, point_cluster: np.ndarray, parent: np.ndarray, max_radius: float) -> np.ndarray:
+    """Per condensed cluster: is the RMS distance of its faces (all of its
+    subtree) to their mean above ``max_radius``?"""
+    k = len(parent)
+    count = np.bincount(point_cluster, minlength=k).astype(np.float64)
+    sq = np.bincount(point_cluster, weights=np.einsum("ij,ij->i", x, x).astype(np.float64), minlength=k)
+    onehot = csr_matrix((np.ones(len(x)), (point_cluster, np.arange(len(x)))), shape=(k, len(x)))
+    sums = onehot @ x.astype(np.float64)
+    for c in range(k - 1, 0, -1):  # children come after their parents
+        count[parent[c]] += count[c]
+        sq[parent[c]] += sq[c]
+        sums[parent[c]] += sums[c]
+    mean_sq = sq / np.maximum(count, 1)
+    radius2 = mean_sq - np.einsum("ij,ij->i", sums, sums) / np.maximum(count, 1) ** 2
+    return radius2 > max_radius**2
+
+
 def density_labels(
     D: np.ndarray,
     I: np.ndarray,
@@ -192,10 +232,14 @@ def density_labels(
     min_samples: int = 2,
     max_distance: float | None = None,
     floor: float = DENSITY_FLOOR,
+    x: np.ndarray | None = None,
+    max_radius: float | None = None,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """HDBSCAN labels (n,) int64 from a k-NN graph (``knn_graph``); -1 =
     noise. ``max_distance`` (Euclidean): faces are never linked across a
-    longer mutual-reachability edge (``None``: no limit)."""
+    longer mutual-reachability edge (``None``: no limit). ``x`` (the
+    embeddings), ``max_radius`` and ``counted``: see ``condensed_labels``."""
     n = len(D)
     a, b, w = mutual_reachability_mst(D, I, min_samples, max_distance)
     # Faces the k-NN graph does not connect are at least as far apart as the
@@ -204,4 +248,4 @@ def density_labels(
     finite = D[np.isfinite(D)]
     join = max_distance if max_distance is not None else (float(finite.max()) if finite.size else 1.0)
     children, heights = single_linkage(n, a, b, w, join)
-    return condensed_labels(n, children, heights, max(2, min_cluster_size), floor)
+    return condensed_labels(n, children, heights, max(2, min_cluster_size), floor, x, max_radius, counted)

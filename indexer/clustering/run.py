@@ -81,6 +81,9 @@ def cluster_faces(
             min_cluster_size=settings.min_cluster_size,
             min_samples=settings.min_samples,
             max_distance=threshold,
+            x=x,
+            max_radius=settings.max_cluster_radius,
+            counted=nearest_other <= neighbour_distance,
         )
 
     if params.method == "threshold":
