@@ -70,7 +70,7 @@ class Faces:
 
 
 def load_faces(data_dir: Path, lfw: Path) -> Faces:
-    store = EmbeddedStore.open(data_dir, readonly=True)
+    store = EmbeddedStore.open_published(data_dir)
     try:
         ids, photos, x = store.all_embeddings()
         records = store.faces(ids.tolist())

@@ -91,7 +91,7 @@ def centre_distance(record: FaceRecord) -> float:
 
 def labelled_faces(data_dir: Path, lfw: Path) -> Labelled:
     """The face nearest the image centre of every LFW photo in the store."""
-    store = EmbeddedStore.open(data_dir, readonly=True)
+    store = EmbeddedStore.open_published(data_dir)
     best: dict[str, tuple[float, np.ndarray]] = {}
     root = [str(lfw)]
     try:

@@ -129,7 +129,7 @@ def main() -> None:
             app = create_app(settings)
             # The service finds query faces with the index's own detection
             # settings; this benchmark compares query-time variants on purpose.
-            app.extensions["facesearch"].detection = settings.detection
+            app.extensions["facesearch"].query_detection = settings.detection
             client = app.test_client()
             per_size = {size: request_latency(client, data, args.requests) for size, data in photos.items()}
             pieces = breakdown(photos[large], settings.detection, args.repeats)

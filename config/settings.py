@@ -67,6 +67,9 @@ class ServiceSettings(BaseModel):
     threads_per_worker: int = Field(1, ge=1)
     max_upload_mb: float = Field(16, gt=0)
     timeout_s: int = Field(60, gt=0)
+    reload_check_s: float = Field(
+        1.0, ge=0, description="seconds between checks for a newly published index generation; 0 = every request"
+    )
 
 
 class ClusteringSettings(BaseModel):

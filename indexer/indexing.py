@@ -7,6 +7,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,10 +18,12 @@ from tqdm import tqdm
 
 from config.settings import DetectionSettings, Settings
 from indexer.model import MODEL_NAME
-from indexer.scanner import is_under, scan
-from indexer.store import EmbeddedStore, FileRecord, StoreError
-from indexer.store.metadata import utc_now
-from indexer.worker import PhotoResult, init_worker, process_photo
+from indexer.scanner import ScannedFile, is_under, scan
+from indexer.store import EmbeddedStore, FileRecord, StoreError, generations
+from indexer.store.generations import IndexLock, current_dir, current_name
+from indexer.store.metadata import FileState, utc_now
+from indexer.store.runs import append_run
+from indexer.worker import PhotoResult, content_hash, init_worker, process_photo
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,15 @@ class IndexReport:
     images_unchanged: int = 0
     images_without_faces: int = 0
     images_removed: int = 0
+    images_moved: int = 0
     faces_added: int = 0
     faces_removed: int = 0
     faces_total: int = 0
     photos_total: int = 0
     workers: int = 1
     duration_s: float = 0.0
+    generation: str | None = None  # the published generation after the run
+    published: bool = False  # whether this run published it
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -69,6 +75,60 @@ def worker_count(settings: Settings) -> int:
     return settings.indexer.workers or os.cpu_count() or 1
 
 
+@dataclass
+class Plan:
+    """What a run must do, from the stored file states and a scan."""
+
+    jobs: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    moves: list[tuple[str, str, int, int]] = field(default_factory=list)  # old path, new path, size, mtime
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.jobs or self.moves or self.removed)
+
+
+def plan_changes(known: dict[str, FileState], entries: list[ScannedFile], roots: list[str]) -> Plan:
+    """Compare a scan of ``roots`` with the stored files: unchanged (same
+    size and mtime: skipped on the stat alone), to (re)encode (new, or size
+    or mtime changed: the worker hashes it first and re-encodes only a new
+    content), moved (a new path whose content hash is that of a stored file
+    gone from its path: re-pathed, not re-encoded) and removed."""
+    plan = Plan()
+    seen: set[str] = set()
+    new: list[ScannedFile] = []
+    for entry in entries:
+        seen.add(entry.path)
+        state = known.get(entry.path)
+        if state is None:
+            new.append(entry)
+        elif state.size == entry.size and state.mtime_ns == entry.mtime_ns:
+            plan.unchanged += 1
+        else:
+            plan.jobs.append((entry.path, entry.size, entry.mtime_ns, state.content_hash))
+    gone = {path: known[path] for path in known if path not in seen and is_under(path, roots)}
+    # A new file may be a gone one, moved: compare content hashes, reading
+    # only new files whose size matches a gone file's.
+    sizes = {state.size for state in gone.values()}
+    for entry in new:
+        if entry.size in sizes:
+            try:
+                digest = content_hash(Path(entry.path).read_bytes())
+            except OSError:
+                digest = None
+            candidates = [p for p, st in gone.items() if st.size == entry.size and st.content_hash == digest]
+            if digest is not None and candidates:
+                old = candidates[0]
+                del gone[old]
+                sizes = {state.size for state in gone.values()}
+                plan.moves.append((old, entry.path, entry.size, entry.mtime_ns))
+                continue
+        plan.jobs.append((entry.path, entry.size, entry.mtime_ns, None))
+    plan.removed = sorted(gone)
+    return plan
+
+
 def index_paths(
     paths: Iterable[Path],
     settings: Settings,
@@ -77,12 +137,17 @@ def index_paths(
     progress: bool | None = None,
     on_result: Callable[[PhotoResult], None] | None = None,
 ) -> IndexReport:
-    """Index every photo under ``paths`` into ``settings.data_dir``.
+    """Bring the index in ``settings.data_dir`` in line with the photos under
+    ``paths`` and publish it as a new generation (``store/generations.py``).
 
     New files are encoded; files whose size or mtime changed are hashed and
-    re-encoded if their content changed; files under ``paths`` that are gone
-    are removed. ``full`` forgets the whole index first. ``progress``: show a
-    bar (default: when stderr is a terminal).
+    re-encoded if their content changed (their old faces removed); moved or
+    renamed files are re-pathed by content hash, keeping their face ids;
+    files under ``paths`` that are gone are removed. ``full`` rebuilds from
+    nothing. A run with nothing to change publishes nothing. Only one run at
+    a time (``IndexBusyError`` otherwise); a killed run's work is resumed by
+    the next run over the same folders and settings. ``progress``: show a bar
+    (default: when stderr is a terminal).
     """
     started = time.perf_counter()
     started_at = utc_now()
@@ -90,61 +155,137 @@ def index_paths(
     data_dir = Path(settings.data_dir).expanduser().resolve()
     signature = detection_signature(settings)
     report = IndexReport(workers=worker_count(settings))
-
-    store = EmbeddedStore.open(data_dir, repair=True)
-    try:
-        if full:
-            store.clear()
-        elif store.photo_count() and store.manifest.get("detection") not in (None, signature):
-            raise StoreError(
-                "the index was built with other detection settings "
-                f"({store.manifest.get('detection')}); mixing embeddings from two settings would make "
-                "distances meaningless. Rerun with --full to rebuild it with the current settings."
-            )
-        known = store.file_states()
-        jobs: list[tuple[str, int, int, str | None]] = []
-        seen: set[str] = set()
-        for entry in scan([Path(r) for r in roots], settings.indexer.extensions, exclude=[data_dir]):
-            report.images_seen += 1
-            seen.add(entry.path)
-            state = known.get(entry.path)
-            if state is not None and state.size == entry.size and state.mtime_ns == entry.mtime_ns:
-                report.images_unchanged += 1
-                continue
-            jobs.append((entry.path, entry.size, entry.mtime_ns, state.content_hash if state else None))
-
-        for path in known:
-            if path not in seen and is_under(path, roots):
-                report.faces_removed += store.remove_file(path)
-                report.images_removed += 1
-
-        checkpoint_every = settings.indexer.checkpoint_every
-        pending = 0
-        bar = tqdm(
-            total=len(jobs), unit="photo", disable=not (sys.stderr.isatty() if progress is None else progress),
-            file=sys.stderr,
-        )
-        with bar:
-            for result in _results(jobs, settings, report.workers):
-                _apply(store, result, signature, report)
-                if on_result is not None:
-                    on_result(result)
-                bar.update(1)
-                pending += 1
-                if pending >= checkpoint_every:
-                    store.checkpoint(detection=signature)
-                    pending = 0
-        report.faces_total = store.count()
-        report.photos_total = store.photo_count()
-        report.duration_s = round(time.perf_counter() - started, 3)
-        store.record_run(started_at, report.to_dict())
-        store.checkpoint(detection=signature)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with IndexLock(data_dir, command="facesearch index " + " ".join(roots)):
+        entries = list(scan([Path(r) for r in roots], settings.indexer.extensions, exclude=[data_dir]))
+        report.images_seen = len(entries)
+        key = {"roots": roots, "detection": signature}
+        published = current_dir(data_dir)
+        if not full and published is not None:
+            _check_signature(published, signature)
+        if not full and not generations.resumable(data_dir, full=full, key=key):
+            base = _published_states(published)
+            if plan_changes(base, entries, roots).empty:
+                _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
+                return report
+        wip = generations.begin(data_dir, full=full, key=key)
+        store = EmbeddedStore.open(wip.path, repair=True)
+        try:
+            _run(store, plan_changes(store.file_states(), entries, roots), settings, signature, report,
+                 progress, on_result)
+            report.faces_total = store.count()
+            report.photos_total = store.photo_count()
+            store.seal(detection=signature)
+        finally:
+            store.close()
+        name = generations.publish(data_dir, wip)
+        _finish(data_dir, report, started, started_at, name, published=True)
         return report
-    except BaseException:
-        store.db.rollback()
-        raise
+
+
+def repair_index(settings: Settings) -> int:
+    """Rebuild the FAISS index and the manifest of the published generation
+    from its metadata database (no photo is re-encoded) and publish the
+    result as a new generation. Returns the number of faces."""
+    data_dir = Path(settings.data_dir).expanduser().resolve()
+    with IndexLock(data_dir, command="facesearch repair"):
+        if current_dir(data_dir) is None:
+            raise StoreError(f"no index in {data_dir}: nothing to repair; run `facesearch index`")
+        try:
+            wip = generations.begin(data_dir, full=False, key={"repair": True})
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
+                f"`facesearch index --full --data-dir {data_dir} PATH...`"
+            ) from None
+        store = EmbeddedStore.open(wip.path, repair=True)
+        try:
+            count = store.count() if store.repaired else store.rebuild_index()
+            store.seal()
+        finally:
+            store.close()
+        generations.publish(data_dir, wip)
+        return count
+
+
+def _check_signature(published: Path, signature: str) -> None:
+    """Refuse to mix embeddings of two detection settings."""
+    store = EmbeddedStore.open(published, readonly=True)
+    try:
+        stored = store.manifest.get("detection")
+        if store.photo_count() and stored not in (None, signature):
+            raise StoreError(
+                f"the index was built with other detection settings ({stored}); mixing embeddings from two "
+                "settings would make distances meaningless. Rerun with --full to rebuild it with the current "
+                "settings."
+            )
     finally:
         store.close()
+
+
+def _published_states(published: Path | None) -> dict[str, FileState]:
+    if published is None:
+        return {}
+    store = EmbeddedStore.open(published, readonly=True)
+    try:
+        return store.file_states()
+    finally:
+        store.close()
+
+
+def _run(
+    store: EmbeddedStore,
+    plan: Plan,
+    settings: Settings,
+    signature: str,
+    report: IndexReport,
+    progress: bool | None,
+    on_result: Callable[[PhotoResult], None] | None,
+) -> None:
+    report.images_unchanged += plan.unchanged
+    for old, new, size, mtime_ns in plan.moves:
+        store.move_file(old, new, size, mtime_ns)
+        report.images_moved += 1
+    for path in plan.removed:
+        report.faces_removed += store.remove_file(path)
+        report.images_removed += 1
+    store.checkpoint(detection=signature)
+    checkpoint_every = settings.indexer.checkpoint_every
+    pending = 0
+    bar = tqdm(
+        total=len(plan.jobs), unit="photo", disable=not (sys.stderr.isatty() if progress is None else progress),
+        file=sys.stderr,
+    )
+    with bar:
+        for result in _results(plan.jobs, settings, report.workers):
+            _apply(store, result, signature, report)
+            if on_result is not None:
+                on_result(result)
+            bar.update(1)
+            pending += 1
+            if pending >= checkpoint_every:
+                store.checkpoint(detection=signature)
+                pending = 0
+
+
+def _finish(
+    data_dir: Path,
+    report: IndexReport,
+    started: float,
+    started_at: str,
+    generation: str | None,
+    *,
+    published: bool,
+    base: dict[str, FileState] | None = None,
+) -> None:
+    if base is not None:  # nothing changed: the totals are the published ones
+        report.images_unchanged = report.images_seen
+        report.photos_total = len(base)
+        report.faces_total = sum(state.face_count for state in base.values())
+    report.duration_s = round(time.perf_counter() - started, 3)
+    report.generation = generation
+    report.published = published
+    append_run(data_dir, {"started_at": started_at, "finished_at": utc_now(), **report.to_dict()})
 
 
 def _apply(store: EmbeddedStore, result: PhotoResult, signature: str, report: IndexReport) -> None:

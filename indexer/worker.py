@@ -4,7 +4,9 @@ find and encode faces, cut thumbnails. Returns plain picklable data."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
+import signal
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,8 +42,14 @@ def content_hash(data: bytes) -> str:
 
 def init_worker(settings_json: str) -> None:
     """Pool initializer: one BLAS/OpenMP thread per process (processes give
-    the parallelism; more threads only fight), then load the model once."""
+    the parallelism; more threads only fight), then load the model once.
+    In a pool process, SIGINT is ignored: Ctrl-C reaches the whole process
+    group, and only the parent decides (stop the pool, or let the run finish
+    under ``index --watch``); a worker killed mid-photo would leave the pool
+    waiting for its result forever."""
     global _settings
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     from threadpoolctl import threadpool_limits

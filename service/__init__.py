@@ -6,35 +6,33 @@ import faiss
 from flask import Flask
 
 from config.settings import Settings, load_settings
-from indexer.indexing import detection_from_signature
-from indexer.store import EmbeddedStore
 from indexer.store.annotations import AnnotationsDB
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app over the index in ``settings.data_dir``, opened
-    read-only once (per server worker). Raises ``StoreError`` with a repair
+    """Build the Flask app over the published index of ``settings.data_dir``,
+    opened read-only (per server worker) and switched to each newly published
+    generation (``service.index_handle``). Raises ``StoreError`` with a repair
     hint when there is no usable index. The annotations (people, clustering
     runs) in the same directory are opened read-write."""
     from service.api import ServiceState, bp
     from service.errors import register_error_handlers
+    from service.index_handle import IndexHandle
 
     settings = settings or load_settings()
     # One OpenMP thread per worker: processes give the parallelism; FAISS's
     # default (all cores in every worker) measured 6.7x slower with 2 workers.
     faiss.omp_set_num_threads(settings.service.threads_per_worker)
-    store = EmbeddedStore.open(settings.data_dir, readonly=True)
-    store.vectors.prepare_search()
-    annotations = AnnotationsDB.open(store.data_dir)
+    index = IndexHandle.open(
+        settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection
+    )
+    annotations = AnnotationsDB.open(index.data_dir)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    detection = detection_from_signature(store.manifest.get("detection")) or settings.detection
-    app.extensions["facesearch"] = ServiceState(
-        settings=settings, store=store, detection=detection, annotations=annotations
-    )
+    app.extensions["facesearch"] = ServiceState(settings=settings, index=index, annotations=annotations)
     register_error_handlers(app)
     app.register_blueprint(bp)
     return app

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from config.settings import DetectionSettings, Settings
 from indexer.images import ImageError, decode_rgb
-from indexer.store import EmbeddedStore
+from indexer.store import runs
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
@@ -33,6 +33,8 @@ from service.clustering import (
     run_clustering,
 )
 from service.errors import ApiError
+from service.index_handle import IndexHandle, ServedIndex
+from service.index_info import index_response
 from service.openapi import openapi_document
 from service.schemas import (
     ClusterRequest,
@@ -67,15 +69,26 @@ class ServiceState:
     """What the app holds in ``app.extensions["facesearch"]``."""
 
     settings: Settings
-    store: EmbeddedStore
-    # How query photos are searched for faces: as the index's photos were.
-    detection: DetectionSettings
-    # People and clustering runs, read-write (the index itself is read-only).
+    # The published index generation, read-only, switched when a reindex publishes another.
+    index: IndexHandle
+    # People and clustering runs, read-write (not versioned with the index).
     annotations: AnnotationsDB
+    # How query photos are searched for faces; None: as the served index's
+    # photos were (benchmarks set it to compare query-time variants).
+    query_detection: DetectionSettings | None = None
 
 
 def state() -> ServiceState:
     return current_app.extensions["facesearch"]
+
+
+def served() -> ServedIndex:
+    """The index generation this request uses, taken at its first use and
+    kept to its end: a generation switched in meanwhile does not change it
+    halfway (and the store stays open while the request holds it)."""
+    if "served" not in g:
+        g.served = state().index.current()
+    return g.served
 
 
 def ok(model: BaseModel) -> Response:
@@ -106,13 +119,19 @@ def require_api_key() -> None:
 
 @bp.get("/health")
 def health() -> Response:
-    store = state().store
+    store = served().store
     return ok(
         HealthResponse(
             status="ok", faces=store.count(), photos=store.photo_count(), model=store.manifest.get("model", ""),
-            index_type=store.vectors.index_type,
+            index_type=store.vectors.index_type, warning=state().index.warning,
         )
     )
+
+
+@bp.get("/index")
+def get_index() -> Response:
+    """The served generation, its size, and the last reindex run."""
+    return ok(index_response(served(), runs.last_run(state().index.data_dir)))
 
 
 @bp.post("/search")
@@ -125,12 +144,15 @@ def search() -> Response:
         params = SearchParams.model_validate({k: v for k, v in request.form.items() if v != ""})
         k = _checked_k(params.k, st.settings)
         rgb = _uploaded_image(st.settings)
-        result = search_by_photo(st.store, rgb, st.detection, k, params.max_distance, st.annotations.people_of)
+        index = served()
+        detection = st.query_detection or index.detection
+        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of)
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
         k = _checked_k(req.k, st.settings)
         result = search_by_embedding(
-            st.store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance, st.annotations.people_of
+            served().store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance,
+            st.annotations.people_of,
         )
     else:
         raise ApiError(
@@ -142,7 +164,7 @@ def search() -> Response:
 
 @bp.get("/faces/<int:face_id>")
 def face(face_id: int) -> Response:
-    record = state().store.faces([face_id]).get(face_id)
+    record = served().store.faces([face_id]).get(face_id)
     if record is None:
         raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
     return ok(
@@ -156,7 +178,7 @@ def face(face_id: int) -> Response:
 
 @bp.get("/faces/<int:face_id>/thumbnail")
 def thumbnail(face_id: int) -> Response:
-    jpeg = state().store.thumbnail(face_id)
+    jpeg = served().store.thumbnail(face_id)
     if jpeg is None:
         raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
     response = Response(jpeg, mimetype="image/jpeg")
@@ -171,17 +193,18 @@ def create_clusters() -> Response:
     st = state()
     req = _json_body(ClusterRequest) if request.content_length else ClusterRequest()
     params = cluster_params(req, st.settings.clustering)
+    store = served().store
     try:
-        run = run_clustering(st.store, st.annotations, params, st.settings.clustering)
+        run = run_clustering(store, st.annotations, params, st.settings.clustering)
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    return ok(clusters_response(st.store, st.annotations, run))
+    return ok(clusters_response(store, st.annotations, run))
 
 
 @bp.get("/clusters")
 def last_clusters() -> Response:
     """The last stored run, read back as it was computed."""
-    return ok(clusters_response(state().store, state().annotations, _last_run()))
+    return ok(clusters_response(served().store, state().annotations, _last_run()))
 
 
 @bp.put("/clusters/<int:cluster_id>")
@@ -202,7 +225,7 @@ def contact_sheet() -> Response:
     query = ContactSheetParams.model_validate(_query_args())
     st = state()
     png = contact_sheet_png(
-        st.store, st.annotations, _last_run(), max_per_row=query.max_per_row, max_clusters=query.max_clusters
+        served().store, st.annotations, _last_run(), max_per_row=query.max_per_row, max_clusters=query.max_clusters
     )
     return Response(png, mimetype="image/png")
 
@@ -272,7 +295,7 @@ def _cost() -> CostResponse:
     st = state()
     query = CostParams.model_validate(_query_args())
     try:
-        return cost_response(st.store, st.settings.clustering, query, st.annotations.last_run_info())
+        return cost_response(served().store, st.settings.clustering, query, st.annotations.last_run_info())
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 

@@ -18,6 +18,7 @@ from service.schemas import (
     ErrorResponse,
     FaceResponse,
     HealthResponse,
+    IndexResponse,
     NameRequest,
     PeopleResponse,
     PersonModel,
@@ -51,8 +52,8 @@ def _png(description: str) -> dict:
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
     requests = [EmbeddingSearchRequest, ClusterRequest, NameRequest]
-    responses = [SearchResponse, HealthResponse, FaceResponse, ClustersResponse, PersonModel, PeopleResponse,
-                 CostResponse, ErrorResponse]
+    responses = [SearchResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
+                 PeopleResponse, CostResponse, ErrorResponse]
     _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
                                 ref_template=REF)
     schemas = top.get("$defs", {})
@@ -78,6 +79,17 @@ def openapi_document() -> dict:
                     "summary": "Liveness and index size",
                     "operationId": "health",
                     "responses": {"200": {"description": "ok", "content": _json("HealthResponse")}},
+                }
+            },
+            "/api/v1/index": {
+                "get": {
+                    "summary": "The served index generation (faces, photos, when published) and the last reindex run",
+                    "operationId": "getIndex",
+                    "security": security,
+                    "responses": {
+                        "200": {"description": "the index", "content": _json("IndexResponse")},
+                        **_errors(401),
+                    },
                 }
             },
             "/api/v1/search": {

@@ -71,6 +71,46 @@ class HealthResponse(BaseModel):
     photos: int
     model: str
     index_type: str
+    warning: str | None = Field(
+        None, description="Set while a newly published index generation cannot be opened (the previous one is served)."
+    )
+
+
+class RunError(BaseModel):
+    path: str
+    error: str
+
+
+class LastRun(BaseModel):
+    """The last finished reindex run (``DATA_DIR/runs.jsonl``)."""
+
+    started_at: str = Field(..., description="ISO 8601, UTC.")
+    finished_at: str = Field(..., description="ISO 8601, UTC.")
+    duration_s: float = Field(..., description="seconds")
+    published: bool = Field(..., description="Whether the run published a new generation (false: nothing changed).")
+    generation: str | None = Field(..., description="The generation published, or current, after the run.")
+    images_seen: int
+    images_indexed: int = Field(..., description="Photos (re-)encoded.")
+    images_removed: int
+    images_moved: int = Field(..., description="Photos moved or renamed, re-pathed without re-encoding.")
+    faces_added: int
+    faces_removed: int
+    errors: int = Field(..., description="Photos that could not be read.")
+    error_samples: list[RunError] = Field(..., description="The first 5 of them.")
+
+
+class IndexResponse(BaseModel):
+    """The index this worker serves and the last reindex run."""
+
+    faces: int
+    photos: int
+    generation: str | None = Field(
+        ..., description="The served generation; null for a data directory of the first layout."
+    )
+    published_at: str | None = Field(..., description="When the served index was last written (ISO 8601, UTC).")
+    model: str
+    index_type: str
+    last_run: LastRun | None = Field(..., description="Null before the first recorded run.")
 
 
 class ImageSize(BaseModel):

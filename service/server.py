@@ -2,8 +2,9 @@
 
 Workers are processes (``sync`` worker class): a query photo's encoding holds
 the GIL for ~60 ms per face, so threads would serialise. Each worker opens the
-index read-only in its own ``create_app`` call (no ``preload_app``: FAISS and
-OpenMP state are not shared across a fork) and runs FAISS with
+published index read-only in its own ``create_app`` call (no ``preload_app``:
+FAISS and OpenMP state are not shared across a fork), switches to each newly
+published generation by itself (``service.index_handle``) and runs FAISS with
 ``service.threads_per_worker`` OpenMP threads.
 """
 
@@ -53,13 +54,13 @@ def run_server(settings: Settings) -> None:
     threads = str(settings.service.threads_per_worker)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
-    store = EmbeddedStore.open(settings.data_dir, readonly=True)
+    store = EmbeddedStore.open_published(settings.data_dir)
     faces, photos, example = store.count(), store.photo_count(), store.db.example_path()
     store.close()
     AnnotationsDB.open(settings.data_dir).close()  # writable? (and its tables made once, before the workers)
     service = settings.service
     url = f"http://{_bind_host(service.host)}:{service.port}"
-    print(f"facesearch: serving {faces} faces from {photos} photos in {settings.data_dir.resolve()}", flush=True)
+    print(f"facesearch: serving {faces} faces from {photos} photos in {store.data_dir}", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
     print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
     sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied

@@ -32,7 +32,7 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 
 def an_embedding(real_index) -> list[float]:
-    store = EmbeddedStore.open(real_index, readonly=True)
+    store = EmbeddedStore.open_published(real_index)
     ids, x = next(store.db.iter_embeddings())
     return x[0].tolist()
 

@@ -13,11 +13,12 @@ from indexer.cli import main
 from indexer.indexing import index_paths
 from indexer.scanner import scan
 from indexer.store import EmbeddedStore, StoreError
+from indexer.store.generations import current_dir
 from tests.conftest import DATA
 
 
 def store_of(settings) -> EmbeddedStore:
-    return EmbeddedStore.open(settings.data_dir, readonly=True)
+    return EmbeddedStore.open_published(settings.data_dir)
 
 
 def test_scan_walks_recursively_and_filters(tmp_path: Path):
@@ -117,8 +118,9 @@ def test_an_interrupted_run_keeps_what_was_checkpointed(fake_model, settings, ph
 
     with pytest.raises(KeyboardInterrupt):
         index_paths([photos], small_batches, progress=False, on_result=stop_after_six)
-    assert store_of(settings).count() == 4  # the first checkpoint, consistent
+    assert current_dir(settings.data_dir) is None  # nothing half-done was published
     report = index_paths([photos], settings, progress=False)
+    # The next run resumes from the first checkpoint (4 photos) of the killed one.
     assert report.images_indexed == 11 and store_of(settings).count() == 15
 
 
@@ -140,10 +142,14 @@ def test_cli_index_human_summary_and_bad_path(fake_model, runner, data_dir: Path
 
 def test_cli_repair_rebuilds_a_damaged_index(fake_model, runner, data_dir: Path, photos: Path):
     runner.invoke(main, ["index", "--data-dir", str(data_dir), "--workers", "1", str(photos)])
-    (data_dir / "faces.faiss").write_bytes(b"garbage")
+    damaged = current_dir(data_dir)
+    (damaged / "faces.faiss").write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="facesearch repair"):
+        EmbeddedStore.open_published(data_dir)
     result = runner.invoke(main, ["repair", "--data-dir", str(data_dir)])
     assert result.exit_code == 0 and "15 faces" in result.output
-    assert EmbeddedStore.open(data_dir, readonly=True).count() == 15
+    assert current_dir(data_dir) != damaged  # published as a new generation
+    assert EmbeddedStore.open_published(data_dir).count() == 15
 
 
 def test_cli_serve_without_an_index_says_what_to_do(runner, tmp_path: Path):
@@ -157,7 +163,7 @@ def test_the_service_finds_query_faces_as_the_index_did(fake_model, settings, ph
     index_paths([photos], settings.model_copy(update={"detection": settings.detection.model_copy(
         update={"upsample": 0, "jitters": 2})}), progress=False)
     app = create_app(settings)  # the config still says upsample 1, jitters 1
-    detection = app.extensions["facesearch"].detection
+    detection = app.extensions["facesearch"].index.current().detection
     assert (detection.upsample, detection.jitters) == (0, 2)
 
 

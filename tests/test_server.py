@@ -46,7 +46,7 @@ def test_serve_answers_searches(real_index: Path):
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"server did not start: {server.stdout.read()}")
                 time.sleep(0.2)
-        store = EmbeddedStore.open(real_index, readonly=True)
+        store = EmbeddedStore.open_published(real_index)
         assert health["faces"] == store.count()
         _, x = next(store.db.iter_embeddings())
         for vec in x[:5]:

@@ -44,10 +44,17 @@ class FaceStore(Protocol):
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Record new stat data for a file whose content is unchanged."""
 
+    def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
+        """Re-path a photo whose content moved, keeping its face ids; returns
+        its number of faces."""
+
     def remove_file(self, path: str) -> int:
         """Forget a photo; returns the number of faces removed."""
 
     def checkpoint(self, **manifest_extra: object) -> None:
-        """Make every write so far durable and visible to new readers."""
+        """Make every write so far durable (a killed run resumes from here)."""
+
+    def seal(self, **manifest_extra: object) -> None:
+        """The final checkpoint before the store is published."""
 
     def close(self) -> None: ...

@@ -25,6 +25,7 @@ import numpy as np
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import StoreError
+from indexer.store.generations import current_dir
 from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, utc_now
 from indexer.store.vectors import FlatL2Index
 
@@ -109,6 +110,16 @@ class EmbeddedStore:
             db.close()
             raise
 
+    @classmethod
+    def open_published(cls, data_dir: Path | str) -> "EmbeddedStore":
+        """Open the published generation of ``data_dir`` read-only
+        (``generations.current_dir``)."""
+        data_dir = Path(data_dir).expanduser().resolve()
+        path = current_dir(data_dir)
+        if path is None:
+            raise StoreError(f"no index in {data_dir}: run `facesearch index --data-dir {data_dir} PATH...` first")
+        return cls.open(path, readonly=True)
+
     def consistency_problem(self) -> str | None:
         """A sentence describing how FAISS, SQLite and the manifest disagree, or None."""
         faiss_count = self.vectors.ntotal
@@ -166,6 +177,9 @@ class EmbeddedStore:
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.db.touch_file(path, size, mtime_ns)
 
+    def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
+        return self.db.move_file(old_path, new_path, size, mtime_ns)
+
     def remove_file(self, path: str) -> int:
         removed = self.db.remove_file(path)
         self.vectors.remove(np.asarray(removed, dtype=np.int64))
@@ -176,13 +190,16 @@ class EmbeddedStore:
         self.db.clear()
         self.vectors = FlatL2Index(EMBEDDING_DIM)
 
-    def record_run(self, started_at: str, report: dict) -> None:
-        self.db.record_run(started_at, report)
-
     def checkpoint(self, **manifest_extra: object) -> None:
         self.db.commit()
         self.manifest.update(manifest_extra)
         self._save()
+
+    def seal(self, **manifest_extra: object) -> None:
+        """The last checkpoint of a generation before it is published: its
+        database becomes one self-contained file."""
+        self.checkpoint(**manifest_extra)
+        self.db.seal()
 
     def _save(self) -> None:
         self.vectors.save(self.data_dir / INDEX_FILE)

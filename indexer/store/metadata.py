@@ -48,12 +48,6 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
     jpeg    BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS runs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    report      TEXT NOT NULL                -- JSON summary of the run
-);
 """
 
 
@@ -244,6 +238,24 @@ class MetadataDB:
         with self._lock:
             self.conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
 
+    def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
+        """Give a photo a new path (it was moved or renamed: same content),
+        keeping its faces and their ids. Returns its number of faces."""
+        with self._lock:
+            self.conn.execute(
+                "UPDATE files SET path = ?, size = ?, mtime_ns = ? WHERE path = ?", (new_path, size, mtime_ns, old_path)
+            )
+            row = self.conn.execute("SELECT face_count FROM files WHERE path = ?", (new_path,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def seal(self) -> None:
+        """Commit, fold the write-ahead log into the database and leave WAL
+        mode: a published generation is one self-contained file."""
+        with self._lock:
+            self.conn.commit()
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA journal_mode=DELETE")
+
     def remove_file(self, path: str) -> list[int]:
         """Forget a photo and its faces; returns the removed face ids."""
         with self._lock:
@@ -254,13 +266,6 @@ class MetadataDB:
     def clear(self) -> None:
         with self._lock:
             self.conn.execute("DELETE FROM files")
-
-    def record_run(self, started_at: str, report: dict) -> None:
-        with self._lock:
-            self.conn.execute(
-                "INSERT INTO runs (started_at, finished_at, report) VALUES (?,?,?)",
-                (started_at, utc_now(), json.dumps(report)),
-            )
 
     def commit(self) -> None:
         with self._lock:

@@ -1,0 +1,294 @@
+"""Index generations: published snapshots of the embedded store, switched
+atomically, plus the lock that lets one reindex run at a time.
+
+Layout of ``DATA_DIR``::
+
+    CURRENT                      name of the published generation, one line
+    generations/g000042/         manifest.json, faces.faiss, metadata.sqlite3:
+                                 never written again once published
+    generations/g000043.wip/     the next generation, being built by a reindex
+                                 (left by a killed one: resumed or discarded)
+    index.lock                   held (flock) by the running reindex; says who
+    runs.jsonl                   one JSON line per finished reindex run
+    annotations.sqlite3          names and clusterings (not versioned)
+
+A reindex copies the published generation into a work-in-progress one,
+brings that up to date, seals it (one self-contained SQLite file) and
+publishes it by replacing ``CURRENT`` (write a temporary file, fsync,
+rename, fsync the directory). Killed at any moment, it leaves the published
+generation untouched: readers only ever open what ``CURRENT`` names. The
+next run resumes the work in progress when it was started from the same
+generation for the same folders and settings (every checkpoint of it is
+durable), else starts a fresh one. The current and the previous generation
+are kept (a server worker may still be reading the previous one); older
+ones are deleted after a publish.
+
+A data directory of the first layout (the store files directly in it) is
+read as it is and moved into ``generations/`` by the next reindex.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from indexer.store.atomic import atomic_write_bytes, fsync_dir
+from indexer.store.base import StoreError
+from indexer.store.metadata import MetadataDB
+
+log = logging.getLogger(__name__)
+
+CURRENT_FILE = "CURRENT"
+GENERATIONS_DIR = "generations"
+LOCK_FILE = "index.lock"
+WIP_SUFFIX = ".wip"
+WIP_INFO = "wip.json"
+LEGACY_FILES = ("manifest.json", "faces.faiss", "metadata.sqlite3")
+
+
+class IndexBusyError(StoreError):
+    """Another reindex holds the data directory's lock."""
+
+
+def generation_name(number: int) -> str:
+    return f"g{number:06d}"
+
+
+def generation_number(name: str) -> int:
+    """The number of a generation directory name (``g000042`` or
+    ``g000042.wip``), -1 when it is not one."""
+    stem = name.removesuffix(WIP_SUFFIX)
+    if len(stem) == 7 and stem[0] == "g" and stem[1:].isdigit():
+        return int(stem[1:])
+    return -1
+
+
+def current_name(data_dir: Path) -> str | None:
+    """The published generation's name, or None (nothing published yet, or a
+    directory of the first layout)."""
+    try:
+        name = (Path(data_dir) / CURRENT_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if generation_number(name) < 0 or name.endswith(WIP_SUFFIX):
+        raise StoreError(f"{Path(data_dir) / CURRENT_FILE} names no generation ({name!r})")
+    return name
+
+
+def current_dir(data_dir: Path) -> Path | None:
+    """The directory of the published store: the generation ``CURRENT``
+    names, else ``data_dir`` itself when it holds a store of the first
+    layout, else None."""
+    data_dir = Path(data_dir)
+    name = current_name(data_dir)
+    if name is not None:
+        path = data_dir / GENERATIONS_DIR / name
+        if not path.is_dir():
+            raise StoreError(
+                f"{data_dir / CURRENT_FILE} names generation {name}, which is missing from {path.parent}: "
+                f"rebuild with `facesearch index --full --data-dir {data_dir} PATH...`"
+            )
+        return path
+    if any((data_dir / f).exists() for f in LEGACY_FILES):
+        return data_dir
+    return None
+
+
+@dataclass(frozen=True)
+class WorkInProgress:
+    """A generation being built. ``resumed``: left by a killed run and taken
+    up again (it already holds part of the work)."""
+
+    path: Path
+    base: str | None
+    resumed: bool
+
+
+def resumable(data_dir: Path, *, full: bool, key: dict) -> bool:
+    """Whether a killed run left work that a run with ``full`` and ``key``
+    would resume (see ``begin``)."""
+    wanted = {"base": current_name(Path(data_dir)), "full": full, **key}
+    generations = Path(data_dir) / GENERATIONS_DIR
+    return generations.is_dir() and any(_wip_info(w) == wanted for w in generations.glob("*" + WIP_SUFFIX))
+
+
+def begin(data_dir: Path, *, full: bool, key: dict) -> WorkInProgress:
+    """The next generation to build, as a copy of the published one (empty
+    with ``full``). ``key`` (the folders and settings of the run) must match
+    for a killed run's work to be resumed. Call under ``IndexLock``."""
+    data_dir = Path(data_dir)
+    generations = data_dir / GENERATIONS_DIR
+    generations.mkdir(parents=True, exist_ok=True)
+    base = current_name(data_dir)
+    wanted = {"base": base, "full": full, **key}
+    for wip in sorted(generations.glob("*" + WIP_SUFFIX)):
+        if _wip_info(wip) == wanted:
+            log.info("resuming the unfinished generation %s (based on %s)", wip.name, base)
+            return WorkInProgress(wip, base, resumed=True)
+        log.info("discarding the unfinished generation %s (another base, folders or settings)", wip.name)
+        shutil.rmtree(wip, ignore_errors=True)
+    numbers = [generation_number(p.name) for p in generations.iterdir()]
+    wip = generations / (generation_name(max(numbers, default=0) + 1) + WIP_SUFFIX)
+    wip.mkdir()
+    source = current_dir(data_dir)
+    if source is not None:
+        if full:
+            _continue_ids(source, wip)
+        else:
+            _copy_store(source, wip)
+    atomic_write_bytes(wip / WIP_INFO, json.dumps(wanted, sort_keys=True).encode())
+    return WorkInProgress(wip, base, resumed=False)
+
+
+def publish(data_dir: Path, wip: WorkInProgress) -> str:
+    """Make ``wip`` (sealed, closed) the published generation; returns its
+    name. The switch is the atomic replacement of ``CURRENT``."""
+    data_dir = Path(data_dir)
+    if current_name(data_dir) != wip.base:
+        raise StoreError(f"generation {current_name(data_dir)} was published while {wip.path.name} was built")
+    (wip.path / WIP_INFO).unlink()
+    for path in wip.path.iterdir():
+        _fsync_file(path)
+    final = wip.path.with_name(wip.path.name.removesuffix(WIP_SUFFIX))
+    os.rename(wip.path, final)
+    fsync_dir(final.parent)
+    atomic_write_bytes(data_dir / CURRENT_FILE, (final.name + "\n").encode())
+    _remove_legacy(data_dir)
+    _remove_old(final.parent, keep={final.name, wip.base})
+    return final.name
+
+
+def discard(wip: WorkInProgress) -> None:
+    shutil.rmtree(wip.path, ignore_errors=True)
+
+
+def _wip_info(wip: Path) -> dict | None:
+    try:
+        return json.loads((wip / WIP_INFO).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    """Copy a store's files; the SQLite database through SQLite's backup
+    API, so that a database in WAL mode is copied whole and consistent."""
+    for name in ("manifest.json", "faces.faiss"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, target / name)
+    db = source / "metadata.sqlite3"
+    if db.exists():
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        dst = sqlite3.connect(target / "metadata.sqlite3")
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+
+
+def _continue_ids(source: Path, target: Path) -> None:
+    """Start an empty store whose ids continue the source's: a face id is
+    never given to another face, even by ``--full`` (names and stored
+    clusterings refer to faces by id)."""
+    db = source / "metadata.sqlite3"
+    if not db.exists():
+        return
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        sequences = src.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
+    finally:
+        src.close()
+    fresh = MetadataDB(target / "metadata.sqlite3")
+    try:
+        with fresh.conn:
+            fresh.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", sequences)
+    finally:
+        fresh.close()
+
+
+def _fsync_file(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _remove_legacy(data_dir: Path) -> None:
+    """Remove the store files of the first layout once their content lives
+    on in a published generation."""
+    for name in (*LEGACY_FILES, "metadata.sqlite3-wal", "metadata.sqlite3-shm"):
+        try:
+            (data_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _remove_old(generations: Path, keep: set[str | None]) -> None:
+    """Delete every published generation but ``keep`` (the new one and the
+    one it replaced, which server workers may still be reading), including
+    one a killed run renamed but never published."""
+    for path in generations.iterdir():
+        if generation_number(path.name) >= 0 and not path.name.endswith(WIP_SUFFIX) and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class IndexLock:
+    """Exclusive lock on a data directory for one reindex: ``flock`` on
+    ``index.lock``, so the kernel releases it when its holder dies, even by
+    ``kill -9`` (a stale lock file is simply taken over). The file says who
+    holds it, for the message the next run prints."""
+
+    def __init__(self, data_dir: Path, command: str = "facesearch index") -> None:
+        self.path = Path(data_dir) / LOCK_FILE
+        self.command = command
+        self._fd: int | None = None
+
+    def __enter__(self) -> "IndexLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise IndexBusyError(
+                f"another reindex is running on {self.path.parent}: {holder}. "
+                "Wait for it to finish (only one may run at a time)."
+            ) from None
+        previous = _read_holder(fd)
+        if previous != "unknown":
+            log.info("taking over the lock left by a run that did not finish (%s)", previous)
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": self.command,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"null")
+    except ValueError:
+        return "unknown"
+    if not isinstance(info, dict):
+        return "unknown"
+    return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started_at')} ({info.get('command')})"
