@@ -92,6 +92,8 @@ def main(verbose: int) -> None:
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on the last stdout line.")
 @click.option("--full", is_flag=True, help="Forget the index and rebuild it from PATHS.")
+@click.option("--allow-empty", is_flag=True,
+              help="Remove the photos of a PATH that has none left (by default they are kept: an unmounted disk).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (0: one per core).")
 @click.option("--detector", type=click.Choice(["hog", "cnn"]), default=None, help="Face detector.")
 @click.option("--upsample", type=click.IntRange(0, 4), default=None, help="Detector upsampling count.")
@@ -109,8 +111,8 @@ def main(verbose: int) -> None:
                    f"seconds (default {DEFAULT_INTERVAL}).")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, hidden=True,
               help="With --watch: stop after this many runs.")
-def index(paths, data_dir, config_file, as_json, full, workers, detector, upsample, max_side, min_face_size,
-          jitters, progress, watch_, interval, max_runs) -> None:
+def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, detector, upsample, max_side,
+          min_face_size, jitters, progress, watch_, interval, max_runs) -> None:
     """Index every face of the photos under PATHS (folders are walked
     recursively): new photos are added, changed ones re-encoded, and photos
     gone from PATHS removed. Unreadable photos and photos without a face are
@@ -130,7 +132,7 @@ def index(paths, data_dir, config_file, as_json, full, workers, detector, upsamp
         _watch(paths, settings, interval_s, max_runs=max_runs, as_json=as_json, progress=bool(progress))
         return
     try:
-        report = index_paths(paths, settings, full=full, progress=progress)
+        report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     out = sys.stderr if as_json else sys.stdout

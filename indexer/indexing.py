@@ -83,18 +83,24 @@ class Plan:
     moves: list[tuple[str, str, int, int]] = field(default_factory=list)  # old path, new path, size, mtime
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    kept_empty_roots: dict[str, int] = field(default_factory=dict)  # root -> indexed photos kept
 
     @property
     def empty(self) -> bool:
         return not (self.jobs or self.moves or self.removed)
 
 
-def plan_changes(known: dict[str, FileState], entries: list[ScannedFile], roots: list[str]) -> Plan:
+def plan_changes(
+    known: dict[str, FileState], entries: list[ScannedFile], roots: list[str], allow_empty: bool = False
+) -> Plan:
     """Compare a scan of ``roots`` with the stored files: unchanged (same
     size and mtime: skipped on the stat alone), to (re)encode (new, or size
     or mtime changed: the worker hashes it first and re-encodes only a new
     content), moved (a new path whose content hash is that of a stored file
-    gone from its path: re-pathed, not re-encoded) and removed."""
+    gone from its path: re-pathed, not re-encoded) and removed. A root with
+    no photo left at all looks like an unmounted disk, not a deletion: its
+    indexed photos are kept (listed in ``kept_empty_roots``) unless
+    ``allow_empty``."""
     plan = Plan()
     seen: set[str] = set()
     new: list[ScannedFile] = []
@@ -108,6 +114,14 @@ def plan_changes(known: dict[str, FileState], entries: list[ScannedFile], roots:
         else:
             plan.jobs.append((entry.path, entry.size, entry.mtime_ns, state.content_hash))
     gone = {path: known[path] for path in known if path not in seen and is_under(path, roots)}
+    if not allow_empty:
+        for root in roots:
+            if not any(is_under(path, [root]) for path in seen):
+                kept = [path for path in gone if is_under(path, [root])]
+                if kept:
+                    plan.kept_empty_roots[root] = len(kept)
+                    for path in kept:
+                        del gone[path]
     # A new file may be a gone one, moved: compare content hashes, reading
     # only new files whose size matches a gone file's.
     sizes = {state.size for state in gone.values()}
@@ -134,6 +148,7 @@ def index_paths(
     settings: Settings,
     *,
     full: bool = False,
+    allow_empty: bool = False,
     progress: bool | None = None,
     on_result: Callable[[PhotoResult], None] | None = None,
 ) -> IndexReport:
@@ -146,8 +161,10 @@ def index_paths(
     files under ``paths`` that are gone are removed. ``full`` rebuilds from
     nothing. A run with nothing to change publishes nothing. Only one run at
     a time (``IndexBusyError`` otherwise); a killed run's work is resumed by
-    the next run over the same folders and settings. ``progress``: show a bar
-    (default: when stderr is a terminal).
+    the next run over the same folders and settings. A folder with no photo
+    left keeps its indexed photos (an unmounted disk is not a deletion)
+    unless ``allow_empty``, and says so in the report's errors. ``progress``:
+    show a bar (default: when stderr is a terminal).
     """
     started = time.perf_counter()
     started_at = utc_now()
@@ -165,14 +182,17 @@ def index_paths(
             _check_signature(published, signature)
         if not full and not generations.resumable(data_dir, full=full, key=key):
             base = _published_states(published)
-            if plan_changes(base, entries, roots).empty:
+            plan = plan_changes(base, entries, roots, allow_empty)
+            if plan.empty:
+                _report_kept(plan, report)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
         wip = generations.begin(data_dir, full=full, key=key)
         store = EmbeddedStore.open(wip.path, repair=True)
         try:
-            _run(store, plan_changes(store.file_states(), entries, roots), settings, signature, report,
-                 progress, on_result)
+            plan = plan_changes(store.file_states(), entries, roots, allow_empty)
+            _report_kept(plan, report)
+            _run(store, plan, settings, signature, report, progress, on_result)
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
             store.seal(detection=signature)
@@ -206,6 +226,14 @@ def repair_index(settings: Settings) -> int:
             store.close()
         generations.publish(data_dir, wip)
         return count
+
+
+def _report_kept(plan: Plan, report: IndexReport) -> None:
+    for root, count in plan.kept_empty_roots.items():
+        message = (f"no photo found under it, but {count} indexed photos were: kept them (an unmounted disk?); "
+                   "if they were deleted, rerun with --allow-empty")
+        log.warning("%s: %s", root, message)
+        report.errors.append({"path": root, "error": message})
 
 
 def _check_signature(published: Path, signature: str) -> None:
@@ -290,7 +318,7 @@ def _finish(
 
 def _apply(store: EmbeddedStore, result: PhotoResult, signature: str, report: IndexReport) -> None:
     if result.error is not None:
-        log.warning("skipped %s: %s", result.path, result.error)
+        log.info("skipped %s: %s", result.path, result.error)
         report.errors.append({"path": result.path, "error": result.error})
         return
     if result.unchanged:

@@ -192,3 +192,16 @@ def test_other_detection_settings_are_refused_before_any_work(fake_model, settin
         index(other, photos)
     assert current_name(settings.data_dir) == "g000001"
     assert index(other, photos, full=True).generation == "g000002"
+
+
+def test_an_emptied_folder_keeps_its_photos_unless_allowed(fake_model, settings, photos):
+    index(settings, photos)
+    mount = photos / "Tony_Blair"
+    saved = mount.with_name("saved")
+    mount.rename(saved)
+    mount.mkdir()  # an empty mount point
+    report = index_paths([mount], settings, progress=False)
+    assert report.images_removed == 0 and "--allow-empty" in report.errors[0]["error"]
+    assert len(faces_by_path(settings.data_dir)) == 15
+    report = index_paths([mount], settings, progress=False, allow_empty=True)
+    assert report.images_removed == 3 and len(faces_by_path(settings.data_dir)) == 12
