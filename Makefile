@@ -40,6 +40,7 @@ bench: install
 	$(VENV)/bin/python -m benchmarks.indexing --limit 0 --keep $(BENCH_INDEX)
 	$(VENV)/bin/python -m benchmarks.identification --data-dir $(BENCH_INDEX)
 	$(VENV)/bin/python -m benchmarks.clustering --data-dir $(BENCH_INDEX)
+	$(VENV)/bin/python -m benchmarks.reindex
 
 lock: | $(UV)
 	$(UV) lock

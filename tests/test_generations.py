@@ -205,3 +205,45 @@ def test_an_emptied_folder_keeps_its_photos_unless_allowed(fake_model, settings,
     assert len(faces_by_path(settings.data_dir)) == 15
     report = index_paths([mount], settings, progress=False, allow_empty=True)
     assert report.images_removed == 3 and len(faces_by_path(settings.data_dir)) == 12
+
+
+def test_names_stay_on_unchanged_and_moved_faces_across_a_reindex_the_server_picks_up(fake_model, settings, photos):
+    from service import create_app
+
+    index(settings, photos)
+    served = settings.model_copy(update={"service": settings.service.model_copy(update={"reload_check_s": 0})})
+    client = create_app(served).test_client()
+    body = client.post("/api/v1/clusters", json={"k": 3, "stranger_distance": 5.0}).get_json()
+    assert not body["strangers"]
+    cluster = body["clusters"][0]["id"]
+    named_path, face_id = body["clusters"][0]["members"][0]["path"], body["clusters"][0]["members"][0]["face_id"]
+    assert client.put(f"/api/v1/clusters/{cluster}", json={"name": "Tony"}).status_code == 200
+
+    moved = photos / "renamed.jpg"
+    shutil.move(named_path, moved)
+    next(p for p in sorted(photos.rglob("*.jpg")) if p != moved).unlink()
+    report = index(settings, photos)
+    assert report.images_moved == 1 and report.images_removed == 1 and report.published
+    # The same client: the worker switched to the new generation by itself.
+    info = client.get("/api/v1/index").get_json()
+    assert info["generation"] == report.generation and info["faces"] == 14
+    record = client.get(f"/api/v1/faces/{face_id}").get_json()
+    assert record["path"] == str(moved)  # same face id, new path
+    store = EmbeddedStore.open_published(settings.data_dir)
+    embedding = store.db.all_embeddings()[2][store.db.all_embeddings()[0].tolist().index(face_id)]
+    store.close()
+    match = client.post("/api/v1/search", json={"embedding": embedding.tolist(), "k": 1}).get_json()
+    assert match["faces"][0]["matches"][0]["face_id"] == face_id
+    assert match["faces"][0]["matches"][0]["person"] == "Tony"
+
+
+def test_a_damaged_metadata_database_is_a_clear_error_and_full_rebuilds(fake_model, settings, photos, runner):
+    from indexer.cli import main
+
+    index(settings, photos)
+    db = current_dir(settings.data_dir) / "metadata.sqlite3"
+    db.write_bytes(db.read_bytes()[:1000])  # truncated
+    served = runner.invoke(main, ["serve", "--data-dir", str(settings.data_dir)])
+    assert served.exit_code == 1 and "index --full" in served.output
+    assert index(settings, photos, full=True).images_indexed == 15
+    assert len(faces_by_path(settings.data_dir)) == 15

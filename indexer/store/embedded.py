@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,19 @@ class EmbeddedStore:
 
     @classmethod
     def open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> "EmbeddedStore":
+        """Open (or, when writable, create) the store in ``data_dir``; see
+        ``_open``. A damaged metadata database is a ``StoreError`` that says
+        how to rebuild."""
+        try:
+            return cls._open(data_dir, readonly=readonly, repair=repair)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the metadata database in {data_dir} is damaged ({exc}); it cannot be repaired from the FAISS "
+                f"file: rebuild the index with `facesearch index --full --data-dir DATA_DIR PATH...`"
+            ) from None
+
+    @classmethod
+    def _open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> "EmbeddedStore":
         """Open (or, when writable, create) the store in ``data_dir``.
 
         Read-only opens need an existing, consistent store and raise

@@ -141,7 +141,7 @@ def begin(data_dir: Path, *, full: bool, key: dict) -> WorkInProgress:
     source = current_dir(data_dir)
     if source is not None:
         if full:
-            _continue_ids(source, wip)
+            _continue_ids(data_dir, wip)
         else:
             _copy_store(source, wip)
     atomic_write_bytes(wip / WIP_INFO, json.dumps(wanted, sort_keys=True).encode())
@@ -194,24 +194,46 @@ def _copy_store(source: Path, target: Path) -> None:
             src.close()
 
 
-def _continue_ids(source: Path, target: Path) -> None:
-    """Start an empty store whose ids continue the source's: a face id is
-    never given to another face, even by ``--full`` (names and stored
-    clusterings refer to faces by id)."""
-    db = source / "metadata.sqlite3"
-    if not db.exists():
-        return
-    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        sequences = src.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
-    finally:
-        src.close()
+def _continue_ids(data_dir: Path, target: Path) -> None:
+    """Start an empty store whose ids continue from every id used before: a
+    face id is never given to another face, even by ``--full`` (names and
+    stored clusterings refer to faces by id). The sequences are read from
+    every generation still on disk (the published one may be the damaged
+    one ``--full`` is rebuilding) and the highest face id the annotations
+    refer to."""
+    highest: dict[str, int] = {}
+    sources = [current_dir(data_dir)] + sorted((data_dir / GENERATIONS_DIR).glob("g??????"))
+    for source in sources:
+        rows = _query(source / "metadata.sqlite3", "SELECT name, seq FROM sqlite_sequence") if source else []
+        for name, seq in rows:
+            highest[name] = max(highest.get(name, 0), int(seq))
+    for (face_id,) in _query(data_dir / "annotations.sqlite3", ANNOTATED_FACES):
+        highest["faces"] = max(highest.get("faces", 0), int(face_id or 0))
     fresh = MetadataDB(target / "metadata.sqlite3")
     try:
         with fresh.conn:
-            fresh.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", sequences)
+            fresh.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", highest.items())
     finally:
         fresh.close()
+
+
+ANNOTATED_FACES = "SELECT MAX(face_id) FROM (SELECT face_id FROM face_people UNION ALL SELECT face_id FROM cluster_faces)"
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    """Rows of a read-only query, or none when the database is missing or
+    damaged."""
+    if not db.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        log.warning("cannot read %s (%s)", db, exc)
+        return []
 
 
 def _fsync_file(path: Path) -> None:
