@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from datetime import datetime, timezone
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Formats facesearch decodes. Pillow knows more, but these are the photo formats.
 SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "DIB", "GIF", "TIFF"}
 ORIENTATION_TAG = 0x0112  # EXIF: how to turn the stored pixels upright
+EXIF_IFD = 0x8769
+DATETIME_ORIGINAL_TAG = 0x9003  # when the photo was taken (camera clock, no time zone)
+DATETIME_TAG = 0x0132  # when the file was last changed by the camera or an editor
 
 
 class ImageError(ValueError):
@@ -25,6 +29,24 @@ class ImageError(ValueError):
     def __init__(self, message: str, code: str = "invalid_image") -> None:
         super().__init__(message)
         self.code = code
+
+
+def capture_time(data: bytes) -> float | None:
+    """When the photo was taken, as POSIX seconds: EXIF DateTimeOriginal,
+    else EXIF DateTime, read as UTC (EXIF stores the camera's local clock
+    with no time zone); None when the photo has neither or is unreadable.
+    Reads the header only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exif = Image.open(io.BytesIO(data)).getexif()
+        value = exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL_TAG) or exif.get(DATETIME_TAG)
+        if not isinstance(value, str):
+            return None
+        taken = datetime.strptime(value.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+        return taken.replace(tzinfo=timezone.utc).timestamp()
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
+        return None
 
 
 def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:

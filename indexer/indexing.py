@@ -334,6 +334,7 @@ def _apply(store: EmbeddedStore, result: PhotoResult, signature: str, report: In
         height=result.height,
         detection=signature,
         model=MODEL_NAME,
+        taken_at=result.taken_at,
     )
     added, removed = store.put_file(record, result.faces)
     report.images_indexed += 1

@@ -13,7 +13,7 @@ import numpy as np
 
 from config.settings import Settings
 from indexer.faces import find_faces, thumbnail_jpeg
-from indexer.images import ImageError, decode_rgb
+from indexer.images import ImageError, capture_time, decode_rgb
 from indexer.model import Box
 
 _settings: Settings | None = None
@@ -33,6 +33,7 @@ class PhotoResult:
     faces: list[tuple[Box, np.ndarray, bytes]] = field(default_factory=list)
     unchanged: bool = False
     error: str | None = None
+    taken_at: float | None = None  # POSIX seconds: EXIF capture time, else the file's mtime
 
 
 def content_hash(data: bytes) -> str:
@@ -81,6 +82,8 @@ def process_photo(job: tuple[str, int, int, str | None], settings: Settings | No
         return result
     try:
         rgb = decode_rgb(data, max_pixels=settings.indexer.max_image_pixels)
+        taken = capture_time(data)
+        result.taken_at = taken if taken is not None else mtime_ns / 1e9
         result.height, result.width = rgb.shape[:2]
         for face in find_faces(rgb, settings.detection):
             result.faces.append((face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails)))

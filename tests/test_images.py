@@ -100,3 +100,20 @@ def test_pixel_limit_is_checked_before_decoding():
     with pytest.raises(ImageError) as info:
         decode_rgb(bomb, max_pixels=50_000_000)
     assert info.value.code == "image_too_large"
+
+
+def test_capture_time_from_exif_else_none(tmp_path):
+    from datetime import datetime, timezone
+
+    from indexer.images import DATETIME_ORIGINAL_TAG, EXIF_IFD, capture_time
+
+    image = Image.new("RGB", (8, 8), "white")
+    exif = Image.Exif()
+    exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL_TAG] = "2024:07:14 09:30:05"
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    assert capture_time(out.getvalue()) == datetime(2024, 7, 14, 9, 30, 5, tzinfo=timezone.utc).timestamp()
+    plain = io.BytesIO()
+    image.save(plain, format="PNG")
+    assert capture_time(plain.getvalue()) is None
+    assert capture_time(b"not an image") is None

@@ -31,7 +31,10 @@ CREATE TABLE IF NOT EXISTS files (
     face_count   INTEGER NOT NULL,
     detection    TEXT NOT NULL,              -- JSON of the detection settings used
     model        TEXT NOT NULL,              -- embedding model name
-    indexed_at   TEXT NOT NULL               -- ISO 8601, UTC
+    indexed_at   TEXT NOT NULL,              -- ISO 8601, UTC
+    kind         TEXT NOT NULL DEFAULT 'photo',  -- 'photo' or 'video'
+    taken_at     REAL,                       -- POSIX s: EXIF capture time (as UTC), a video's start, else mtime
+    duration_s   REAL                        -- a video's length, seconds
 );
 CREATE TABLE IF NOT EXISTS faces (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,7 +44,11 @@ CREATE TABLE IF NOT EXISTS faces (
     bottom     INTEGER NOT NULL,
     left       INTEGER NOT NULL,
     embedding  BLOB NOT NULL,                -- 128 little-endian float32
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    timestamp  REAL,                         -- seconds into the video (NULL for a photo)
+    track      INTEGER,                      -- a video face's track, numbered within the file
+    track_start REAL,                        -- seconds: the track's first and last sighting
+    track_end  REAL
 );
 CREATE INDEX IF NOT EXISTS faces_file_id ON faces(file_id);
 CREATE TABLE IF NOT EXISTS thumbnails (
@@ -49,6 +56,14 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     jpeg    BLOB NOT NULL
 );
 """
+
+
+# Columns added after the first release; older databases get them on a
+# writable open, and read-only opens of older ones read NULL for them.
+ADDED_COLUMNS = {
+    "files": [("kind", "TEXT NOT NULL DEFAULT 'photo'"), ("taken_at", "REAL"), ("duration_s", "REAL")],
+    "faces": [("timestamp", "REAL"), ("track", "INTEGER"), ("track_start", "REAL"), ("track_end", "REAL")],
+}
 
 
 def utc_now() -> str:
@@ -78,11 +93,25 @@ class FileRecord:
     height: int
     detection: str
     model: str
+    taken_at: float | None = None  # POSIX seconds
+    kind: str = "photo"
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FaceTime:
+    """Where a face of a video is: seconds into it, and its track."""
+
+    timestamp: float
+    track: int
+    track_start: float
+    track_end: float
 
 
 @dataclass(frozen=True)
 class FaceRecord:
-    """One indexed face as the API reports it."""
+    """One indexed face as the API reports it. Times: POSIX seconds
+    (``taken_at``, of the file) and seconds into a video (the others)."""
 
     face_id: int
     path: str
@@ -91,6 +120,19 @@ class FaceRecord:
     height: int
     content_hash: str
     indexed_at: str
+    kind: str = "photo"
+    taken_at: float | None = None
+    timestamp: float | None = None
+    track_start: float | None = None
+    track_end: float | None = None
+
+    @property
+    def time(self) -> float | None:
+        """When the face was seen, POSIX seconds: the file's time plus the
+        offset into a video."""
+        if self.taken_at is None:
+            return None
+        return self.taken_at + (self.timestamp or 0.0)
 
 
 class MetadataDB:
@@ -111,8 +153,23 @@ class MetadataDB:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
+            self._add_columns()
             self.conn.commit()
         self.conn.execute("PRAGMA foreign_keys=ON")
+        self._columns = {
+            table: {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")} for table in ADDED_COLUMNS
+        }
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+
+    def _col(self, table: str, name: str) -> str:
+        """``table.name``, or NULL for a column an older database lacks."""
+        return f"{table}.{name}" if name in self._columns[table] else "NULL"
 
     # -- reading -----------------------------------------------------------
 
@@ -140,14 +197,21 @@ class MetadataDB:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
+                extra = ", ".join(
+                    self._col(t, c) for t, c in (("files", "kind"), ("files", "taken_at"), ("faces", "timestamp"),
+                                                 ("faces", "track_start"), ("faces", "track_end"))
+                )
                 rows = self.conn.execute(
                     "SELECT faces.id, files.path, faces.top, faces.right, faces.bottom, faces.left, "
-                    "files.width, files.height, files.content_hash, faces.indexed_at "
+                    f"files.width, files.height, files.content_hash, faces.indexed_at, {extra} "
                     f"FROM faces JOIN files ON files.id = faces.file_id WHERE faces.id IN ({marks})",
                     chunk,
                 ).fetchall()
                 for r in rows:
-                    out[r[0]] = FaceRecord(r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9])
+                    out[r[0]] = FaceRecord(
+                        r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9],
+                        kind=r[10] or "photo", taken_at=r[11], timestamp=r[12], track_start=r[13], track_end=r[14],
+                    )
         return out
 
     def example_path(self) -> str | None:
@@ -202,31 +266,35 @@ class MetadataDB:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def put_file(
-        self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]
-    ) -> tuple[list[int], list[int]]:
-        """Write a photo and its faces, replacing whatever was stored for its
-        path. Returns (new face ids, removed face ids)."""
+    def put_file(self, record: FileRecord, faces: list[tuple]) -> tuple[list[int], list[int]]:
+        """Write a photo (or video) and its faces, replacing whatever was
+        stored for its path. Each face is ``(box, embedding, jpeg)``, plus a
+        ``FaceTime`` for a video's. Returns (new face ids, removed face ids)."""
         now = utc_now()
         with self._lock:
             removed = self.face_ids_of(record.path)
             self.conn.execute("DELETE FROM files WHERE path = ?", (record.path,))
             cur = self.conn.execute(
                 "INSERT INTO files (path, size, mtime_ns, content_hash, width, height, face_count, "
-                "detection, model, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "detection, model, indexed_at, kind, taken_at, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.path, record.size, record.mtime_ns, record.content_hash, record.width,
-                    record.height, len(faces), record.detection, record.model, now,
+                    record.height, len(faces), record.detection, record.model, now, record.kind,
+                    record.taken_at, record.duration_s,
                 ),
             )
             file_id = cur.lastrowid
             new_ids: list[int] = []
-            for box, embedding, jpeg in faces:
+            for box, embedding, jpeg, *rest in faces:
                 vec = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
+                at: FaceTime | None = rest[0] if rest else None
                 cur = self.conn.execute(
-                    "INSERT INTO faces (file_id, top, right, bottom, left, embedding, indexed_at) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (file_id, box.top, box.right, box.bottom, box.left, vec, now),
+                    "INSERT INTO faces (file_id, top, right, bottom, left, embedding, indexed_at, timestamp, track, "
+                    "track_start, track_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        file_id, box.top, box.right, box.bottom, box.left, vec, now,
+                        at and at.timestamp, at and at.track, at and at.track_start, at and at.track_end,
+                    ),
                 )
                 face_id = int(cur.lastrowid)
                 new_ids.append(face_id)
