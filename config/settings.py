@@ -60,6 +60,16 @@ class SearchSettings(BaseModel):
     max_k: int = Field(1000, ge=1)
 
 
+class RecallSettings(BaseModel):
+    """``POST /api/v1/recall``: every sighting of one person."""
+
+    max_distance: float = Field(0.55, gt=0, description="Euclidean; the default radius")
+    default_limit: int = Field(100, ge=1)
+    max_limit: int = Field(1000, ge=1)
+    max_probes: int = Field(10, ge=1, description="probe photos or embeddings per request")
+    max_hits: int = Field(50_000, ge=1, description="faces within the radius a request may touch")
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -107,6 +117,7 @@ class Settings(BaseSettings):
     indexer: IndexerSettings = IndexerSettings()
     thumbnails: ThumbnailSettings = ThumbnailSettings()
     search: SearchSettings = SearchSettings()
+    recall: RecallSettings = RecallSettings()
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
 

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from config.settings import DetectionSettings, Settings
+from indexer.faces import find_faces
 from indexer.images import ImageError, decode_rgb
 from indexer.store import runs
 from indexer.store.annotations import (
@@ -48,8 +49,11 @@ from service.schemas import (
     NameRequest,
     PeopleResponse,
     PersonModel,
+    RecallEmbeddingsRequest,
+    RecallParams,
     SearchParams,
 )
+from service.recall import RecallFilters, TooManyHits, recall
 from service.searching import box_model, search_by_embedding, search_by_photo
 
 Request = TypeVar("Request", bound=BaseModel)
@@ -159,6 +163,43 @@ def search() -> Response:
             415, "unsupported_media_type",
             "send multipart/form-data with a file field `image`, or application/json with an `embedding`",
         )
+    return ok(result)
+
+
+@bp.post("/recall")
+def recall_search() -> Response:
+    """Every sighting of one person: probe photos (``image``, one or more;
+    the largest face of each) or JSON ``embeddings``."""
+    st = state()
+    index = served()
+    if request.mimetype == "multipart/form-data":
+        params = RecallParams.model_validate({k: v for k, v in request.form.items() if v != ""})
+        probes = _probe_faces(st, index)
+    elif request.mimetype == "application/json":
+        params = _json_body(RecallEmbeddingsRequest)
+        if len(params.embeddings) > st.settings.recall.max_probes:
+            raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
+        probes = np.asarray(params.embeddings, dtype=np.float32)
+    else:
+        raise ApiError(
+            415, "unsupported_media_type",
+            "send multipart/form-data with one or more file fields `image`, or application/json with `embeddings`",
+        )
+    limit = params.limit or st.settings.recall.default_limit
+    if limit > st.settings.recall.max_limit:
+        raise ApiError(422, "invalid_request", f"limit: must be at most {st.settings.recall.max_limit}")
+    if params.time_from is not None and params.time_to is not None and params.time_from > params.time_to:
+        raise ApiError(422, "invalid_request", "time_from is after time_to")
+    try:
+        result = recall(
+            index.store, probes, max_distance=params.max_distance or st.settings.recall.max_distance,
+            limit=limit, offset=params.offset,
+            filters=RecallFilters(params.path_prefix, params.time_from, params.time_to),
+            group_by=params.group_by, fusion=params.fusion, max_hits=st.settings.recall.max_hits,
+            people=st.annotations.people_of,
+        )
+    except TooManyHits as exc:
+        raise ApiError(422, "too_many_results", str(exc)) from None
     return ok(result)
 
 
@@ -313,6 +354,28 @@ def _checked_k(k: int | None, settings: Settings) -> int:
     if k > settings.search.max_k:
         raise ApiError(422, "invalid_request", f"k: must be at most {settings.search.max_k}")
     return k
+
+
+def _probe_faces(st: ServiceState, index: ServedIndex) -> np.ndarray:
+    """The largest face of each uploaded probe photo, (p, 128); a probe that
+    is not an image or shows no face is the client's error (4xx)."""
+    uploads = request.files.getlist("image")
+    if not uploads:
+        raise ApiError(400, "missing_image", "send one or more probe photos as multipart file fields named `image`")
+    if len(uploads) > st.settings.recall.max_probes:
+        raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} probe photos per request")
+    detection = st.query_detection or index.detection
+    probes = []
+    for number, upload in enumerate(uploads, start=1):
+        try:
+            rgb = decode_rgb(upload.read(), max_pixels=st.settings.indexer.max_image_pixels)
+        except ImageError as exc:
+            raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, f"probe {number}: {exc}") from None
+        faces = find_faces(rgb, detection)
+        if not faces:
+            raise ApiError(422, "no_face", f"probe {number} ({upload.filename or 'upload'}) shows no face")
+        probes.append(faces[0].embedding)  # largest first
+    return np.stack(probes)
 
 
 def _uploaded_image(settings: Settings) -> np.ndarray:

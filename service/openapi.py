@@ -22,6 +22,8 @@ from service.schemas import (
     NameRequest,
     PeopleResponse,
     PersonModel,
+    RecallEmbeddingsRequest,
+    RecallResponse,
     SearchResponse,
 )
 
@@ -51,8 +53,8 @@ def _png(description: str) -> dict:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
-    requests = [EmbeddingSearchRequest, ClusterRequest, NameRequest]
-    responses = [SearchResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
+    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest]
+    responses = [SearchResponse, RecallResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
                  PeopleResponse, CostResponse, ErrorResponse]
     _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
                                 ref_template=REF)
@@ -116,6 +118,40 @@ def openapi_document() -> dict:
                     },
                     "responses": {
                         "200": {"description": "matches per query face", "content": _json("SearchResponse")},
+                        **_errors(400, 401, 413, 415, 422),
+                    },
+                }
+            },
+            "/api/v1/recall": {
+                "post": {
+                    "summary": "Every sighting of one person: all indexed faces within max_distance of any probe",
+                    "operationId": "recall",
+                    "security": security,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image"],
+                                    "properties": {
+                                        "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                        "max_distance": {"type": "number", "exclusiveMinimum": 0, "maximum": 4},
+                                        "limit": {"type": "integer", "minimum": 1},
+                                        "offset": {"type": "integer", "minimum": 0},
+                                        "path_prefix": {"type": "string", "minLength": 1},
+                                        "time_from": {"type": "number"},
+                                        "time_to": {"type": "number"},
+                                        "group_by": {"type": "string", "enum": ["source"]},
+                                        "fusion": {"type": "string", "enum": ["any", "mean"]},
+                                    },
+                                }
+                            },
+                            "application/json": {"schema": {"$ref": REF.format(model="RecallEmbeddingsRequest")}},
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "the sightings, nearest first", "content": _json("RecallResponse")},
                         **_errors(400, 401, 413, 415, 422),
                     },
                 }

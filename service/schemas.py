@@ -56,6 +56,74 @@ class Match(BaseModel):
     )
 
 
+class RecallParams(BaseModel):
+    """Options of a recall search, as form fields (photo uploads) or JSON keys.
+    Times are POSIX seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_distance: float | None = Field(
+        None, gt=0, le=4, allow_inf_nan=False, description="Euclidean radius (default from config, 0.55)."
+    )
+    limit: int | None = Field(None, ge=1, description="Matches (or sources) per page (default 100).")
+    offset: int = Field(0, ge=0, description="Matches (or sources) to skip.")
+    path_prefix: str | None = Field(None, min_length=1, description="Only files whose path starts with this.")
+    time_from: float | None = Field(None, allow_inf_nan=False, description="Only faces seen at or after (POSIX s).")
+    time_to: float | None = Field(None, allow_inf_nan=False, description="Only faces seen at or before (POSIX s).")
+    group_by: Literal["source"] | None = Field(None, description="`source`: one entry per photo or recording.")
+    fusion: Literal["any", "mean"] = Field(
+        "any", description="`any`: near any probe; `mean`: the probes' mean is searched too."
+    )
+
+
+class RecallEmbeddingsRequest(RecallParams):
+    """Recall by 128-d embeddings of one person instead of photos."""
+
+    embeddings: list[list[float]] = Field(..., min_length=1)
+
+    @field_validator("embeddings")
+    @classmethod
+    def _shape(cls, value: list[list[float]]) -> list[list[float]]:
+        for row in value:
+            if len(row) != EMBEDDING_DIM:
+                raise ValueError(f"each embedding must have {EMBEDDING_DIM} numbers, got {len(row)}")
+            if not all(math.isfinite(v) for v in row):
+                raise ValueError("embedding values must be finite numbers (no NaN or infinity)")
+        return value
+
+
+class RecallMatch(BaseModel):
+    face_id: int
+    distance: float = Field(..., description="Euclidean distance to the nearest probe face.")
+    path: str
+    box: BoxModel
+    timestamp: float | None = Field(None, description="Seconds into the video; null for a photo.")
+    time: float | None = Field(None, description="When the face was seen, POSIX seconds (capture time, else file time).")
+    track_start: float | None = Field(None, description="A video face's track: first sighting, seconds into the video.")
+    track_end: float | None = Field(None, description="A video face's track: last sighting, seconds into the video.")
+    person: str | None = None
+
+
+class RecallSource(BaseModel):
+    path: str
+    kind: str = Field(..., description="`photo` or `video`.")
+    best_distance: float
+    best_face_id: int
+    hits: int
+    time: float | None = Field(None, description="The file's time, POSIX seconds.")
+    time_ranges: list[list[float]] | None = Field(
+        None, description="A recording's [start, end] ranges (seconds into it) where the person appears."
+    )
+
+
+class RecallResponse(BaseModel):
+    total: int = Field(..., description="Matches (or sources, with group_by) in all pages.")
+    max_distance: float
+    probes: int = Field(..., description="Probe faces used.")
+    matches: list[RecallMatch]
+    sources: list[RecallSource] | None = None
+
+
 class QueryFace(BaseModel):
     box: BoxModel | None = Field(..., description="The face in the query photo; null for an embedding query.")
     matches: list[Match]

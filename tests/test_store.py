@@ -240,3 +240,24 @@ def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: 
     np.testing.assert_array_equal(x[:3], np.stack([f[1] for f in faces(3, 2)]))
     np.testing.assert_array_equal(x[3], faces(1, 3)[0][1])
     store.close()
+
+
+def test_range_search_matches_brute_force():
+    from indexer.store.vectors import FlatL2Index
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 0.06, (500, 128)).astype(np.float32)
+    ids = np.arange(1000, 1500, dtype=np.int64)
+    index = FlatL2Index(128)
+    index.add(ids, x)
+    queries = x[:5] + rng.normal(0, 0.01, (5, 128)).astype(np.float32)
+    radius = 0.9
+    lims, D, I = index.range_search(queries, radius**2)
+    full = ((queries[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
+    for row in range(5):
+        expected = set(ids[full[row] <= radius**2].tolist())
+        got = I[lims[row] : lims[row + 1]]
+        assert set(got.tolist()) == expected and len(expected) > 1
+        np.testing.assert_allclose(np.sort(D[lims[row] : lims[row + 1]]), np.sort(full[row][full[row] <= radius**2]), rtol=1e-4)
+    empty = FlatL2Index(128)
+    assert empty.range_search(queries, 1.0)[0].tolist() == [0] * 6

@@ -25,6 +25,11 @@ class FaceStore(Protocol):
         """``(D, I)`` for float32 queries ``x`` (n, 128): **squared** L2
         distances ascending and face ids, (n, k) each, id -1 past the end."""
 
+    def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lims, D, I)``: every face within **squared** L2 ``radius_sq`` of
+        each query; query i's hits are ``D[lims[i]:lims[i+1]]``,
+        ``I[lims[i]:lims[i+1]]``, unordered."""
+
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         """Metadata of the given faces; unknown ids are left out."""
 

@@ -163,6 +163,9 @@ class EmbeddedStore:
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.vectors.search(x, k)
 
+    def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.vectors.range_search(x, radius_sq)
+
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         return self.db.faces(face_ids)
 

@@ -102,6 +102,19 @@ class FlatL2Index:
                 distances[row : row + 1], ids[row : row + 1] = self.index.search(query[None, :], k)
         return distances, ids
 
+    def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FAISS's range search: every vector within **squared** L2 distance
+        ``radius_sq`` of each query. Returns ``(lims, D, I)``: the hits of
+        query ``i`` are ``D[lims[i]:lims[i+1]]`` (squared distances, in no
+        particular order) and ``I[lims[i]:lims[i+1]]`` (ids). Exact."""
+        x = as_float32_matrix(x, self.dim)
+        if radius_sq < 0:
+            raise ValueError("radius_sq must not be negative")
+        if self.ntotal == 0:
+            return np.zeros(len(x) + 1, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        lims, distances, ids = self.index.range_search(x, float(radius_sq))
+        return lims.astype(np.int64), distances, ids.astype(np.int64)
+
     def prepare_search(self) -> None:
         """Build the 8-bit prescan copy now (once), if the index is large
         enough to use it; the service calls this at start-up."""

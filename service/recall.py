@@ -1,0 +1,149 @@
+"""Recall search: every indexed face within a radius of any probe face
+(FAISS range search), filtered, sorted, paged or grouped by source. Plain
+functions: a store and arrays in, response models out. Every distance is
+Euclidean; times are POSIX seconds (a video face: the recording's start plus
+its offset)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.store import FaceStore
+from indexer.store.metadata import FaceRecord
+from service.schemas import RecallMatch, RecallResponse, RecallSource
+from service.searching import PeopleLookup, box_model
+
+
+@dataclass(frozen=True)
+class RecallFilters:
+    """``path_prefix``: only faces of files whose path starts with it (a
+    camera's folder); ``time_from``/``time_to``: only faces seen in that
+    range (POSIX seconds, inclusive)."""
+
+    path_prefix: str | None = None
+    time_from: float | None = None
+    time_to: float | None = None
+
+    def keep(self, record: FaceRecord) -> bool:
+        if self.path_prefix is not None and not record.path.startswith(self.path_prefix):
+            return False
+        if self.time_from is not None or self.time_to is not None:
+            seen = record.time
+            if seen is None:
+                return False
+            if self.time_from is not None and seen < self.time_from:
+                return False
+            if self.time_to is not None and seen > self.time_to:
+                return False
+        return True
+
+
+class TooManyHits(ValueError):
+    """More faces within the radius than a request may gather."""
+
+
+def probes_with_fusion(probes: np.ndarray, fusion: str) -> np.ndarray:
+    """The probe set: with ``fusion="mean"`` and several probes, their mean
+    is searched too (it sits nearer the person's centre than any one photo)."""
+    probes = np.ascontiguousarray(probes, dtype=np.float32).reshape(-1, probes.shape[-1])
+    if fusion == "mean" and len(probes) > 1:
+        probes = np.vstack([probes, probes.mean(axis=0, keepdims=True)])
+    return probes
+
+
+def faces_within(store: FaceStore, probes: np.ndarray, max_distance: float, max_hits: int) -> dict[int, float]:
+    """Face id -> smallest Euclidean distance to any probe, for every face
+    within ``max_distance`` of one. ``TooManyHits`` past ``max_hits``."""
+    lims, d2, ids = store.range_search(probes, max_distance**2)
+    if len(ids) > max_hits * max(1, len(probes)):
+        raise TooManyHits(
+            f"{len(ids):,} faces lie within {max_distance} of the probes, more than recall.max_hits "
+            f"({max_hits:,}): lower max_distance or narrow the search"
+        )
+    best: dict[int, float] = {}
+    distances = np.sqrt(np.maximum(d2, 0.0))
+    order = np.lexsort((ids, distances))  # nearest first: the first sighting of an id is its best
+    for face_id, dist in zip(ids[order].tolist(), distances[order].tolist()):
+        if face_id not in best:
+            best[face_id] = dist
+    if len(best) > max_hits:
+        raise TooManyHits(
+            f"{len(best):,} faces lie within {max_distance} of the probes, more than recall.max_hits "
+            f"({max_hits:,}): lower max_distance or narrow the search"
+        )
+    return best
+
+
+def recall(
+    store: FaceStore,
+    probes: np.ndarray,
+    *,
+    max_distance: float,
+    limit: int,
+    offset: int,
+    filters: RecallFilters,
+    group_by: str | None,
+    fusion: str,
+    max_hits: int,
+    people: PeopleLookup | None = None,
+) -> RecallResponse:
+    """Every sighting of the probes' person: the faces within
+    ``max_distance`` of any probe (``distance`` = the smallest), filtered,
+    ascending by distance (then face id), and the page ``offset``/``limit``
+    of them; ``total`` counts them all. ``group_by="source"``: one entry per
+    photo or recording instead, ordered by its best distance, with its
+    number of hits and, for a recording, the time ranges of its tracks."""
+    searched = probes_with_fusion(probes, fusion)
+    best = faces_within(store, searched, max_distance, max_hits) if store.count() else {}
+    records = store.faces(list(best))
+    hits = sorted(
+        ((dist, face_id) for face_id, dist in best.items() if face_id in records and filters.keep(records[face_id])),
+    )
+    if group_by == "source":
+        sources = _by_source(hits, records)
+        return RecallResponse(
+            total=len(sources), max_distance=max_distance, probes=len(probes), matches=[],
+            sources=sources[offset : offset + limit],
+        )
+    page = hits[offset : offset + limit]
+    names = people([face_id for _, face_id in page]) if people is not None and page else {}
+    matches = [_match(records[face_id], dist, names.get(face_id)) for dist, face_id in page]
+    return RecallResponse(total=len(hits), max_distance=max_distance, probes=len(probes), matches=matches)
+
+
+def _match(record: FaceRecord, distance: float, person: str | None) -> RecallMatch:
+    return RecallMatch.model_construct(
+        face_id=record.face_id, distance=distance, path=record.path, box=box_model(record.box),
+        timestamp=record.timestamp, time=record.time, track_start=record.track_start, track_end=record.track_end,
+        person=person,
+    )
+
+
+def _by_source(hits: list[tuple[float, int]], records: dict[int, FaceRecord]) -> list[RecallSource]:
+    grouped: dict[str, list[tuple[float, FaceRecord]]] = {}
+    for dist, face_id in hits:  # nearest first, so each source's first hit is its best
+        record = records[face_id]
+        grouped.setdefault(record.path, []).append((dist, record))
+    sources = []
+    for path, rows in grouped.items():
+        best_distance, best = rows[0]
+        ranges = None
+        if best.kind == "video":
+            spans = sorted(
+                (r.track_start if r.track_start is not None else r.timestamp or 0.0,
+                 r.track_end if r.track_end is not None else r.timestamp or 0.0)
+                for _, r in rows
+            )
+            ranges = []
+            for start, end in spans:
+                if ranges and start <= ranges[-1][1]:
+                    ranges[-1][1] = max(ranges[-1][1], end)
+                else:
+                    ranges.append([start, end])
+        sources.append(RecallSource.model_construct(
+            path=path, kind=best.kind, best_distance=best_distance, best_face_id=best.face_id, hits=len(rows),
+            time=best.taken_at, time_ranges=ranges,
+        ))
+    return sources
