@@ -68,6 +68,7 @@ class RecallSettings(BaseModel):
     max_limit: int = Field(1000, ge=1)
     max_probes: int = Field(10, ge=1, description="probe photos or embeddings per request")
     max_hits: int = Field(50_000, ge=1, description="faces within the radius a request may touch")
+    expand_distance: float = Field(0.5, gt=0, description="Euclidean; query expansion's radius")
 
 
 class ServiceSettings(BaseModel):

@@ -196,6 +196,7 @@ def recall_search() -> Response:
             limit=limit, offset=params.offset,
             filters=RecallFilters(params.path_prefix, params.time_from, params.time_to),
             group_by=params.group_by, fusion=params.fusion, max_hits=st.settings.recall.max_hits,
+            expand_distance=st.settings.recall.expand_distance if params.expand else None,
             people=st.annotations.people_of,
         )
     except TooManyHits as exc:

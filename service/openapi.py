@@ -144,6 +144,7 @@ def openapi_document() -> dict:
                                         "time_to": {"type": "number"},
                                         "group_by": {"type": "string", "enum": ["source"]},
                                         "fusion": {"type": "string", "enum": ["any", "mean"]},
+                                        "expand": {"type": "boolean"},
                                     },
                                 }
                             },

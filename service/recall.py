@@ -53,6 +53,19 @@ def probes_with_fusion(probes: np.ndarray, fusion: str) -> np.ndarray:
     return probes
 
 
+def expanded_probe(store: FaceStore, probes: np.ndarray, expand_distance: float) -> np.ndarray | None:
+    """Query expansion: the mean of the probes and of every indexed face
+    within ``expand_distance`` of one (Euclidean; tight, so that they are
+    almost surely the same person). Being an average of many photos, it lies
+    nearer the person's centre than any single probe. None when nothing is
+    that near."""
+    lims, d2, ids = store.range_search(probes, expand_distance**2)
+    if not len(ids):
+        return None
+    found = store.vectors_of(np.unique(ids))
+    return np.vstack([probes, found]).mean(axis=0, keepdims=True).astype(np.float32)
+
+
 def faces_within(store: FaceStore, probes: np.ndarray, max_distance: float, max_hits: int) -> dict[int, float]:
     """Face id -> smallest Euclidean distance to any probe, for every face
     within ``max_distance`` of one. ``TooManyHits`` past ``max_hits``."""
@@ -87,6 +100,7 @@ def recall(
     group_by: str | None,
     fusion: str,
     max_hits: int,
+    expand_distance: float | None = None,
     people: PeopleLookup | None = None,
 ) -> RecallResponse:
     """Every sighting of the probes' person: the faces within
@@ -94,8 +108,14 @@ def recall(
     ascending by distance (then face id), and the page ``offset``/``limit``
     of them; ``total`` counts them all. ``group_by="source"``: one entry per
     photo or recording instead, ordered by its best distance, with its
-    number of hits and, for a recording, the time ranges of its tracks."""
+    number of hits and, for a recording, the time ranges of its tracks.
+    ``expand_distance``: query expansion (``expanded_probe``), searched as
+    one more probe."""
     searched = probes_with_fusion(probes, fusion)
+    if expand_distance is not None and store.count():
+        extra = expanded_probe(store, np.ascontiguousarray(probes, dtype=np.float32), expand_distance)
+        if extra is not None:
+            searched = np.vstack([searched, extra])
     best = faces_within(store, searched, max_distance, max_hits) if store.count() else {}
     records = store.faces(list(best))
     hits = sorted(

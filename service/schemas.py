@@ -74,6 +74,11 @@ class RecallParams(BaseModel):
     fusion: Literal["any", "mean"] = Field(
         "any", description="`any`: near any probe; `mean`: the probes' mean is searched too."
     )
+    expand: bool = Field(
+        False,
+        description="Query expansion: also search the mean of the probes and of the faces within "
+        "recall.expand_distance (0.5) of them.",
+    )
 
 
 class RecallEmbeddingsRequest(RecallParams):

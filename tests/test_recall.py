@@ -184,3 +184,17 @@ def test_bad_probe_photos(fake_model, settings, photos):
     assert_error(client.post("/api/v1/recall", data={"max_distance": "0.5"}, content_type="multipart/form-data"),
                  400, "missing_image")
     assert_error(client.post("/api/v1/recall", data=b"x", content_type="text/plain"), 415, "unsupported_media_type")
+
+
+def test_query_expansion_searches_the_mean_of_the_near_faces_too(people_client, people_index):
+    probe = person_faces("anna", 1, first=50)[0]
+    x, paths, ids = embeddings_of(people_index)
+    anna = np.array(["/anna/" in p for p in paths])
+    mean = np.vstack([probe[None], x[anna]]).mean(axis=0)
+    radius = float(np.sort(np.linalg.norm(x[anna] - probe, axis=1))[2]) + 1e-4  # only 3 of anna's faces
+    plain = recall(people_client, embeddings=[probe.tolist()], max_distance=radius)
+    expanded = recall(people_client, embeddings=[probe.tolist()], max_distance=radius, expand=True)
+    from_mean = np.linalg.norm(x - mean, axis=1) <= radius
+    assert plain["total"] == 3
+    expected = set(ids[(np.linalg.norm(x - probe, axis=1) <= radius) | from_mean].tolist())
+    assert {m["face_id"] for m in expanded["matches"]} == expected and len(expected) > 3

@@ -30,6 +30,9 @@ class FaceStore(Protocol):
         each query; query i's hits are ``D[lims[i]:lims[i+1]]``,
         ``I[lims[i]:lims[i+1]]``, unordered."""
 
+    def vectors_of(self, face_ids: np.ndarray) -> np.ndarray:
+        """The embeddings of indexed faces, float32 (n, 128)."""
+
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         """Metadata of the given faces; unknown ids are left out."""
 

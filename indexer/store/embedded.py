@@ -166,6 +166,9 @@ class EmbeddedStore:
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.vectors.range_search(x, radius_sq)
 
+    def vectors_of(self, face_ids: np.ndarray) -> np.ndarray:
+        return self.vectors.reconstruct(face_ids)
+
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         return self.db.faces(face_ids)
 

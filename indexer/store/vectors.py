@@ -102,6 +102,13 @@ class FlatL2Index:
                 distances[row : row + 1], ids[row : row + 1] = self.index.search(query[None, :], k)
         return distances, ids
 
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (all must be present), float32 (n, d)."""
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        return self.index.reconstruct_batch(ids)
+
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """FAISS's range search: every vector within **squared** L2 distance
         ``radius_sq`` of each query. Returns ``(lims, D, I)``: the hits of
