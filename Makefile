@@ -41,6 +41,8 @@ bench: install
 	$(VENV)/bin/python -m benchmarks.identification --data-dir $(BENCH_INDEX)
 	$(VENV)/bin/python -m benchmarks.clustering --data-dir $(BENCH_INDEX)
 	$(VENV)/bin/python -m benchmarks.reindex
+	$(VENV)/bin/python -m benchmarks.video
+	$(VENV)/bin/python -m benchmarks.recall --data-dir $(BENCH_INDEX)
 
 lock: | $(UV)
 	$(UV) lock

@@ -40,10 +40,11 @@ class DetectionSettings(BaseModel):
 class IndexerSettings(BaseModel):
     workers: int = Field(0, ge=0, description="0 = one per CPU core")
     extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
+    video_extensions: list[str] = [".mp4", ".avi", ".mkv", ".mov", ".webm"]
     max_image_pixels: int = Field(100_000_000, gt=0)
     checkpoint_every: int = Field(500, gt=0)
 
-    @field_validator("extensions")
+    @field_validator("extensions", "video_extensions")
     @classmethod
     def _lower_dotted(cls, value: list[str]) -> list[str]:
         return [e.lower() if e.startswith(".") else "." + e.lower() for e in value]
@@ -53,6 +54,20 @@ class ThumbnailSettings(BaseModel):
     size: int = Field(160, ge=16, le=1024, description="pixels, longest side")
     margin: float = Field(0.25, ge=0, le=2, description="share of the box added on each side")
     jpeg_quality: int = Field(85, ge=10, le=100)
+
+
+class VideoSettings(BaseModel):
+    """How video files are sampled and how their faces are linked into
+    tracks (one person's continuous appearance), of which only a few faces
+    are kept. Not part of the detection signature: they change which frames
+    are looked at, not how a face is encoded."""
+
+    sample_fps: float = Field(2.0, gt=0, le=120, description="frames examined per second of video")
+    max_duration_s: float = Field(10_800, ge=0, description="seconds; longer videos are refused, 0 = no limit")
+    track_iou: float = Field(0.3, ge=0, le=1, description="box overlap (intersection over union) to link, at least")
+    track_distance: float = Field(0.5, gt=0, description="Euclidean embedding distance to link, at most")
+    max_gap_s: float = Field(1.5, ge=0, description="seconds a track may go unseen and still continue")
+    faces_per_track: int = Field(3, ge=1, le=100, description="faces stored per track, at most")
 
 
 class SearchSettings(BaseModel):
@@ -117,6 +132,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = DetectionSettings()
     indexer: IndexerSettings = IndexerSettings()
     thumbnails: ThumbnailSettings = ThumbnailSettings()
+    video: VideoSettings = VideoSettings()
     search: SearchSettings = SearchSettings()
     recall: RecallSettings = RecallSettings()
     service: ServiceSettings = ServiceSettings()

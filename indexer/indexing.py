@@ -23,7 +23,7 @@ from indexer.store import EmbeddedStore, FileRecord, StoreError, generations
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata import FileState, utc_now
 from indexer.store.runs import append_run
-from indexer.worker import PhotoResult, content_hash, init_worker, process_photo
+from indexer.worker import PhotoResult, file_hash, init_worker, process_file
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def plan_changes(
     for entry in new:
         if entry.size in sizes:
             try:
-                digest = content_hash(Path(entry.path).read_bytes())
+                digest = file_hash(entry.path)[1]
             except OSError:
                 digest = None
             candidates = [p for p, st in gone.items() if st.size == entry.size and st.content_hash == digest]
@@ -174,7 +174,8 @@ def index_paths(
     report = IndexReport(workers=worker_count(settings))
     data_dir.mkdir(parents=True, exist_ok=True)
     with IndexLock(data_dir, command="facesearch index " + " ".join(roots)):
-        entries = list(scan([Path(r) for r in roots], settings.indexer.extensions, exclude=[data_dir]))
+        extensions = settings.indexer.extensions + settings.indexer.video_extensions
+        entries = list(scan([Path(r) for r in roots], extensions, exclude=[data_dir]))
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
         published = current_dir(data_dir)
@@ -335,6 +336,8 @@ def _apply(store: EmbeddedStore, result: PhotoResult, signature: str, report: In
         detection=signature,
         model=MODEL_NAME,
         taken_at=result.taken_at,
+        kind=result.kind,
+        duration_s=result.duration_s,
     )
     added, removed = store.put_file(record, result.faces)
     report.images_indexed += 1
@@ -355,8 +358,8 @@ def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings, w
     if workers <= 1 or len(jobs) == 1:
         init_worker(settings_json)
         for job in jobs:
-            yield process_photo(job)
+            yield process_file(job)
         return
     context = multiprocessing.get_context("spawn")
     with context.Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings_json,)) as pool:
-        yield from pool.imap_unordered(process_photo, jobs, chunksize=1)
+        yield from pool.imap_unordered(process_file, jobs, chunksize=1)

@@ -1,5 +1,7 @@
-"""The work done for one photo, in a worker process: read, hash, decode,
-find and encode faces, cut thumbnails. Returns plain picklable data."""
+"""The work done for one file, in a worker process: read, hash, decode,
+find and encode faces, cut thumbnails; for a video, on sampled frames, with
+the faces linked into tracks (``indexer/tracks.py``). Returns plain
+picklable data."""
 
 from __future__ import annotations
 
@@ -11,34 +13,59 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from config.settings import Settings
+from config.settings import Settings, VideoSettings
 from indexer.faces import find_faces, thumbnail_jpeg
 from indexer.images import ImageError, capture_time, decode_rgb
 from indexer.model import Box
+from indexer.recording_time import recording_start
+from indexer.store.metadata import FaceTime
+from indexer.tracks import Sighting, Track, Tracker
+from indexer.video import VideoError, open_video
+
+# Files are hashed in chunks of this many bytes (a video is never read whole).
+HASH_CHUNK = 1 << 20
 
 _settings: Settings | None = None
 
 
 @dataclass
 class PhotoResult:
-    """Outcome for one file. ``error`` set: it could not be used. ``unchanged``
-    set: its content hash matched the stored one, nothing was decoded."""
+    """Outcome for one file, a photo or a video (``kind``). ``error`` set: it
+    could not be used. ``unchanged`` set: its content hash matched the stored
+    one, nothing was decoded. Each face is ``(box, embedding, thumbnail
+    JPEG)``, plus a ``FaceTime`` for a video's."""
 
     path: str
     size: int
     mtime_ns: int
     content_hash: str = ""
-    width: int = 0
+    width: int = 0  # pixels (a video's frame size)
     height: int = 0
-    faces: list[tuple[Box, np.ndarray, bytes]] = field(default_factory=list)
+    faces: list[tuple[Box, np.ndarray, bytes] | tuple[Box, np.ndarray, bytes, FaceTime]] = field(default_factory=list)
     unchanged: bool = False
     error: str | None = None
-    taken_at: float | None = None  # POSIX seconds: EXIF capture time, else the file's mtime
+    # POSIX seconds: a photo's EXIF capture time, a video's recording start
+    # (MP4/QuickTime header), else the file's mtime.
+    taken_at: float | None = None
+    kind: str = "photo"
+    duration_s: float | None = None  # a video's length, seconds
 
 
 def content_hash(data: bytes) -> str:
     """blake2b-256 of the file bytes, hex."""
     return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def file_hash(path: str) -> tuple[int, str]:
+    """(size in bytes, ``content_hash`` of the file's bytes), read in chunks
+    so that a multi-gigabyte video never sits in memory."""
+    digest = hashlib.blake2b(digest_size=32)
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def init_worker(settings_json: str) -> None:
@@ -62,11 +89,20 @@ def init_worker(settings_json: str) -> None:
     model.load()
 
 
-def process_photo(job: tuple[str, int, int, str | None], settings: Settings | None = None) -> PhotoResult:
-    """Process ``(path, size, mtime_ns, known_hash)``. Never raises for a bad
-    file: the error is returned in the result."""
+def process_file(job: tuple[str, int, int, str | None], settings: Settings | None = None) -> PhotoResult:
+    """Process ``(path, size, mtime_ns, known_hash)``: as a video when its
+    name ends with one of ``indexer.video_extensions``, else as a photo.
+    Never raises for a bad file: the error is returned in the result."""
     settings = settings or _settings
     assert settings is not None, "init_worker was not called"
+    if job[0].lower().endswith(tuple(settings.indexer.video_extensions)):
+        return process_video(job, settings)
+    return process_photo(job, settings)
+
+
+def process_photo(job: tuple[str, int, int, str | None], settings: Settings) -> PhotoResult:
+    """Process a photo: hash its bytes, then (if they changed) decode it and
+    find, encode and cut out its faces."""
     path, size, mtime_ns, known_hash = job
     result = PhotoResult(path=path, size=size, mtime_ns=mtime_ns)
     try:
@@ -92,3 +128,67 @@ def process_photo(job: tuple[str, int, int, str | None], settings: Settings | No
     except Exception as exc:  # a model failure on one photo must not end the run
         result.error = f"{type(exc).__name__}: {exc}"
     return result
+
+
+def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> PhotoResult:
+    """Process a video: hash it (streamed), then (if it changed) sample its
+    frames at ``video.sample_fps``, find and encode the faces of each, link
+    them into tracks and keep ``video.faces_per_track`` faces per track, each
+    with its own timestamp and its track's time range; thumbnails are cut
+    from the frame. Videos longer than ``video.max_duration_s`` are errors."""
+    path, size, mtime_ns, known_hash = job
+    result = PhotoResult(path=path, size=size, mtime_ns=mtime_ns, kind="video")
+    try:
+        result.size, result.content_hash = file_hash(path)
+    except OSError as exc:
+        result.error = f"cannot read: {exc.strerror or exc}"
+        return result
+    if known_hash is not None and result.content_hash == known_hash:
+        result.unchanged = True
+        return result
+    try:
+        tracker = Tracker(settings.video)
+        sampled = 0
+        with open_video(path) as reader:
+            _check_length(reader.info.duration_s, settings.video)
+            for timestamp, rgb in reader.sampled_frames(settings.video.sample_fps):
+                _check_length(timestamp, settings.video)
+                sightings = [
+                    Sighting(timestamp, face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails))
+                    for face in find_faces(rgb, settings.detection)
+                ]
+                tracker.add_frame(timestamp, sightings)
+                result.height, result.width = rgb.shape[:2]
+                sampled += 1
+            result.duration_s = reader.duration_s
+        if not sampled:
+            raise VideoError("no frame could be decoded")
+        result.faces = track_faces(tracker.finish())
+        start = recording_start(path)
+        result.taken_at = start if start is not None else mtime_ns / 1e9
+    except VideoError as exc:
+        result.error = str(exc)
+    except Exception as exc:  # a decoder or model failure on one video must not end the run
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def track_faces(tracks: list[Track]) -> list[tuple[Box, np.ndarray, bytes, FaceTime]]:
+    """The faces to store for ``tracks``: their representatives, each with
+    its own timestamp and its track's number and time range, by time."""
+    faces = [
+        (s.box, s.embedding, s.jpeg, FaceTime(s.timestamp, track.number, track.start, track.end))
+        for track in tracks
+        for s in track.representatives()
+    ]
+    faces.sort(key=lambda face: (face[3].timestamp, face[3].track))
+    return faces
+
+
+def _check_length(seconds: float | None, video: VideoSettings) -> None:
+    """Refuse a video longer than ``video.max_duration_s`` (0: no limit)."""
+    if video.max_duration_s and seconds is not None and seconds > video.max_duration_s:
+        raise VideoError(
+            f"the video is longer than video.max_duration_s ({video.max_duration_s:g} s): not indexed; "
+            "raise that setting to index it"
+        )

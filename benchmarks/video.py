@@ -1,0 +1,176 @@
+"""Video indexing speed: seconds of video indexed per second of work, for a
+720p recording, at the default sample rate and another, with 1 worker.
+
+The recording is built from LFW DevTrain photos: 60 s of 1280x720 at 25 fps
+(MPEG-4 part 2, ``mp4v``: the codec OpenCV's wheel can write) over a fixed
+textured background, where 5 people (a 300x300 px photo each, the face about
+130 px high) appear 6 times, walking or standing, up to two at once, with
+empty stretches between (``APPEARANCES``). Each run is
+``indexer.indexing.index_paths`` on that one file into a fresh data
+directory, with the model loaded before timing, so its time is everything
+``facesearch index`` does for a video: hashing, decoding every frame,
+converting the sampled ones, detection and encoding on them (HOG, upsample
+1; 720p is below ``detection.max_side``, so not downscaled), track linking,
+thumbnails and the store writes. A first pass times decoding alone (every
+frame grabbed, the sampled ones converted, no detection).
+
+Reported per sample rate: sampled frames, faces detected on them
+(sightings), tracks, faces stored, wall seconds, seconds of video per
+second of work (> 1: faster than real time), and milliseconds per sampled
+frame.
+
+Run (from the repository root)::
+
+    .venv/bin/python -m benchmarks.video [--rates 2,1] [--lfw DIR]
+
+Results: ``benchmarks/results/video.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, ratio, require_dir, write_results
+from config.settings import load_settings
+from indexer import model, worker
+from indexer.indexing import index_paths
+from indexer.store.generations import current_dir
+from indexer.video import open_video
+
+WIDTH, HEIGHT = 1280, 720  # pixels
+FPS = 25  # frames per second of the recording
+DURATION_S = 60
+PHOTO_SIDE = 300  # pixels: each person's photo as pasted
+PEOPLE = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Ariel_Sharon", "Hugo_Chavez"]
+# (person, from s, to s, top-left (x, y) at the start, at the end: pixels)
+APPEARANCES = [
+    (0, 2, 14, (80, 200), (560, 220)),  # walks in from the left
+    (1, 8, 22, (900, 120), (900, 120)),  # stands on the right
+    (2, 17, 28, (150, 380), (450, 300)),
+    (0, 32, 40, (500, 200), (500, 200)),  # the first one comes back: a second appearance
+    (3, 34, 48, (950, 350), (700, 300)),
+    (4, 44, 57, (100, 150), (400, 150)),
+]
+
+
+def background() -> np.ndarray:
+    """A fixed textured BGR frame: a vertical gradient plus smooth noise."""
+    rng = np.random.default_rng(0)
+    noise = np.asarray(Image.fromarray(rng.integers(0, 255, (HEIGHT // 16, WIDTH // 16), dtype=np.uint8))
+                       .resize((WIDTH, HEIGHT), Image.BILINEAR), dtype=np.float32)
+    gradient = np.linspace(60, 160, HEIGHT, dtype=np.float32)[:, None]
+    grey = np.clip(gradient * 0.8 + noise * 0.2, 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def build_video(lfw: Path, path: Path) -> None:
+    """Write the recording described in the module doc to ``path``."""
+    photos = []
+    for person in PEOPLE:
+        rgb = Image.open(lfw / person / f"{person}_0001.jpg").convert("RGB").resize((PHOTO_SIDE, PHOTO_SIDE))
+        photos.append(np.asarray(rgb)[:, :, ::-1])
+    scene = background()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise SystemExit("error: OpenCV cannot write an mp4v video here")
+    for index in range(DURATION_S * FPS):
+        t = index / FPS
+        frame = scene.copy()
+        for person, start, end, (x0, y0), (x1, y1) in APPEARANCES:
+            if start <= t < end:
+                share = (t - start) / (end - start)
+                x, y = round(x0 + (x1 - x0) * share), round(y0 + (y1 - y0) * share)
+                frame[y : y + PHOTO_SIDE, x : x + PHOTO_SIDE] = photos[person]
+        writer.write(frame)
+    writer.release()
+
+
+def decode_only(path: Path, rate: float) -> tuple[float, int]:
+    """(seconds, frames sampled) to decode the video and convert its sampled frames."""
+    started = now()
+    with open_video(str(path)) as reader:
+        sampled = sum(1 for _ in reader.sampled_frames(rate))
+    return now() - started, sampled
+
+
+def index_run(path: Path, rate: float, data_dir: Path) -> dict:
+    """Index ``path`` at ``rate`` frames a second with 1 worker into ``data_dir``."""
+    settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, video={"sample_fps": rate})
+    counts = {"frames": 0, "sightings": 0}
+    find_faces = worker.find_faces
+
+    def counting(rgb, detection):  # the worker runs in this process (1 worker)
+        faces = find_faces(rgb, detection)
+        counts["frames"] += 1
+        counts["sightings"] += len(faces)
+        return faces
+
+    worker.find_faces = counting
+    try:
+        started = now()
+        report = index_paths([path], settings, progress=False)
+        seconds = now() - started
+    finally:
+        worker.find_faces = find_faces
+    if report.errors:
+        raise SystemExit(f"error: {report.errors}")
+    db = sqlite3.connect(current_dir(data_dir) / "metadata.sqlite3")
+    tracks = db.execute("SELECT track, MIN(track_start), MAX(track_end), COUNT(*) FROM faces GROUP BY track").fetchall()
+    duration = db.execute("SELECT duration_s FROM files").fetchone()[0]
+    db.close()
+    return {
+        "sample_fps": rate, "video_s": duration, "seconds": seconds, "sampled_frames": counts["frames"],
+        "sightings": counts["sightings"], "tracks": len(tracks), "faces_stored": report.faces_added,
+        "video_s_per_s": ratio(duration, seconds), "ms_per_sampled_frame": ratio(seconds * 1000, counts["frames"]),
+        "track_ranges_s": [[round(t[1], 2), round(t[2], 2), t[3]] for t in tracks],
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="the LFW DevTrain folder")
+    parser.add_argument("--rates", default="2,1", help="sample rates to measure, frames per second of video")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
+    rates = [float(r) for r in args.rates.split(",")]
+    model.load()
+    with tempfile.TemporaryDirectory(prefix="facesearch-video-") as tmp:
+        video = Path(tmp) / "camera.mp4"
+        started = now()
+        build_video(lfw, video)
+        print(f"built a {DURATION_S} s {WIDTH}x{HEIGHT} {FPS} fps recording "
+              f"({video.stat().st_size / 1e6:.1f} MB) in {now() - started:.1f} s")
+        decode = [decode_only(video, rate) for rate in rates]
+        runs = [index_run(video, rate, Path(tmp) / f"data-{rate:g}") for rate in rates]
+    for run, (seconds, _) in zip(runs, decode):
+        run["decode_only_s"] = seconds
+    print_table(
+        ["sample fps", "sampled frames", "sightings", "tracks", "faces stored", "decode only s", "index s",
+         "video s / work s", "ms / sampled frame"],
+        [[r["sample_fps"], r["sampled_frames"], r["sightings"], r["tracks"], r["faces_stored"], r["decode_only_s"],
+          r["seconds"], r["video_s_per_s"], r["ms_per_sampled_frame"]] for r in runs],
+        title=f"Indexing a {DURATION_S} s {WIDTH}x{HEIGHT} recording ({len(APPEARANCES)} appearances of "
+              f"{len(PEOPLE)} people), 1 worker",
+    )
+    for run in runs:
+        print(f"tracks at {run['sample_fps']:g} fps (start s, end s, faces): {run['track_ranges_s']}")
+    write_results("video", {
+        "lfw": lfw, "width": WIDTH, "height": HEIGHT, "fps": FPS, "duration_s": DURATION_S, "codec": "mp4v",
+        "appearances": [{"person": PEOPLE[p], "from_s": a, "to_s": b} for p, a, b, _, _ in APPEARANCES],
+        "workers": 1, "runs": runs,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The one seam to OpenCV: open a video file and read frames from it,
+sampled at a given rate, as RGB arrays.
+
+Nothing else in facesearch imports ``cv2``, and this module imports it only
+when a video is opened, so photo-only runs never load it. Frames are decoded
+one at a time (``grab``) and only the sampled ones are converted to pixels
+(``retrieve``): a video is never read into memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Iterator, Protocol
+
+import numpy as np
+
+# When a stream declares no frame rate and reports no position either, its
+# frames are taken to be this many per second.
+FALLBACK_FPS = 25.0
+# Declared frame rates outside (0, MAX_FPS] are taken as unknown.
+MAX_FPS = 1000.0
+
+
+class VideoError(Exception):
+    """The file cannot be read as a video."""
+
+
+class Capture(Protocol):
+    """What sampling needs of a ``cv2.VideoCapture``."""
+
+    def grab(self) -> bool: ...
+
+    def retrieve(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def get(self, prop_id: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container declares. ``fps`` (frames per second) and
+    ``frame_count`` are None when the stream does not say (or says nonsense)."""
+
+    width: int  # pixels
+    height: int
+    fps: float | None
+    frame_count: int | None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Declared length, seconds (None when unknown)."""
+        if self.fps is None or self.frame_count is None:
+            return None
+        return self.frame_count / self.fps
+
+
+def _cv2() -> ModuleType:
+    """Import OpenCV, its and FFmpeg's logging silenced unless the user set
+    them (``OPENCV_LOG_LEVEL``, ``OPENCV_FFMPEG_LOGLEVEL``): a damaged file
+    is reported once, as an indexing error, not as decoder chatter."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    import cv2
+
+    return cv2
+
+
+def open_video(path: str) -> "VideoReader":
+    """Open ``path`` with OpenCV (FFmpeg). Raises ``VideoError`` when it is
+    not a video OpenCV can read. Close the reader (a context manager) after."""
+    cv2 = _cv2()
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError("cannot open it as a video (not a video, damaged, or a codec OpenCV cannot read)")
+    return VideoReader(capture, cv2)
+
+
+class VideoReader:
+    """An open video: what its container declares (``info``) and its frames,
+    sampled. ``capture`` is a ``cv2.VideoCapture`` (or anything with its
+    ``grab``/``retrieve``/``get``/``release``); ``cv2`` gives the property ids."""
+
+    def __init__(self, capture: Capture, cv2: ModuleType) -> None:
+        self._capture = capture
+        self._pos_msec = cv2.CAP_PROP_POS_MSEC
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.info = VideoInfo(
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=fps if math.isfinite(fps) and 0 < fps <= MAX_FPS else None,
+            frame_count=int(count) if math.isfinite(count) and count > 0 else None,
+        )
+        self.frames_read = 0  # frames decoded so far
+        self.last_time_s = 0.0  # timestamp of the last frame decoded, seconds
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._capture.release()
+
+    @property
+    def duration_s(self) -> float:
+        """Length of what was read, seconds: the frames decoded over the
+        frame rate, else the last frame's time plus one frame."""
+        if self.info.fps is not None:
+            return self.frames_read / self.info.fps
+        return self.last_time_s + 1.0 / FALLBACK_FPS if self.frames_read else 0.0
+
+    def sampled_frames(self, sample_fps: float) -> Iterator[tuple[float, np.ndarray]]:
+        """``(timestamp in seconds, RGB uint8 array (H, W, 3))`` of about
+        ``sample_fps`` frames per second of video (one every ``1 / sample_fps``
+        seconds, the first frame included), in order.
+
+        Every frame is grabbed (decoded: inter-frame codecs need it); only
+        the sampled ones are retrieved (converted to pixels). A frame's time
+        is its index over the declared frame rate; a stream without one gives
+        its position after each grab, and when that does not advance either,
+        ``FALLBACK_FPS`` is assumed. A frame is sampled when it is within half
+        a frame of the next grid time, so that rounding never skips one. Ends
+        at the end of the stream or at the first frame that cannot be read (a
+        truncated file gives what it has)."""
+        fps = self.info.fps
+        half_frame = 0.5 / fps if fps is not None else 0.0
+        next_sample = 0.0
+        while self._capture.grab():
+            self.last_time_s = self._frame_time(self.frames_read)
+            self.frames_read += 1
+            if self.last_time_s + half_frame < next_sample:
+                continue
+            ok, bgr = self._capture.retrieve()
+            if not ok or bgr is None:
+                continue  # this frame cannot be converted: the next one stands in for it
+            next_sample = (math.floor((self.last_time_s + half_frame) * sample_fps) + 1) / sample_fps
+            yield self.last_time_s, np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def _frame_time(self, index: int) -> float:
+        """Seconds into the video of the frame just grabbed, the ``index``-th."""
+        if self.info.fps is not None:
+            return index / self.info.fps
+        position = self._capture.get(self._pos_msec) / 1000.0
+        if not math.isfinite(position) or position < 0:
+            position = 0.0
+        if index == 0 or position > self.last_time_s:
+            return position
+        return self.last_time_s + 1.0 / FALLBACK_FPS
