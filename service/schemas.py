@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from indexer.model import EMBEDDING_DIM
 from indexer.store.annotations import MAX_NAME_LENGTH
@@ -33,17 +33,22 @@ class SearchParams(BaseModel):
     )
 
 
+def _finite(value: list[float]) -> list[float]:
+    if not all(math.isfinite(v) for v in value):
+        raise ValueError("embedding values must be finite numbers (no NaN or infinity)")
+    return value
+
+
+# A 128-d dlib embedding as a request carries it.
+Embedding = Annotated[
+    list[float], Field(min_length=EMBEDDING_DIM, max_length=EMBEDDING_DIM), AfterValidator(_finite)
+]
+
+
 class EmbeddingSearchRequest(SearchParams):
     """Search by a 128-d embedding instead of a photo."""
 
-    embedding: list[float] = Field(..., min_length=EMBEDDING_DIM, max_length=EMBEDDING_DIM)
-
-    @field_validator("embedding")
-    @classmethod
-    def _finite(cls, value: list[float]) -> list[float]:
-        if not all(math.isfinite(v) for v in value):
-            raise ValueError("embedding values must be finite numbers (no NaN or infinity)")
-        return value
+    embedding: Embedding
 
 
 class Match(BaseModel):
@@ -84,17 +89,7 @@ class RecallParams(BaseModel):
 class RecallEmbeddingsRequest(RecallParams):
     """Recall by 128-d embeddings of one person instead of photos."""
 
-    embeddings: list[list[float]] = Field(..., min_length=1)
-
-    @field_validator("embeddings")
-    @classmethod
-    def _shape(cls, value: list[list[float]]) -> list[list[float]]:
-        for row in value:
-            if len(row) != EMBEDDING_DIM:
-                raise ValueError(f"each embedding must have {EMBEDDING_DIM} numbers, got {len(row)}")
-            if not all(math.isfinite(v) for v in row):
-                raise ValueError("embedding values must be finite numbers (no NaN or infinity)")
-        return value
+    embeddings: list[Embedding] = Field(..., min_length=1)
 
 
 class RecallMatch(BaseModel):
