@@ -124,18 +124,19 @@ def plan_changes(
                         del gone[path]
     # A new file may be a gone one, moved: compare content hashes, reading
     # only new files whose size matches a gone file's.
-    sizes = {state.size for state in gone.values()}
+    by_content: dict[tuple[int, str], list[str]] = {}
+    for path, state in sorted(gone.items()):
+        by_content.setdefault((state.size, state.content_hash), []).append(path)
+    sizes = {size for size, _ in by_content}
     for entry in new:
         if entry.size in sizes:
             try:
-                digest = file_hash(entry.path)[1]
+                same = by_content.get((entry.size, file_hash(entry.path)[1]))
             except OSError:
-                digest = None
-            candidates = [p for p, st in gone.items() if st.size == entry.size and st.content_hash == digest]
-            if digest is not None and candidates:
-                old = candidates[0]
+                same = None
+            if same:
+                old = same.pop(0)
                 del gone[old]
-                sizes = {state.size for state in gone.values()}
                 plan.moves.append((old, entry.path, entry.size, entry.mtime_ns))
                 continue
         plan.jobs.append((entry.path, entry.size, entry.mtime_ns, None))

@@ -247,3 +247,16 @@ def test_a_damaged_metadata_database_is_a_clear_error_and_full_rebuilds(fake_mod
     assert served.exit_code == 1 and "index --full" in served.output
     assert index(settings, photos, full=True).images_indexed == 15
     assert len(faces_by_path(settings.data_dir)) == 15
+
+
+def test_a_renamed_folder_is_moves_only(fake_model, settings, photos):
+    index(settings, photos)
+    before = faces_by_path(settings.data_dir)
+    (photos / "Tony_Blair").rename(photos / "Blair")
+    calls = fake_model.calls
+    report = index(settings, photos)
+    after = faces_by_path(settings.data_dir)
+    assert (report.images_moved, report.images_indexed, report.images_removed) == (3, 0, 0)
+    assert fake_model.calls == calls
+    for old in (p for p in before if "/Tony_Blair/" in p):
+        assert after[old.replace("/Tony_Blair/", "/Blair/")] == before[old]
