@@ -182,6 +182,7 @@ def index_paths(
         published = current_dir(data_dir)
         if not full and published is not None:
             _check_signature(published, signature)
+        plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
             base = _published_states(published)
             plan = plan_changes(base, entries, roots, allow_empty)
@@ -192,7 +193,8 @@ def index_paths(
         wip = generations.begin(data_dir, full=full, key=key)
         store = EmbeddedStore.open(wip.path, repair=True)
         try:
-            plan = plan_changes(store.file_states(), entries, roots, allow_empty)
+            if wip.resumed or plan is None:
+                plan = plan_changes(store.file_states(), entries, roots, allow_empty)
             _report_kept(plan, report)
             _run(store, plan, settings, signature, report, progress, on_result)
             report.faces_total = store.count()
