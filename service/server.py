@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -60,7 +61,9 @@ def run_server(settings: Settings) -> None:
     AnnotationsDB.open(settings.data_dir).close()  # writable? (and its tables made once, before the workers)
     service = settings.service
     url = f"http://{_bind_host(service.host)}:{service.port}"
-    print(f"facesearch: serving {faces} faces from {photos} photos in {store.data_dir}", flush=True)
+    where = Path(settings.data_dir).expanduser().resolve()
+    generation = "" if store.data_dir == where else f" (generation {store.data_dir.name}; newer ones are picked up)"
+    print(f"facesearch: serving {faces} faces from {photos} photos in {where}{generation}", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
     print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
     sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied
