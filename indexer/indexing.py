@@ -180,11 +180,9 @@ def index_paths(
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
         published = current_dir(data_dir)
-        if not full and published is not None:
-            _check_signature(published, signature)
+        base = _published_states(published, signature) if not full and published is not None else {}
         plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
-            base = _published_states(published)
             plan = plan_changes(base, entries, roots, allow_empty)
             if plan.empty:
                 _report_kept(plan, report)
@@ -240,8 +238,9 @@ def _report_kept(plan: Plan, report: IndexReport) -> None:
         report.errors.append({"path": root, "error": message})
 
 
-def _check_signature(published: Path, signature: str) -> None:
-    """Refuse to mix embeddings of two detection settings."""
+def _published_states(published: Path, signature: str) -> dict[str, FileState]:
+    """The published generation's files, after refusing to mix embeddings of
+    two detection settings (one open of the store for both)."""
     store = EmbeddedStore.open(published, readonly=True)
     try:
         stored = store.manifest.get("detection")
@@ -251,15 +250,6 @@ def _check_signature(published: Path, signature: str) -> None:
                 "settings would make distances meaningless. Rerun with --full to rebuild it with the current "
                 "settings."
             )
-    finally:
-        store.close()
-
-
-def _published_states(published: Path | None) -> dict[str, FileState]:
-    if published is None:
-        return {}
-    store = EmbeddedStore.open(published, readonly=True)
-    try:
         return store.file_states()
     finally:
         store.close()

@@ -80,9 +80,10 @@ def run_clustering(
 def _embeddings(store: FaceStore, settings: ClusteringSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every face's (id, photo id, embedding); ValueError when there are
     more than ``settings.max_faces`` (checked before loading them)."""
-    if store.count() > settings.max_faces:
+    faces = store.count()
+    if faces > settings.max_faces:
         raise ValueError(
-            f"the index holds {store.count():,} faces, more than clustering.max_faces ({settings.max_faces:,}); "
+            f"the index holds {faces:,} faces, more than clustering.max_faces ({settings.max_faces:,}); "
             "raise that setting if the machine has the memory (512 bytes a face, plus the method's own)"
         )
     return store.all_embeddings()

@@ -7,7 +7,6 @@ Face ids are never reused (AUTOINCREMENT): an id that was removed stays unknown.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from dataclasses import dataclass
