@@ -35,6 +35,7 @@ demo: install
 # Speed and quality figures (see README "Benchmarks"); needs ../shared/data.
 # About 50 minutes on 2 cores, most of it indexing all of LFW DevTrain 3 times.
 bench: install
+	$(UV) sync --frozen --group bench
 	$(VENV)/bin/python -m benchmarks.search_latency
 	$(VENV)/bin/python -m benchmarks.query_photo
 	$(VENV)/bin/python -m benchmarks.indexing --limit 0 --keep $(BENCH_INDEX)
