@@ -3,8 +3,8 @@ variables, then explicit values (CLI flags), each overriding the one before.
 
 Environment variables start with ``FACESEARCH_`` and use ``__`` for nested
 groups: ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DETECTION__UPSAMPLE=0``,
-``FACESEARCH_SERVICE__PORT=9000``. ``FACESEARCH_API_KEYS`` is a comma-separated
-list. A user file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
+``FACESEARCH_SERVICE__PORT=9000``. ``FACESEARCH_API_KEYS`` (admin keys) and
+``FACESEARCH_READ_KEYS`` (read-only keys) are comma-separated lists. A user file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class ServiceSettings(BaseModel):
     reload_check_s: float = Field(
         1.0, ge=0, description="seconds between checks for a newly published index generation; 0 = every request"
     )
+    audit_log: bool = Field(True, description="append who asked what to audit.jsonl in the data directory")
 
 
 class ClusteringSettings(BaseModel):
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("facesearch-data")
     api_keys: Annotated[list[str], NoDecode] = []
+    read_keys: Annotated[list[str], NoDecode] = []
     detection: DetectionSettings = DetectionSettings()
     indexer: IndexerSettings = IndexerSettings()
     thumbnails: ThumbnailSettings = ThumbnailSettings()
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "read_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

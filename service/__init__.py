@@ -14,12 +14,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     opened read-only (per server worker) and switched to each newly published
     generation (``service.index_handle``). Raises ``StoreError`` with a repair
     hint when there is no usable index. The annotations (people, clustering
-    runs) in the same directory are opened read-write."""
+    runs) in the same directory are opened read-write, and requests are
+    appended to its audit log (``service.audit``). Raises ``KeyConfigError``
+    for a malformed configured key."""
+    from service.access import parse_keys
     from service.api import ServiceState, bp
+    from service.audit import AuditLog
     from service.errors import register_error_handlers
     from service.index_handle import IndexHandle
 
     settings = settings or load_settings()
+    keys = parse_keys(settings.api_keys, settings.read_keys)  # a malformed key fails here, not per request
     # One OpenMP thread per worker: processes give the parallelism; FAISS's
     # default (all cores in every worker) measured 6.7x slower with 2 workers.
     faiss.omp_set_num_threads(settings.service.threads_per_worker)
@@ -32,7 +37,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    app.extensions["facesearch"] = ServiceState(settings=settings, index=index, annotations=annotations)
+    audit = AuditLog.in_data_dir(index.data_dir) if settings.service.audit_log else None
+    app.extensions["facesearch"] = ServiceState(
+        settings=settings, index=index, annotations=annotations, keys=keys, audit=audit
+    )
     register_error_handlers(app)
     app.register_blueprint(bp)
     return app

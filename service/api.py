@@ -4,13 +4,15 @@ and serialise the result."""
 
 from __future__ import annotations
 
-import hmac
+import logging
+import time
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from config.settings import DetectionSettings, Settings
 from indexer.faces import find_faces
@@ -33,6 +35,8 @@ from service.clustering import (
     cost_response,
     run_clustering,
 )
+from service.access import ApiKey, allows, authenticate
+from service.audit import AuditLog, hash_bytes, hash_embeddings
 from service.errors import ApiError
 from service.index_handle import IndexHandle, ServedIndex
 from service.index_info import index_response
@@ -59,6 +63,7 @@ from service.searching import box_model, search_by_embedding, search_by_photo
 Request = TypeVar("Request", bound=BaseModel)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 IMAGE_ERROR_STATUS = {
     "empty_image": 400,
@@ -77,6 +82,10 @@ class ServiceState:
     index: IndexHandle
     # People and clustering runs, read-write (not versioned with the index).
     annotations: AnnotationsDB
+    # The configured API keys (digests and scopes); empty: no key needed.
+    keys: tuple[ApiKey, ...] = ()
+    # Where requests are recorded; None: not recorded.
+    audit: AuditLog | None = None
     # How query photos are searched for faces; None: as the served index's
     # photos were (benchmarks set it to compare query-time variants).
     query_detection: DetectionSettings | None = None
@@ -111,14 +120,83 @@ def _json_body(model: type[Request]) -> Request:
         raise
 
 
+# POST endpoints a read key may use (they only search); every other method
+# but GET needs an admin key.
+READ_POSTS = frozenset({"api.search", "api.recall_search"})
+
+
 @bp.before_request
 def require_api_key() -> None:
-    keys = state().settings.api_keys
+    """With keys configured, every endpoint but ``GET /health`` needs an
+    ``X-API-Key`` of the right scope: 401 without a valid key, 403 with a
+    read key where admin is needed. The key's id is kept for the audit log."""
+    g.started = time.perf_counter()
+    keys = state().keys
     if not keys or (request.endpoint == "api.health" and request.method == "GET"):
         return
-    given = request.headers.get("X-API-Key", "")
-    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
+    key = authenticate(request.headers.get("X-API-Key", ""), keys)
+    if key is None:
+        g.key_id = "invalid" if request.headers.get("X-API-Key") else None
         raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+    g.key_id = key.key_id
+    needed = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
+    if not allows(key.scope, needed):
+        raise ApiError(403, "forbidden", f"this key may only read; {request.method} {request.path} needs an admin key")
+
+
+# Requests the audit log leaves out: they reveal nothing about anyone.
+NOT_AUDITED = frozenset({"api.health", "api.openapi"})
+
+
+@bp.after_app_request
+def write_audit(response: Response) -> Response:
+    """One audit line per API request (``service.audit``), after the view
+    (or its error) made the response."""
+    audit = state().audit
+    if audit is None or not request.path.startswith(bp.url_prefix) or request.endpoint in NOT_AUDITED:
+        return response
+    record = {
+        "key": g.get("key_id"), "address": request.remote_addr, "method": request.method, "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - g.started) * 1000, 1) if "started" in g else None,
+    }
+    details = g.get("audit", {})
+    try:
+        uploads = _uploaded_hashes()
+        if uploads:
+            details["query"] = uploads + details.get("query", [])
+        if "params" not in details:
+            params = {**request.args, **request.form}
+            if params:
+                details["params"] = params
+    except HTTPException:  # a body that could not be read (too large, broken): nothing more to log
+        pass
+    record.update(details)
+    try:
+        audit.write(record)
+    except OSError:
+        log.exception("could not write the audit log %s", audit.path)
+    return response
+
+
+def audited(**fields) -> None:
+    """Add fields to this request's audit line."""
+    g.setdefault("audit", {}).update(fields)
+
+
+def _uploaded_hashes() -> list[str]:
+    """SHA-256 of every uploaded file (already parsed; read again from the
+    start), the upload itself is never logged."""
+    if request.mimetype != "multipart/form-data":
+        return []
+    hashes = []
+    for upload in request.files.getlist("image"):
+        try:
+            upload.stream.seek(0)
+            hashes.append(hash_bytes(upload.stream.read()))
+        except (OSError, ValueError):
+            hashes.append("unreadable")
+    return hashes
 
 
 @bp.get("/health")
@@ -153,6 +231,8 @@ def search() -> Response:
         result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of)
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
+        audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
+                params=req.model_dump(exclude={"embedding"}, exclude_none=True))
         k = _checked_k(req.k, st.settings)
         result = search_by_embedding(
             served().store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance,
@@ -163,6 +243,7 @@ def search() -> Response:
             415, "unsupported_media_type",
             "send multipart/form-data with a file field `image`, or application/json with an `embedding`",
         )
+    audited(results=sum(len(face.matches) for face in result.faces), faces=len(result.faces))
     return ok(result)
 
 
@@ -177,6 +258,8 @@ def recall_search() -> Response:
         probes = _probe_faces(st, index)
     elif request.mimetype == "application/json":
         params = _json_body(RecallEmbeddingsRequest)
+        audited(query=hash_embeddings(np.asarray(params.embeddings, dtype=np.float32)),
+                params=params.model_dump(exclude={"embeddings"}, exclude_none=True))
         if len(params.embeddings) > st.settings.recall.max_probes:
             raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
         probes = np.asarray(params.embeddings, dtype=np.float32)
@@ -201,6 +284,7 @@ def recall_search() -> Response:
         )
     except TooManyHits as exc:
         raise ApiError(422, "too_many_results", str(exc)) from None
+    audited(results=len(result.matches), total=result.total)
     return ok(result)
 
 
