@@ -10,7 +10,9 @@ labelled faces, used as the probe (and left out of the results):
 * precision: the share of the returned faces that are that person (1 when
   nothing is returned);
 
-both averaged over the probes, at each radius, for these searches, all
+both averaged over the probes (each probe counts once), and precision also
+pooled (all correct hits over all returned faces, so probes that return many
+faces weigh more), at each radius, for these searches, all
 through ``service.recall`` (the endpoint's own code) on the real store:
 
 * ``one probe``: the contract's search (every face within the radius);
@@ -44,7 +46,7 @@ from config.settings import load_settings
 from indexer.store import EmbeddedStore
 from service.recall import RecallFilters, recall
 
-RADII = [round(0.40 + 0.025 * i, 3) for i in range(11)]  # 0.40 .. 0.65
+RADII = [round(0.40 + 0.0125 * i, 4) for i in range(21)]  # 0.40 .. 0.65
 
 
 def curves(store: EmbeddedStore, x: np.ndarray, ids: np.ndarray, person: np.ndarray, expand_distance: float) -> dict:
@@ -74,15 +76,28 @@ def curves(store: EmbeddedStore, x: np.ndarray, ids: np.ndarray, person: np.ndar
                     _score(store, pair, top, fusion, None, row_of, who, row, rest, {row, second}))
     out = {}
     for name, rows in searches.items():
-        table = np.array(rows)  # (probes, radii, 2)
-        out[name] = {"probes": len(rows), "recall": table[:, :, 0].mean(axis=0).tolist(),
-                     "precision": table[:, :, 1].mean(axis=0).tolist()}
+        table = np.array(rows, dtype=np.float64)  # (probes, radii, [hits, returned, wanted])
+        hits, returned, wanted = table[:, :, 0], table[:, :, 1], table[:, :, 2]
+        precision = np.divide(hits, returned, out=np.ones_like(hits), where=returned > 0)
+        out[name] = {"probes": len(rows), "recall": (hits / wanted).mean(axis=0).tolist(),
+                     "precision": precision.mean(axis=0).tolist(),
+                     "precision_pooled": (hits.sum(axis=0) / np.maximum(returned.sum(axis=0), 1)).tolist()}
     return out
 
 
-def _score(store, probes, top, fusion, expand, row_of, who, row, others, excluded) -> list[tuple[float, float]]:
-    """(recall, precision) at each radius for one search, from one recall
-    call at the largest radius (hits at smaller radii are its prefix)."""
+def best_radius(curve: dict, min_recall: float = 0.95) -> tuple[float, float, float] | None:
+    """(radius, recall, precision) at the smallest radius in RADII whose mean
+    recall reaches ``min_recall``; None when none does."""
+    for radius, r, p in zip(RADII, curve["recall"], curve["precision"]):
+        if r >= min_recall:
+            return radius, r, p
+    return None
+
+
+def _score(store, probes, top, fusion, expand, row_of, who, row, others, excluded) -> list[tuple[int, int, int]]:
+    """(correct hits, returned faces, faces wanted) at each radius for one
+    search, from one recall call at the largest radius (hits at smaller radii
+    are its prefix)."""
     result = recall(store, probes, max_distance=top, limit=10**9, offset=0, filters=RecallFilters(),
                     group_by=None, fusion=fusion, max_hits=10**9, expand_distance=expand)
     rows = np.array([row_of[m.face_id] for m in result.matches], dtype=np.int64)
@@ -95,7 +110,7 @@ def _score(store, probes, top, fusion, expand, row_of, who, row, others, exclude
         inside = dist <= radius
         hits = int((inside & same).sum())
         returned = int(inside.sum())
-        scores.append((hits / len(others), hits / returned if returned else 1.0))
+        scores.append((hits, returned, len(others)))
     return scores
 
 
@@ -155,13 +170,22 @@ def main() -> None:
         rows.append([name, curve["probes"]] + [f"{r:.3f} / {p:.3f}" for r, p in zip(curve["recall"], curve["precision"])])
     print_table(["search", "probes"] + [f"r={r}" for r in RADII], rows,
                 title="Recall / precision per radius (Euclidean), mean over probes, LFW DevTrain")
+    rows = [[name] + [f"{p:.3f}" for p in curve["precision_pooled"]] for name, curve in results.items()]
+    print_table(["search"] + [f"r={r}" for r in RADII], rows, title="Pooled precision per radius")
+    rows = []
+    for name, curve in results.items():
+        best = best_radius(curve)
+        rows.append([name] + ([f"{best[0]}", f"{best[1]:.3f}", f"{best[2]:.3f}"] if best else ["-", "-", "-"]))
+    print_table(["search", "radius", "recall", "precision"], rows,
+                title="Smallest radius with mean recall >= 0.95")
     plain = results["one probe"]
     ok = plain["recall"][at] >= 0.95 and plain["precision"][at] >= 0.80
     print(f"\ndefault radius {default}: one probe recall {plain['recall'][at]:.3f}, precision "
           f"{plain['precision'][at]:.3f} (target recall >= 0.95 with precision >= 0.80: {verdict(ok)})")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     chart(results, default, RESULTS_DIR / "recall.png")
-    write_results("recall", {"lfw": lfw, "radii": RADII, "default_radius": default, "searches": results})
+    write_results("recall", {"lfw": lfw, "radii": RADII, "default_radius": default, "searches": results,
+                             "recall_095": {name: best_radius(curve) for name, curve in results.items()}})
 
 
 if __name__ == "__main__":
