@@ -106,6 +106,13 @@ class IndexHandle:
                 self._lock.release()
         return self._served
 
+    def check_now(self) -> None:
+        """Switch to the published generation now if it changed (after this
+        process published one itself), waiting for a check in progress."""
+        with self._lock:
+            self._next_check = self._clock() + self.check_every_s
+            self._check()
+
     def _check(self) -> None:
         try:
             name = current_name(self.data_dir)

@@ -396,6 +396,62 @@ class AnnotationsDB:
             if conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount == 0:
                 raise PersonNotFoundError(f"no person with id {person_id}")
 
+    def faces_of_person(self, person_id: int) -> list[int]:
+        """Every face id of a person: labelled with them, or in a cluster of
+        the last run mapped to them. ``PersonNotFoundError`` when unknown."""
+        with self._read() as conn:
+            if conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
+                raise PersonNotFoundError(f"no person with id {person_id}")
+            rows = conn.execute(
+                "SELECT face_id FROM face_people WHERE person_id = ? UNION "
+                "SELECT cf.face_id FROM cluster_faces cf JOIN cluster_people cp "
+                "ON cp.run_id = cf.run_id AND cp.cluster = cf.cluster "
+                "WHERE cp.person_id = ? AND cf.run_id = (SELECT MAX(id) FROM cluster_runs)",
+                (person_id, person_id),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def faces_of_cluster(self, cluster: int) -> list[int]:
+        """The member face ids of a cluster of the last run (not its
+        strangers). ``NoClusteringError``, ``ClusterNotFoundError``."""
+        with self._read() as conn:
+            info = self._last_info(conn)
+            if info is None:
+                raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters first")
+            if not 0 <= cluster < info.k:
+                raise ClusterNotFoundError(
+                    f"the last clustering (run {info.run_id}) has no cluster {cluster}: its ids are 0 to {info.k - 1}"
+                )
+            rows = conn.execute(
+                "SELECT face_id FROM cluster_faces WHERE run_id = ? AND cluster = ? ORDER BY face_id",
+                (info.run_id, cluster),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def forget_faces(self, face_ids: list[int], *, person_id: int | None = None) -> tuple[int, int]:
+        """Remove erased faces from every stored clustering run and label
+        (and, given ``person_id``, forget that person too), overwriting the
+        deleted content on disk. Returns (labels removed, clustering rows
+        removed)."""
+        ids = sorted({int(i) for i in face_ids})
+        labels = rows = 0
+        with self._lock:
+            self.conn.execute("PRAGMA secure_delete=ON")
+        with self._write() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
+                rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
+            if rows:
+                conn.execute("UPDATE cluster_runs SET face_count = "
+                             "(SELECT COUNT(*) FROM cluster_faces WHERE run_id = cluster_runs.id)")
+            if person_id is not None:
+                conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+        with self._lock:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return labels, rows
+
     def people_of(self, face_ids: list[int]) -> dict[int, str]:
         """The name of each given face that has a person: its own label, else
         the person its cluster of the last run is mapped to."""

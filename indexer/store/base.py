@@ -59,6 +59,11 @@ class FaceStore(Protocol):
     def remove_file(self, path: str) -> int:
         """Forget a photo; returns the number of faces removed."""
 
+    def erase_faces(self, face_ids: list[int]) -> list[tuple[int, str]]:
+        """Delete faces for good (vectors, metadata, thumbnails) and remember
+        where they were so that ``put_file`` of the same content leaves them
+        out; returns (face id, path) of those that were indexed."""
+
     def checkpoint(self, **manifest_extra: object) -> None:
         """Make every write so far durable (a killed run resumes from here)."""
 

@@ -29,6 +29,7 @@ from indexer.store.base import StoreError
 from indexer.store.generations import current_dir
 from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, utc_now
 from indexer.store.vectors import FlatL2Index
+from indexer.tracks import iou
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,16 @@ FORMAT_VERSION = 1
 INDEX_FILE = "faces.faiss"
 DB_FILE = "metadata.sqlite3"
 MANIFEST_FILE = "manifest.json"
+
+
+# A newly found face is an erased one when its box overlaps the erased box
+# this much (intersection over union); the same detector on the same file
+# gives the same box, a changed detection setting a slightly different one.
+ERASED_IOU = 0.5
+
+
+def _same_time(a: float | None, b: float | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-3)
 
 
 class StoreMismatchError(StoreError):
@@ -188,6 +199,9 @@ class EmbeddedStore:
     # -- writing -----------------------------------------------------------
 
     def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
+        """Write a photo and its faces, leaving out faces erased before from
+        a file of the same content (``erase_faces``)."""
+        faces = self._not_erased(record.content_hash, faces)
         new_ids, removed = self.db.put_file(record, faces)
         self.vectors.remove(np.asarray(removed, dtype=np.int64))
         if faces:
@@ -204,6 +218,25 @@ class EmbeddedStore:
         removed = self.db.remove_file(path)
         self.vectors.remove(np.asarray(removed, dtype=np.int64))
         return len(removed)
+
+    def erase_faces(self, face_ids: list[int]) -> list[tuple[int, str]]:
+        erased = self.db.erase_faces(face_ids)
+        self.vectors.remove(np.asarray([face_id for face_id, _ in erased], dtype=np.int64))
+        return erased
+
+    def _not_erased(self, content_hash: str, faces: list[tuple]) -> list[tuple]:
+        """``faces`` less those found where a face of the same content was
+        erased: boxes overlapping by IoU >= ERASED_IOU (and, in a video, at
+        the same timestamp)."""
+        places = self.db.erased_places(content_hash) if faces else []
+        if not places:
+            return faces
+        kept = []
+        for face in faces:
+            at = face[3].timestamp if len(face) > 3 and face[3] is not None else None
+            if not any(iou(face[0], box) >= ERASED_IOU and _same_time(at, when) for box, when in places):
+                kept.append(face)
+        return kept
 
     def clear(self) -> None:
         """Forget every photo and face (``index --full``)."""

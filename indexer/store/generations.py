@@ -42,7 +42,7 @@ from pathlib import Path
 
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
 from indexer.store.base import StoreError
-from indexer.store.metadata import MetadataDB
+from indexer.store.metadata import ERASURE_COLUMNS, MetadataDB
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,11 @@ def begin(data_dir: Path, *, full: bool, key: dict) -> WorkInProgress:
     return WorkInProgress(wip, base, resumed=False)
 
 
-def publish(data_dir: Path, wip: WorkInProgress) -> str:
+def publish(data_dir: Path, wip: WorkInProgress, *, keep_previous: bool = True) -> str:
     """Make ``wip`` (sealed, closed) the published generation; returns its
-    name. The switch is the atomic replacement of ``CURRENT``."""
+    name. The switch is the atomic replacement of ``CURRENT``. The one it
+    replaces is kept for server workers still reading it, unless
+    ``keep_previous`` is false (an erasure: no copy of the faces may stay)."""
     data_dir = Path(data_dir)
     if current_name(data_dir) != wip.base:
         raise StoreError(f"generation {current_name(data_dir)} was published while {wip.path.name} was built")
@@ -162,7 +164,7 @@ def publish(data_dir: Path, wip: WorkInProgress) -> str:
     fsync_dir(final.parent)
     atomic_write_bytes(data_dir / CURRENT_FILE, (final.name + "\n").encode())
     _remove_legacy(data_dir)
-    _remove_old(final.parent, keep={final.name, wip.base})
+    _remove_old(final.parent, keep={final.name, wip.base} if keep_previous else {final.name})
     return final.name
 
 
@@ -200,7 +202,7 @@ def _continue_ids(data_dir: Path, target: Path) -> None:
     stored clusterings refer to faces by id). The sequences are read from
     every generation still on disk (the published one may be the damaged
     one ``--full`` is rebuilding) and the highest face id the annotations
-    refer to."""
+    refer to. The record of erased faces is carried over."""
     highest: dict[str, int] = {}
     sources = [current_dir(data_dir)] + sorted((data_dir / GENERATIONS_DIR).glob("g??????"))
     for source in sources:
@@ -209,10 +211,14 @@ def _continue_ids(data_dir: Path, target: Path) -> None:
             highest[name] = max(highest.get(name, 0), int(seq))
     for (face_id,) in _query(data_dir / "annotations.sqlite3", ANNOTATED_FACES):
         highest["faces"] = max(highest.get("faces", 0), int(face_id or 0))
+    # Erased faces stay erased through a rebuild.
+    erasures = _query(sources[0] / "metadata.sqlite3", f"SELECT {ERASURE_COLUMNS} FROM erasures") if sources[0] else []
     fresh = MetadataDB(target / "metadata.sqlite3")
     try:
         with fresh.conn:
             fresh.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", highest.items())
+        fresh.add_erasure_rows(erasures)
+        fresh.commit()
     finally:
         fresh.close()
 

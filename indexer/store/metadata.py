@@ -54,7 +54,22 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
     jpeg    BLOB NOT NULL
 );
+-- Faces erased on request (indexer/erasure.py): where they were, never what
+-- they were, so that reindexing the same file does not bring them back.
+CREATE TABLE IF NOT EXISTS erasures (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    content_hash TEXT NOT NULL,              -- of the file the face was in
+    top          INTEGER NOT NULL,           -- box, original-image pixels
+    right        INTEGER NOT NULL,
+    bottom       INTEGER NOT NULL,
+    left         INTEGER NOT NULL,
+    timestamp    REAL,                       -- seconds into a video (NULL for a photo)
+    erased_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS erasures_content_hash ON erasures(content_hash);
 """
+
+ERASURE_COLUMNS = "content_hash, top, right, bottom, left, timestamp, erased_at"
 
 
 # Columns added after the first release; older databases get them on a
@@ -314,6 +329,64 @@ class MetadataDB:
             )
             row = self.conn.execute("SELECT face_count FROM files WHERE path = ?", (new_path,)).fetchone()
         return int(row[0]) if row else 0
+
+    def erase_faces(self, face_ids: Iterable[int]) -> list[tuple[int, str]]:
+        """Delete faces (rows, embeddings, thumbnails) for good and record
+        where they were (``erasures``); their files stay indexed with fewer
+        faces. Deleted content is overwritten in the database pages
+        (``secure_delete``); ``vacuum`` after sealing rewrites the file.
+        Returns (face id, path) of the faces that were there."""
+        ids = sorted({int(i) for i in face_ids})
+        now = utc_now()
+        erased: list[tuple[int, str]] = []
+        with self._lock:
+            self.conn.execute("PRAGMA secure_delete=ON")
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    "SELECT faces.id, files.path, files.id, files.content_hash, faces.top, faces.right, "
+                    f"faces.bottom, faces.left, {self._col('faces', 'timestamp')} FROM faces "
+                    f"JOIN files ON files.id = faces.file_id WHERE faces.id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                self.conn.executemany(
+                    f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                    [(r[3], r[4], r[5], r[6], r[7], r[8], now) for r in rows],
+                )
+                self.conn.execute(f"DELETE FROM thumbnails WHERE face_id IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk)
+                for file_id in {r[2] for r in rows}:
+                    self.conn.execute(
+                        "UPDATE files SET face_count = (SELECT COUNT(*) FROM faces WHERE file_id = ?) WHERE id = ?",
+                        (file_id, file_id),
+                    )
+                erased.extend((int(r[0]), str(r[1])) for r in rows)
+        return erased
+
+    def erased_places(self, content_hash: str) -> list[tuple[Box, float | None]]:
+        """Where faces of a file with this content were erased: (box, video timestamp)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT top, right, bottom, left, timestamp FROM erasures WHERE content_hash = ?", (content_hash,)
+            ).fetchall()
+        return [(Box(r[0], r[1], r[2], r[3]), r[4]) for r in rows]
+
+    def erasure_rows(self) -> list[tuple]:
+        """Every erasure record, to carry into a rebuilt store (``index --full``)."""
+        with self._lock:
+            return self.conn.execute(f"SELECT {ERASURE_COLUMNS} FROM erasures ORDER BY id").fetchall()
+
+    def add_erasure_rows(self, rows: list[tuple]) -> None:
+        with self._lock:
+            self.conn.executemany(f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+
+    def vacuum(self) -> None:
+        """Rewrite the database file from its live content only (after an
+        erasure: nothing deleted survives in free pages)."""
+        with self._lock:
+            self.conn.commit()
+            self.conn.execute("VACUUM")
 
     def seal(self) -> None:
         """Commit, fold the write-ahead log into the database and leave WAL

@@ -1,0 +1,98 @@
+"""Erasure: delete faces from the index for good.
+
+A face is biometric data; erasing one (every face of a person, of a cluster,
+or near a probe photo) must leave no copy the service or its files could
+give back. ``erase_faces``:
+
+1. takes the index lock (so no reindex runs meanwhile; ``IndexBusyError``
+   otherwise) and starts a new generation as a copy of the published one;
+   unfinished work left by a killed reindex is discarded, since it holds the
+   faces too;
+2. deletes the faces' rows, embeddings and thumbnails, with SQLite's
+   ``secure_delete`` (deleted content is overwritten), removes their vectors
+   from the FAISS index, and records where they were (content hash of the
+   file, box, video timestamp: never the face itself), so that reindexing the
+   unchanged file, even with ``--full``, does not bring them back;
+3. seals the generation, rewrites its database (``VACUUM``), publishes it
+   and deletes every other generation, including the previous one that is
+   otherwise kept for server workers still reading it;
+4. removes the faces from the stored clustering runs and labels (and, when
+   erasing a named person, the person).
+
+The photos themselves are the user's files and are not touched. Server
+workers switch to the new generation within ``service.reload_check_s``; the
+one that ran the erasure switches at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import uuid4
+
+from indexer.store import EmbeddedStore, generations
+from indexer.store.annotations import AnnotationsDB
+from indexer.store.generations import IndexLock, current_dir
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool
+    faces_erased: int = 0
+    face_ids: list[int] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)  # files the faces were in, sorted
+    labels_removed: int = 0
+    clustering_rows_removed: int = 0
+    person_forgotten: bool = False
+    generation: str | None = None  # the published generation afterwards
+
+
+def erase_faces(
+    data_dir: Path | str,
+    face_ids: list[int],
+    annotations: AnnotationsDB,
+    *,
+    person_id: int | None = None,
+    dry_run: bool = False,
+) -> ErasureReport:
+    """Erase the given faces (ids not in the index are ignored, but still
+    removed from the annotations); with ``person_id`` also forget that
+    person. ``dry_run``: only report which indexed faces would go."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    ids = sorted({int(i) for i in face_ids})
+    report = ErasureReport(dry_run=dry_run)
+    if dry_run:
+        store = EmbeddedStore.open_published(data_dir)
+        try:
+            records = store.faces(ids)
+        finally:
+            store.close()
+        report.face_ids = sorted(records)
+        report.faces_erased = len(records)
+        report.photos = sorted({r.path for r in records.values()})
+        report.generation = generations.current_name(data_dir)
+        return report
+    with IndexLock(data_dir, command="facesearch erase"):
+        erased: list[tuple[int, str]] = []
+        if ids and current_dir(data_dir) is not None:
+            wip = generations.begin(data_dir, full=False, key={"erase": uuid4().hex})
+            store = EmbeddedStore.open(wip.path, repair=True)
+            try:
+                erased = store.erase_faces(ids)
+                store.seal()
+                store.db.vacuum()
+            finally:
+                store.close()
+            if erased:
+                generations.publish(data_dir, wip, keep_previous=False)
+            else:
+                generations.discard(wip)
+        report.labels_removed, report.clustering_rows_removed = annotations.forget_faces(ids, person_id=person_id)
+    report.person_forgotten = person_id is not None
+    report.face_ids = sorted(face_id for face_id, _ in erased)
+    report.faces_erased = len(erased)
+    report.photos = sorted({path for _, path in erased})
+    report.generation = generations.current_name(data_dir)
+    return report
