@@ -73,6 +73,7 @@ class VideoSettings(BaseModel):
 class SearchSettings(BaseModel):
     default_k: int = Field(10, ge=1)
     max_k: int = Field(1000, ge=1)
+    max_query_faces: int = Field(20, ge=1, description="largest faces of a query photo that are searched")
 
 
 class RecallSettings(BaseModel):
@@ -86,12 +87,21 @@ class RecallSettings(BaseModel):
     expand_distance: float = Field(0.5, gt=0, description="Euclidean; query expansion's radius")
 
 
+class ErasureSettings(BaseModel):
+    max_distance: float = Field(
+        0.45, gt=0, le=1.0, description="Euclidean; default radius of an erasure by probe photo or embedding"
+    )
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(0, ge=0, description="0 = one per CPU core")
     threads_per_worker: int = Field(1, ge=1)
     max_upload_mb: float = Field(16, gt=0)
+    max_query_pixels: int = Field(
+        50_000_000, gt=0, description="pixels of a query photo (search, recall), at most; checked from its header"
+    )
     timeout_s: int = Field(60, gt=0)
     reload_check_s: float = Field(
         1.0, ge=0, description="seconds between checks for a newly published index generation; 0 = every request"
@@ -137,6 +147,7 @@ class Settings(BaseSettings):
     video: VideoSettings = VideoSettings()
     search: SearchSettings = SearchSettings()
     recall: RecallSettings = RecallSettings()
+    erasure: ErasureSettings = ErasureSettings()
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
 

@@ -64,10 +64,14 @@ def map_box(box: Box, factor: float, width: int, height: int) -> Box:
     )
 
 
-def find_faces(rgb: np.ndarray, detection: DetectionSettings) -> list[Face]:
-    """Every face of the photo, largest first, with its embedding computed on
-    the full-resolution photo."""
-    boxes = detect_boxes(rgb, detection)
+def find_faces(
+    rgb: np.ndarray, detection: DetectionSettings, max_faces: int | None = None, boxes: list[Box] | None = None
+) -> list[Face]:
+    """Every face of the photo (the ``max_faces`` largest when given: only
+    they are encoded, ~60 ms a face), largest first, with its embedding
+    computed on the full-resolution photo. ``boxes``: from ``detect_boxes``
+    already."""
+    boxes = (detect_boxes(rgb, detection) if boxes is None else boxes)[:max_faces]
     embeddings = model.face_embeddings(rgb, boxes, jitters=detection.jitters)
     return [Face(box=b, embedding=embeddings[i]) for i, b in enumerate(boxes)]
 

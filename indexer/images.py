@@ -9,6 +9,7 @@ decompression bombs with an ``ImageError`` instead of crashing.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from datetime import datetime, timezone
 
@@ -83,11 +84,25 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
     except ImageError:
         raise
     except UnidentifiedImageError:
+        if _looks_like_a_photo(data):  # Pillow could not read past the start: cut short or corrupt
+            raise ImageError("cannot decode the image: its header is truncated or corrupt") from None
         raise ImageError("not an image (the format was not recognised)", code="unsupported_image_format") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(str(exc), code="image_too_large") from None
+        # Pillow's own guard, raised from the header for sizes far over its
+        # default limit (and so over any sensible ``max_pixels``).
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(size.group(1)):,} pixels" if size else "too many pixels"
+        raise ImageError(f"image is {pixels}, over the limit of {max_pixels:,}", code="image_too_large") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"cannot decode the image: {exc}") from None
+
+
+# How the files of SUPPORTED_FORMATS start.
+SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_a_photo(data: bytes) -> bool:
+    return data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

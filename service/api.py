@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -15,9 +15,12 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from config.settings import DetectionSettings, Settings
+from indexer.erasure import erase_faces
 from indexer.faces import find_faces
+from indexer.model import EMBEDDING_DIM
 from indexer.images import ImageError, decode_rgb
 from indexer.store import runs
+from indexer.store.generations import IndexBusyError
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
@@ -42,11 +45,16 @@ from service.index_handle import IndexHandle, ServedIndex
 from service.index_info import index_response
 from service.openapi import openapi_document
 from service.schemas import (
+    MAX_JSON_BODY_BYTES,
     ClusterRequest,
     ContactSheetParams,
     CostParams,
     CostResponse,
     EmbeddingSearchRequest,
+    ErasureForm,
+    ErasureParams,
+    ErasureRequest,
+    ErasureResponse,
     FaceResponse,
     HealthResponse,
     ImageSize,
@@ -57,7 +65,7 @@ from service.schemas import (
     RecallParams,
     SearchParams,
 )
-from service.recall import RecallFilters, TooManyHits, recall
+from service.recall import RecallFilters, TooManyHits, faces_within, recall
 from service.searching import box_model, search_by_embedding, search_by_photo
 
 Request = TypeVar("Request", bound=BaseModel)
@@ -111,9 +119,16 @@ def ok(model: BaseModel) -> Response:
 
 def _json_body(model: type[Request]) -> Request:
     """Parse and validate a JSON body in one pass (pydantic's JSON parser):
-    malformed JSON is a 400, a body of the wrong shape a 422."""
+    malformed JSON is a 400, a body of the wrong shape a 422, one over
+    ``MAX_JSON_BODY_BYTES`` a 413 (refused before it is parsed)."""
+    too_large = ApiError(413, "payload_too_large", f"a JSON body may have at most {MAX_JSON_BODY_BYTES:,} bytes")
+    if (request.content_length or 0) > MAX_JSON_BODY_BYTES:
+        raise too_large
+    data = request.get_data(cache=False)
+    if len(data) > MAX_JSON_BODY_BYTES:
+        raise too_large
     try:
-        return model.model_validate_json(request.get_data(cache=False))
+        return model.model_validate_json(data)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
@@ -123,6 +138,17 @@ def _json_body(model: type[Request]) -> Request:
 # POST endpoints a read key may use (they only search); every other method
 # but GET needs an admin key.
 READ_POSTS = frozenset({"api.search", "api.recall_search"})
+
+
+# SQLite integers are 64-bit: a larger id in a URL names nothing.
+MAX_ID = 2**63 - 1
+
+
+@bp.url_value_preprocessor
+def ids_in_range(endpoint: str | None, values: dict | None) -> None:
+    """An id past SQLite's range is an unknown id (404), not an error."""
+    if values and any(isinstance(v, int) and v > MAX_ID for v in values.values()):
+        raise ApiError(404, "not_found", "no such id: ids are at most 2**63 - 1")
 
 
 @bp.before_request
@@ -228,7 +254,8 @@ def search() -> Response:
         rgb = _uploaded_image(st.settings)
         index = served()
         detection = st.query_detection or index.detection
-        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of)
+        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of,
+                                 max_faces=st.settings.search.max_query_faces)
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
         audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
@@ -400,6 +427,83 @@ def delete_person(person_id: int) -> Response:
     return Response(status=204)
 
 
+@bp.delete("/faces/<int:face_id>")
+def erase_face(face_id: int) -> Response:
+    """Erase one face for good (``indexer.erasure``)."""
+    params = ErasureParams.model_validate(_query_args())
+    return _erase([face_id], params.dry_run, target={"face_id": face_id})
+
+
+@bp.delete("/people/<int:person_id>/faces")
+def erase_person(person_id: int) -> Response:
+    """Erase every face of a person (labelled, or in a cluster named after
+    them) and forget the person."""
+    params = ErasureParams.model_validate(_query_args())
+    try:
+        face_ids = state().annotations.faces_of_person(person_id)
+    except PersonNotFoundError as exc:
+        raise ApiError(404, "person_not_found", str(exc)) from None
+    return _erase(face_ids, params.dry_run, person_id=person_id, target={"person_id": person_id})
+
+
+@bp.delete("/clusters/<int:cluster_id>/faces")
+def erase_cluster(cluster_id: int) -> Response:
+    """Erase every member face of a cluster of the last clustering."""
+    params = ErasureParams.model_validate(_query_args())
+    try:
+        face_ids = state().annotations.faces_of_cluster(cluster_id)
+    except NoClusteringError as exc:
+        raise ApiError(404, "no_clustering", str(exc)) from None
+    except ClusterNotFoundError as exc:
+        raise ApiError(404, "cluster_not_found", str(exc)) from None
+    return _erase(face_ids, params.dry_run, target={"cluster_id": cluster_id})
+
+
+@bp.post("/erasures")
+def erase_near() -> Response:
+    """Erase faces by id and/or every face within ``max_distance`` of probe
+    photos (multipart ``image``) or embeddings (JSON)."""
+    st = state()
+    index = served()
+    if request.mimetype == "multipart/form-data":
+        form = ErasureForm.model_validate({k: v for k, v in request.form.items() if v != ""})
+        probes, face_ids, max_distance, dry_run = _probe_faces(st, index), [], form.max_distance, form.dry_run
+    elif request.mimetype == "application/json":
+        req = _json_body(ErasureRequest)
+        if len(req.embeddings) > st.settings.recall.max_probes:
+            raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
+        if not req.embeddings and not req.face_ids:
+            raise ApiError(422, "invalid_request", "give face_ids, embeddings, or probe photos: nothing to erase")
+        probes = np.asarray(req.embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+        face_ids, max_distance, dry_run = req.face_ids, req.max_distance, req.dry_run
+        if len(probes):
+            audited(query=hash_embeddings(probes))
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "send application/json with face_ids or embeddings, or multipart/form-data with `image` fields")
+    radius = max_distance or st.settings.erasure.max_distance
+    near: list[int] = []
+    if len(probes):
+        try:
+            near = list(faces_within(index.store, probes, radius, st.settings.recall.max_hits))
+        except TooManyHits as exc:
+            raise ApiError(422, "too_many_results", str(exc)) from None
+    return _erase(list(face_ids) + near, dry_run, target={"face_ids": len(face_ids), "probes": len(probes),
+                                                           "max_distance": radius if len(probes) else None})
+
+
+def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, target: dict) -> Response:
+    st = state()
+    try:
+        report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id, dry_run=dry_run)
+    except IndexBusyError as exc:
+        raise ApiError(409, "index_busy", f"{exc} Retry the erasure afterwards.") from None
+    if not dry_run:
+        st.index.check_now()  # this worker stops serving the erased faces at once
+    audited(params={**target, "dry_run": dry_run}, results=report.faces_erased, face_ids=report.face_ids)
+    return ok(ErasureResponse(**asdict(report)))
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
@@ -453,12 +557,13 @@ def _probe_faces(st: ServiceState, index: ServedIndex) -> np.ndarray:
     probes = []
     for number, upload in enumerate(uploads, start=1):
         try:
-            rgb = decode_rgb(upload.read(), max_pixels=st.settings.indexer.max_image_pixels)
+            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
         except ImageError as exc:
             raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, f"probe {number}: {exc}") from None
-        faces = find_faces(rgb, detection)
+        faces = find_faces(rgb, detection, max_faces=1)  # only the largest face is a probe
         if not faces:
-            raise ApiError(422, "no_face", f"probe {number} ({upload.filename or 'upload'}) shows no face")
+            name = (upload.filename or "upload")[:100]
+            raise ApiError(422, "no_face", f"probe {number} ({name}) shows no face")
         probes.append(faces[0].embedding)  # largest first
     return np.stack(probes)
 
@@ -469,6 +574,6 @@ def _uploaded_image(settings: Settings) -> np.ndarray:
         raise ApiError(400, "missing_image", "send the photo as a multipart file field named `image`")
     data = upload.read()
     try:
-        return decode_rgb(data, max_pixels=settings.indexer.max_image_pixels)
+        return decode_rgb(data, max_pixels=settings.service.max_query_pixels)
     except ImageError as exc:
         raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc)) from None

@@ -42,11 +42,23 @@ def error_response(status: int, code: str, message: str) -> Response:
     return response
 
 
+# A bad body can fail validation in thousands of places (a long list of
+# strings) and name its own keys of any length: the message names the first
+# few, each cut short.
+MAX_LISTED_ERRORS = 5
+MAX_LOCATION_CHARS = 100
+
+
 def validation_message(exc: ValidationError) -> str:
+    errors = exc.errors(include_input=False, include_url=False)
     parts = []
-    for err in exc.errors():
+    for err in errors[:MAX_LISTED_ERRORS]:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        if len(where) > MAX_LOCATION_CHARS:
+            where = where[:MAX_LOCATION_CHARS] + "..."
         parts.append(f"{where}: {err.get('msg')}")
+    if len(errors) > MAX_LISTED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_LISTED_ERRORS:,} more errors")
     return "; ".join(parts)
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
 
+from flask import current_app, has_app_context
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from config.settings import RecallSettings, SearchSettings, ServiceSettings, Settings
 from service.schemas import (
+    MAX_ID,
+    MAX_JSON_BODY_BYTES,
     ClusterRequest,
     ClustersResponse,
     ContactSheetParams,
     CostParams,
     CostResponse,
     EmbeddingSearchRequest,
+    ErasureParams,
+    ErasureRequest,
+    ErasureResponse,
     ErrorResponse,
     FaceResponse,
     HealthResponse,
@@ -28,6 +37,29 @@ from service.schemas import (
 )
 
 REF = "#/components/schemas/{model}"
+# Operations other than GET that a read-scope API key may use.
+READ_OPERATIONS = frozenset({"search", "recall"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The per-request limits the document states (from the settings)."""
+
+    max_k: int
+    max_limit: int
+    max_probes: int
+    max_upload_bytes: int
+    max_query_pixels: int
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> Limits:
+        search = settings.search if settings else SearchSettings()
+        recall = settings.recall if settings else RecallSettings()
+        service = settings.service if settings else ServiceSettings()
+        return cls(
+            max_k=search.max_k, max_limit=recall.max_limit, max_probes=recall.max_probes,
+            max_upload_bytes=int(service.max_upload_mb * 1024 * 1024), max_query_pixels=service.max_query_pixels,
+        )
 
 
 def _json(schema_name: str) -> dict:
@@ -51,25 +83,100 @@ def _png(description: str) -> dict:
     return {"description": description, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
 
 
+def _id(name: str) -> list[dict]:
+    return [{"name": name, "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}]
+
+
 @lru_cache(maxsize=1)
-def openapi_document() -> dict:
-    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest]
+def _component_schemas() -> dict:
+    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest, ErasureRequest]
     responses = [SearchResponse, RecallResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
-                 PeopleResponse, CostResponse, ErrorResponse]
+                 PeopleResponse, CostResponse, ErasureResponse, ErrorResponse]
     _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
                                 ref_template=REF)
-    schemas = top.get("$defs", {})
-    face_id = [{"name": "face_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
-    cluster_id = [{"name": "cluster_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
-    person_id = [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
-    name_body = {"required": True, "content": _json("NameRequest")}
-    security = [{"apiKey": []}]
+    return top.get("$defs", {})
+
+
+def openapi_document(settings: Settings | None = None) -> dict:
+    """The document, with the request limits of ``settings`` (default: the
+    current app's, else the defaults). Do not modify it: it is cached."""
+    if settings is None and has_app_context() and "facesearch" in current_app.extensions:
+        settings = current_app.extensions["facesearch"].settings
+    return _document(Limits.of(settings))
+
+
+def _erasure_paths(photo: dict, limits: Limits, security: list) -> dict:
+    """The erasure operations: faces deleted from the index, metadata,
+    thumbnails and stored clusterings (``indexer.erasure``)."""
+    erased = {"200": {"description": "what was erased (with dry_run: would be)", "content": _json("ErasureResponse")}}
+    dry_run = _query(ErasureParams)
+
+    def by_id(summary: str, operation_id: str, name: str, *statuses: int) -> dict:
+        return {"delete": {
+            "summary": summary, "operationId": operation_id, "security": security,
+            "parameters": _id(name) + dry_run, "responses": {**erased, **_errors(401, 409, 422, *statuses)},
+        }}
+
     return {
+        "/api/v1/faces/{face_id}": by_id("Erase one face (an id not in the index erases nothing)", "eraseFace",
+                                         "face_id"),
+        "/api/v1/people/{person_id}/faces": by_id(
+            "Erase every face of a person (labelled, or in a cluster named after them) and forget the person",
+            "erasePerson", "person_id", 404),
+        "/api/v1/clusters/{cluster_id}/faces": by_id("Erase every face of a cluster of the last clustering",
+                                                     "eraseCluster", "cluster_id", 404),
+        "/api/v1/erasures": {"post": {
+            "summary": "Erase faces by id and/or every face within max_distance of probe photos or embeddings",
+            "operationId": "erase",
+            "security": security,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(model="ErasureRequest")}},
+                    "multipart/form-data": {"schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {"type": "array", "items": photo, "minItems": 1, "maxItems": limits.max_probes},
+                            "max_distance": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                            "dry_run": {"type": "boolean"},
+                        },
+                    }},
+                },
+            },
+            "responses": {**erased, **_errors(400, 401, 409, 413, 415, 422)},
+        }},
+    }
+
+
+@lru_cache(maxsize=8)
+def _document(limits: Limits) -> dict:
+    schemas = copy.deepcopy(_component_schemas())
+    # Limits that come from the settings, which the pydantic models do not know.
+    schemas["EmbeddingSearchRequest"]["properties"]["k"]["anyOf"][0]["maximum"] = limits.max_k
+    recall = schemas["RecallEmbeddingsRequest"]["properties"]
+    recall["embeddings"]["maxItems"] = limits.max_probes
+    recall["limit"]["anyOf"][0]["maximum"] = limits.max_limit
+    schemas["ErasureRequest"]["properties"]["embeddings"]["maxItems"] = limits.max_probes
+    face_id, cluster_id, person_id = _id("face_id"), _id("cluster_id"), _id("person_id")
+    name_body = {"required": True, "content": _json("NameRequest")}
+    photo = {
+        "type": "string", "format": "binary",
+        "description": f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF of at most {limits.max_query_pixels:,} "
+                       f"pixels; the whole request at most {limits.max_upload_bytes:,} bytes.",
+    }
+    security = [{"apiKey": []}]
+    doc = {
         "openapi": "3.1.0",
         "info": {
             "title": "facesearch",
             "version": version("facesearch"),
-            "description": "Who looks like this? Every distance is Euclidean between 128-d dlib embeddings.",
+            "description": "Who looks like this? Every distance is Euclidean between 128-d dlib embeddings.\n\n"
+                           f"Limits per request: a query photo of at most {limits.max_query_pixels:,} pixels, "
+                           f"a body of at most {limits.max_upload_bytes:,} bytes (a JSON body "
+                           f"{MAX_JSON_BODY_BYTES:,}), k at most {limits.max_k}, recall's limit at most "
+                           f"{limits.max_limit} and at most {limits.max_probes} probe photos or embeddings.",
         },
         "components": {
             "schemas": schemas,
@@ -107,8 +214,8 @@ def openapi_document() -> dict:
                                     "type": "object",
                                     "required": ["image"],
                                     "properties": {
-                                        "image": {"type": "string", "format": "binary"},
-                                        "k": {"type": "integer", "minimum": 1},
+                                        "image": photo,
+                                        "k": {"type": "integer", "minimum": 1, "maximum": limits.max_k},
                                         "max_distance": {"type": "number", "minimum": 0},
                                     },
                                 }
@@ -135,9 +242,10 @@ def openapi_document() -> dict:
                                     "type": "object",
                                     "required": ["image"],
                                     "properties": {
-                                        "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                        "image": {"type": "array", "items": photo, "minItems": 1,
+                                                  "maxItems": limits.max_probes},
                                         "max_distance": {"type": "number", "exclusiveMinimum": 0, "maximum": 4},
-                                        "limit": {"type": "integer", "minimum": 1},
+                                        "limit": {"type": "integer", "minimum": 1, "maximum": limits.max_limit},
                                         "offset": {"type": "integer", "minimum": 0},
                                         "path_prefix": {"type": "string", "minLength": 1},
                                         "time_from": {"type": "number"},
@@ -290,8 +398,26 @@ def openapi_document() -> dict:
                 "get": {
                     "summary": "This document",
                     "operationId": "openapi",
-                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "security": security,
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(401),
+                    },
                 }
             },
         },
     }
+    for path, operations in _erasure_paths(photo, limits, security).items():
+        doc["paths"].setdefault(path, {}).update(operations)
+    for operations in doc["paths"].values():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if "security" in operation and method != "get" and operation["operationId"] not in READ_OPERATIONS:
+                responses.setdefault("403", _errors(403)["403"])  # a read key where admin is needed
+            if any(p["in"] == "path" for p in operation.get("parameters", [])):  # an id no route takes
+                responses.setdefault("404", _errors(404)["404"])
+            if "requestBody" in operation:  # over service.max_upload_mb (JSON bodies: MAX_JSON_BODY_BYTES)
+                responses.setdefault("413", _errors(413)["413"])
+            operation["responses"] = dict(sorted(responses.items()))
+    return doc

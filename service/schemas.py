@@ -13,6 +13,15 @@ from indexer.model import EMBEDDING_DIM
 from indexer.store.annotations import MAX_NAME_LENGTH
 
 
+# Ids of faces, people and clusters are SQLite integers: larger ones name nothing.
+MAX_ID = 2**63 - 1
+
+# Largest JSON request body, bytes (photo uploads have service.max_upload_mb):
+# a search embedding is ~3 KB, recall's 10 ~30 KB; parsing 16 MB of numbers
+# would take ~0.5 GB before any model could refuse it.
+MAX_JSON_BODY_BYTES = 2 * 1024 * 1024
+
+
 class BoxModel(BaseModel):
     """A face box in the photo's upright pixel coordinates (bottom/right exclusive)."""
 
@@ -33,15 +42,31 @@ class SearchParams(BaseModel):
     )
 
 
+# Largest absolute value of an embedding component a request may carry.
+# dlib's are within +-1; the bound keeps every distance finite in float32 (a
+# finite 1e39 is infinite there, and 1e20 overflows once squared).
+EMBEDDING_VALUE_LIMIT = 100.0
+
+
 def _finite(value: list[float]) -> list[float]:
-    if not all(math.isfinite(v) for v in value):
-        raise ValueError("embedding values must be finite numbers (no NaN or infinity)")
+    if not all(math.isfinite(v) and abs(v) <= EMBEDDING_VALUE_LIMIT for v in value):
+        raise ValueError(
+            f"embedding values must be finite numbers between -{EMBEDDING_VALUE_LIMIT:g} and "
+            f"{EMBEDDING_VALUE_LIMIT:g} (no NaN or infinity)"
+        )
     return value
 
 
+# One value of an embedding: a JSON number (strict: not true, nor "0.5"),
+# finite and within the limit (checked for the whole list by ``_finite``, one
+# error for all its values, not one per value).
+EmbeddingValue = Annotated[
+    float, Field(strict=True, json_schema_extra={"minimum": -EMBEDDING_VALUE_LIMIT, "maximum": EMBEDDING_VALUE_LIMIT})
+]
+
 # A 128-d dlib embedding as a request carries it.
 Embedding = Annotated[
-    list[float], Field(min_length=EMBEDDING_DIM, max_length=EMBEDDING_DIM), AfterValidator(_finite)
+    list[EmbeddingValue], Field(min_length=EMBEDDING_DIM, max_length=EMBEDDING_DIM), AfterValidator(_finite)
 ]
 
 
@@ -130,7 +155,13 @@ class QueryFace(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    faces: list[QueryFace] = Field(..., description="One entry per query face, largest first.")
+    faces: list[QueryFace] = Field(
+        ..., description="One entry per query face, largest first (at most search.max_query_faces of them)."
+    )
+    faces_found: int | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="Only when the query photo had more faces than search.max_query_faces: how many it had.",
+    )
 
 
 class HealthResponse(BaseModel):
@@ -195,6 +226,10 @@ class FaceResponse(BaseModel):
     indexed_at: str
 
 
+# FAISS takes a k-means seed as a C int.
+MAX_SEED = 2**31 - 1
+
+
 class ClusterRequest(BaseModel):
     """Body of ``POST /api/v1/clusters``; every field is optional (defaults
     from the ``[clustering]`` settings). Distances are Euclidean."""
@@ -206,17 +241,17 @@ class ClusterRequest(BaseModel):
     )
     k: int | None = Field(None, ge=1, description="Clusters for kmeans; null = chosen automatically.")
     stranger_distance: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
+        None, gt=0, le=10_000, allow_inf_nan=False,
         description="A face farther than this from its cluster's centre is a stranger (kmeans: also sets "
         "neighbour_distance unless that is given).",
     )
     neighbour_distance: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="kmeans: a face with no other face this near is a stranger."
+        None, gt=0, le=10_000, allow_inf_nan=False, description="kmeans: a face with no other face this near is a stranger."
     )
     threshold: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="The longest link the threshold method may use."
+        None, gt=0, le=10_000, allow_inf_nan=False, description="The longest link the threshold method may use."
     )
-    seed: int | None = Field(None, description="Random seed (kmeans).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Random seed (kmeans).")
 
 
 class ClusterMember(BaseModel):
@@ -290,7 +325,9 @@ class CostParams(BaseModel):
     k_min: int = Field(1, ge=1, description="Smallest k.")
     k_max: int | None = Field(None, ge=1, description="Largest k, at most the number of faces.")
     step: int | None = Field(None, ge=1, description="Spacing of the values of k.")
-    seed: int | None = Field(None, description="Random seed of k-means (default from the config).")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="Random seed of k-means (default from the config)."
+    )
 
 
 class CostPoint(BaseModel):
@@ -314,6 +351,50 @@ class ContactSheetParams(BaseModel):
 
     max_per_row: int = Field(12, ge=1, le=100, description="Thumbnails per cluster, nearest the centre first.")
     max_clusters: int = Field(50, ge=1, le=1000, description="Cluster rows, largest first.")
+
+
+class ErasureParams(BaseModel):
+    """Options of an erasure, as query parameters, form fields or JSON keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(False, description="Only report which faces would be erased.")
+
+
+class ErasureRequest(ErasureParams):
+    """``POST /api/v1/erasures`` as JSON: the faces to erase, by id and/or
+    near probe embeddings (or send probe photos as multipart ``image`` fields
+    with ``max_distance`` and ``dry_run`` as form fields)."""
+
+    face_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(
+        [], max_length=100_000, description="Faces to erase, by id."
+    )
+    embeddings: list[Embedding] = Field(
+        [], description="Probe embeddings: every face within max_distance of one is erased."
+    )
+    max_distance: float | None = Field(
+        None, gt=0, le=1.0, allow_inf_nan=False,
+        description="Euclidean radius around each probe (default erasure.max_distance, 0.45: few other people's faces).",
+    )
+
+
+class ErasureForm(ErasureParams):
+    """The form fields of ``POST /api/v1/erasures`` with probe photos."""
+
+    max_distance: float | None = Field(None, gt=0, le=1.0, allow_inf_nan=False)
+
+
+class ErasureResponse(BaseModel):
+    """What an erasure did (``dry_run``: would do)."""
+
+    dry_run: bool
+    faces_erased: int = Field(..., description="Indexed faces erased (or that would be).")
+    face_ids: list[int]
+    photos: list[str] = Field(..., description="Files the faces were in (the files themselves are not touched).")
+    labels_removed: int = Field(..., description="Person labels of these faces removed.")
+    clustering_rows_removed: int = Field(..., description="Entries of these faces removed from stored clusterings.")
+    person_forgotten: bool = Field(..., description="Whether the person (name) was deleted too.")
+    generation: str | None = Field(..., description="The index generation published by the erasure.")
 
 
 class ErrorDetail(BaseModel):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from config.settings import DetectionSettings
-from indexer.faces import find_faces
+from indexer.faces import detect_boxes, find_faces
 from indexer.model import Box
 from indexer.store import FaceStore
 from service.schemas import BoxModel, Match, QueryFace, SearchResponse
@@ -71,13 +71,17 @@ def search_by_photo(
     k: int,
     max_distance: float | None,
     people: PeopleLookup | None = None,
+    max_faces: int | None = None,
 ) -> SearchResponse:
     """Find every face of the query photo (the indexer's own detection
-    settings) and search each one; largest face first."""
-    faces = find_faces(rgb, detection)
+    settings) and search each one, largest face first; with ``max_faces``
+    only that many of the largest (``faces_found`` then counts them all)."""
+    boxes = detect_boxes(rgb, detection)
+    faces = find_faces(rgb, detection, max_faces=max_faces, boxes=boxes)
     if not faces:
         return SearchResponse(faces=[])
     per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people)
     return SearchResponse(
-        faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)]
+        faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)],
+        faces_found=len(boxes) if len(boxes) > len(faces) else None,
     )
