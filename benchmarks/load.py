@@ -93,7 +93,7 @@ from benchmarks.common import (
     write_results,
 )
 from benchmarks.reindex import facesearch_index, link_photos
-from benchmarks.search_latency import free_port, health, request, stop, wait_healthy
+from benchmarks.search_latency import free_port, health, stop, wait_healthy
 from indexer.store import EmbeddedStore
 
 SEARCH_PATH = "/api/v1/search"
