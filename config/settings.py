@@ -32,6 +32,9 @@ class DetectionSettings(BaseModel):
 
     model: Literal["hog", "cnn"] = "hog"
     upsample: int = Field(1, ge=0, le=4)
+    upsample_policy: Literal["fixed", "retry"] = Field(
+        "fixed", description="fixed: always `upsample`; retry: upsample 0 first, `upsample` only where it found no face"
+    )
     max_side: int = Field(1600, ge=0, description="pixels; 0 = no downscale")
     min_face_size: int = Field(20, ge=0, description="pixels, box height in the original photo")
     jitters: int = Field(1, ge=1, le=100)

@@ -54,8 +54,13 @@ class IndexReport:
 
 def detection_signature(settings: Settings) -> str:
     """The settings that decide which faces are found and their embeddings,
-    as canonical JSON. Photos indexed under another signature are not mixed."""
-    return json.dumps({"embedding_model": MODEL_NAME, **settings.detection.model_dump()}, sort_keys=True)
+    as canonical JSON. Photos indexed under another signature are not mixed.
+    The default ``upsample_policy`` ("fixed") is left out, so that indexes
+    made before the policy existed keep their signature."""
+    detection = settings.detection.model_dump()
+    if detection["upsample_policy"] == "fixed":
+        del detection["upsample_policy"]
+    return json.dumps({"embedding_model": MODEL_NAME, **detection}, sort_keys=True)
 
 
 def detection_from_signature(signature: object) -> DetectionSettings | None:
