@@ -12,13 +12,31 @@ BENCH_INDEX ?= .bench-index
 SHARED_PHOTOS := $(wildcard ../shared/data/photos)
 export UV_PYTHON_DOWNLOADS := never
 
+# FAST=1: replace dlib-bin in the venv by dlib built here with clang against
+# OpenBLAS for AVX2/FMA CPUs (tools/fast_dlib.py: ~7 minutes once, apt-get
+# installing clang and libopenblas-dev if missing, then under a second from
+# the wheel cached in ~/.cache/facesearch/wheels; falls back to dlib-bin,
+# with a warning, where it cannot build). FAST=0: back to dlib-bin. Unset:
+# the venv keeps the dlib it has; when a `uv sync` here puts dlib-bin back,
+# the fast build is re-applied from the cache. (`uv run` without --no-sync
+# installs dlib-bin over it: use .venv/bin/..., or `make install FAST=1`.)
+FAST        ?=
+FAST_DLIB    = $(VENV)/bin/python tools/fast_dlib.py --venv $(VENV) --uv $(UV)
+FAST_REAPPLY = $(if $(filter 0,$(FAST)),true,$(FAST_DLIB) reapply)
+
 .PHONY: install test demo lock clean bench
 
 install: $(VENV)/.installed
+ifeq ($(FAST),1)
+	@$(FAST_DLIB) apply
+else ifeq ($(FAST),0)
+	@$(FAST_DLIB) revert
+endif
 
 # Reinstall only when the lock or the project definition changed.
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
+	@$(FAST_REAPPLY)
 	@touch $@
 
 .tools/bin/uv:
@@ -36,6 +54,7 @@ demo: install
 # About 50 minutes on 2 cores, most of it indexing all of LFW DevTrain 3 times.
 bench: install
 	$(UV) sync --frozen --group bench
+	@$(FAST_REAPPLY)
 	$(VENV)/bin/python -m benchmarks.search_latency
 	$(VENV)/bin/python -m benchmarks.query_photo
 	$(VENV)/bin/python -m benchmarks.indexing --limit 0 --keep $(BENCH_INDEX)

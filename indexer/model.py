@@ -102,11 +102,41 @@ def face_embeddings(rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> n
 def runtime_info() -> dict[str, object]:
     """Which dlib this process runs: version and whether it uses BLAS/CUDA."""
     _api()
+    info = dlib_info()
+    return {
+        "dlib_version": info["version"],
+        "dlib_blas": info["blas"],
+        "dlib_cuda": info["cuda"],
+        "model": MODEL_NAME,
+    }
+
+
+def dlib_info() -> dict[str, object]:
+    """The dlib module this process runs and how it was built: ``version``
+    (dlib's own), ``blas``, ``lapack``, ``avx`` (dlib's AVX code paths;
+    the fast build also has AVX2/FMA), ``cuda`` (booleans), and
+    ``distribution``: ``"dlib-bin"`` (the prebuilt wheel, no BLAS),
+    ``"dlib"`` (built from source, e.g. by ``make install FAST=1``), or
+    ``"dlib-bin+dlib"`` when both are installed over each other (the files
+    are those of whichever came last: ``make install FAST=1`` or ``FAST=0``
+    repairs it); ``distribution_version`` is its version (``None`` when
+    unknown, and for the mixed case). Imports ``dlib`` but loads no model."""
+    from importlib import metadata
+
     import dlib
 
+    installed = {}
+    for name in ("dlib-bin", "dlib"):
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
     return {
-        "dlib_version": dlib.__version__,
-        "dlib_blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
-        "dlib_cuda": bool(getattr(dlib, "DLIB_USE_CUDA", False)),
-        "model": MODEL_NAME,
+        "version": dlib.__version__,
+        "distribution": "+".join(installed) or None,
+        "distribution_version": next(iter(installed.values())) if len(installed) == 1 else None,
+        "blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
+        "lapack": bool(getattr(dlib, "DLIB_USE_LAPACK", False)),
+        "avx": bool(getattr(dlib, "USE_AVX_INSTRUCTIONS", False)),
+        "cuda": bool(getattr(dlib, "DLIB_USE_CUDA", False)),
     }

@@ -78,15 +78,20 @@ def init_worker(settings_json: str) -> None:
     global _settings
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The variables hold for a BLAS loaded from now on (OpenBLAS reads them
+    # when it loads); threadpool_limits, called once the model is loaded,
+    # sets every one loaded by then: numpy's, FAISS's and, in the fast build
+    # (make install FAST=1), dlib's own OpenBLAS, even if it was loaded
+    # before this call (the 1-worker path runs it in the main process).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
     _settings = Settings.model_validate_json(settings_json)
     from indexer import model
 
     model.load()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def process_file(job: tuple[str, int, int, str | None], settings: Settings | None = None) -> PhotoResult:
