@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faiss
 from flask import Flask
+from threadpoolctl import threadpool_limits
 
 from config.settings import Settings, load_settings
 from indexer.store.annotations import AnnotationsDB
@@ -28,6 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # One OpenMP thread per worker: processes give the parallelism; FAISS's
     # default (all cores in every worker) measured 6.7x slower with 2 workers.
     faiss.omp_set_num_threads(settings.service.threads_per_worker)
+    # And every BLAS loaded by now (numpy's, FAISS's: loaded by the CLI before
+    # the thread variables were set); dlib's, loaded later, reads them.
+    threadpool_limits(settings.service.threads_per_worker)
     index = IndexHandle.open(
         settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection
     )
