@@ -338,13 +338,7 @@ class AnnotationsDB:
         bad name."""
         name = clean_name(name)
         with self._write() as conn:
-            info = self._last_info(conn)
-            if info is None:
-                raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters first")
-            if not 0 <= cluster < info.k:
-                raise ClusterNotFoundError(
-                    f"the last clustering (run {info.run_id}) has no cluster {cluster}: its ids are 0 to {info.k - 1}"
-                )
+            info = self._run_with_cluster(conn, cluster)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             if row is None:
                 person_id = conn.execute(
@@ -363,6 +357,19 @@ class AnnotationsDB:
                 (info.run_id, cluster, person_id),
             )
             return self._people(conn, [person_id])[person_id]
+
+    @classmethod
+    def _run_with_cluster(cls, conn: sqlite3.Connection, cluster: int) -> RunInfo:
+        """The last run, which must have ``cluster``: ``NoClusteringError``,
+        ``ClusterNotFoundError`` otherwise."""
+        info = cls._last_info(conn)
+        if info is None:
+            raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters first")
+        if not 0 <= cluster < info.k:
+            raise ClusterNotFoundError(
+                f"the last clustering (run {info.run_id}) has no cluster {cluster}: its ids are 0 to {info.k - 1}"
+            )
+        return info
 
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
@@ -415,13 +422,7 @@ class AnnotationsDB:
         """The member face ids of a cluster of the last run (not its
         strangers). ``NoClusteringError``, ``ClusterNotFoundError``."""
         with self._read() as conn:
-            info = self._last_info(conn)
-            if info is None:
-                raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters first")
-            if not 0 <= cluster < info.k:
-                raise ClusterNotFoundError(
-                    f"the last clustering (run {info.run_id}) has no cluster {cluster}: its ids are 0 to {info.k - 1}"
-                )
+            info = self._run_with_cluster(conn, cluster)
             rows = conn.execute(
                 "SELECT face_id FROM cluster_faces WHERE run_id = ? AND cluster = ? ORDER BY face_id",
                 (info.run_id, cluster),
