@@ -261,11 +261,12 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     The photo files are not touched."""
     from dataclasses import asdict
 
-    from indexer.erasure import erase_faces
+    from indexer.erasure import erase_faces, preview_erasure
     from indexer.faces import find_faces
     from indexer.images import ImageError, decode_rgb
     from indexer.indexing import detection_from_signature
     from indexer.store.annotations import AnnotationsDB, ClusterNotFoundError, NoClusteringError, PersonNotFoundError
+    from indexer.store import generations
     from indexer.store.generations import IndexBusyError
     from service.audit import AuditLog, hash_bytes
     from service.recall import TooManyHits, faces_within
@@ -297,11 +298,11 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
                     if not faces:
                         raise click.ClickException(f"{probe}: no face found")
                     ids.update(faces_within(store, faces[0].embedding[None], radius, settings.recall.max_hits))
+                preview = preview_erasure(store, sorted(ids), generations.current_name(root))
         except (PersonNotFoundError, NoClusteringError, ClusterNotFoundError, TooManyHits) as exc:
             raise click.ClickException(str(exc)) from None
         except ImageError as exc:
             raise click.ClickException(f"a probe photo cannot be read: {exc}") from None
-        preview = erase_faces(root, sorted(ids), annotations, dry_run=True)
         out = sys.stderr if as_json else sys.stdout
         click.echo(f"{preview.faces_erased} indexed faces in {len(preview.photos)} files"
                    f"{' and the person ' + person if person is not None else ''} to erase", file=out)

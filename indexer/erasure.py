@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
-from indexer.store import EmbeddedStore, generations
+from indexer.store import EmbeddedStore, FaceStore, generations
 from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import IndexLock, current_dir
 
@@ -49,31 +49,29 @@ class ErasureReport:
     generation: str | None = None  # the published generation afterwards
 
 
+def preview_erasure(store: FaceStore, face_ids: list[int], generation: str | None) -> ErasureReport:
+    """What ``erase_faces`` would erase from ``store`` (the published
+    generation ``generation``, already open): a dry run, nothing changed."""
+    records = store.faces(sorted({int(i) for i in face_ids}))
+    return ErasureReport(
+        dry_run=True, faces_erased=len(records), face_ids=sorted(records),
+        photos=sorted({r.path for r in records.values()}), generation=generation,
+    )
+
+
 def erase_faces(
     data_dir: Path | str,
     face_ids: list[int],
     annotations: AnnotationsDB,
     *,
     person_id: int | None = None,
-    dry_run: bool = False,
 ) -> ErasureReport:
     """Erase the given faces (ids not in the index are ignored, but still
     removed from the annotations); with ``person_id`` also forget that
-    person. ``dry_run``: only report which indexed faces would go."""
+    person."""
     data_dir = Path(data_dir).expanduser().resolve()
     ids = sorted({int(i) for i in face_ids})
-    report = ErasureReport(dry_run=dry_run)
-    if dry_run:
-        store = EmbeddedStore.open_published(data_dir)
-        try:
-            records = store.faces(ids)
-        finally:
-            store.close()
-        report.face_ids = sorted(records)
-        report.faces_erased = len(records)
-        report.photos = sorted({r.path for r in records.values()})
-        report.generation = generations.current_name(data_dir)
-        return report
+    report = ErasureReport(dry_run=False)
     with IndexLock(data_dir, command="facesearch erase"):
         erased: list[tuple[int, str]] = []
         if ids and current_dir(data_dir) is not None:

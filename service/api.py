@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from config.settings import DetectionSettings, Settings
-from indexer.erasure import erase_faces
+from indexer.erasure import erase_faces, preview_erasure
 from indexer.faces import find_faces
 from indexer.model import EMBEDDING_DIM
 from indexer.images import ImageError, decode_rgb
@@ -50,6 +50,7 @@ from service.schemas import (
     ContactSheetParams,
     CostParams,
     CostResponse,
+    MAX_ID,
     EmbeddingSearchRequest,
     ErasureForm,
     ErasureParams,
@@ -138,10 +139,6 @@ def _json_body(model: type[Request]) -> Request:
 # POST endpoints a read key may use (they only search); every other method
 # but GET needs an admin key.
 READ_POSTS = frozenset({"api.search", "api.recall_search"})
-
-
-# SQLite integers are 64-bit: a larger id in a URL names nothing.
-MAX_ID = 2**63 - 1
 
 
 @bp.url_value_preprocessor
@@ -494,11 +491,14 @@ def erase_near() -> Response:
 
 def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, target: dict) -> Response:
     st = state()
-    try:
-        report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id, dry_run=dry_run)
-    except IndexBusyError as exc:
-        raise ApiError(409, "index_busy", f"{exc} Retry the erasure afterwards.") from None
-    if not dry_run:
+    if dry_run:
+        index = served()
+        report = preview_erasure(index.store, face_ids, index.generation)
+    else:
+        try:
+            report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id)
+        except IndexBusyError as exc:
+            raise ApiError(409, "index_busy", f"{exc} Retry the erasure afterwards.") from None
         st.index.check_now()  # this worker stops serving the erased faces at once
     audited(params={**target, "dry_run": dry_run}, results=report.faces_erased, face_ids=report.face_ids)
     return ok(ErasureResponse(**asdict(report)))

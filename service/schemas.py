@@ -361,7 +361,16 @@ class ErasureParams(BaseModel):
     dry_run: bool = Field(False, description="Only report which faces would be erased.")
 
 
-class ErasureRequest(ErasureParams):
+class ErasureForm(ErasureParams):
+    """The form fields of ``POST /api/v1/erasures`` with probe photos."""
+
+    max_distance: float | None = Field(
+        None, gt=0, le=1.0, allow_inf_nan=False,
+        description="Euclidean radius around each probe (default erasure.max_distance, 0.45: few other people's faces).",
+    )
+
+
+class ErasureRequest(ErasureForm):
     """``POST /api/v1/erasures`` as JSON: the faces to erase, by id and/or
     near probe embeddings (or send probe photos as multipart ``image`` fields
     with ``max_distance`` and ``dry_run`` as form fields)."""
@@ -372,16 +381,6 @@ class ErasureRequest(ErasureParams):
     embeddings: list[Embedding] = Field(
         [], description="Probe embeddings: every face within max_distance of one is erased."
     )
-    max_distance: float | None = Field(
-        None, gt=0, le=1.0, allow_inf_nan=False,
-        description="Euclidean radius around each probe (default erasure.max_distance, 0.45: few other people's faces).",
-    )
-
-
-class ErasureForm(ErasureParams):
-    """The form fields of ``POST /api/v1/erasures`` with probe photos."""
-
-    max_distance: float | None = Field(None, gt=0, le=1.0, allow_inf_nan=False)
 
 
 class ErasureResponse(BaseModel):
