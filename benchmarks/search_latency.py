@@ -11,6 +11,9 @@ started on it on a free port, and ``POST /api/v1/search`` with JSON bodies
   installed (2 threads, a Lua script cycling through the bodies), else Python
   threads with ``http.client`` connections;
 * one client, ``--requests`` (500) requests in a row: p50 and p99 (ms);
+* with ``--approximate``, the same again after the store gets its
+  approximate index (``indexer.store.ann``; ``GET /api/v1/index`` says how
+  the server searches);
 * the FAISS layer alone, in-process and single-threaded: the float32 flat
   scan against the 8-bit prescan with exact re-rank (``FlatL2Index``), p50
   per query side by side, whether both return the same ids, and how many
@@ -23,7 +26,7 @@ around a shared offset), same-person pairs ~0.44 apart and different people
 
 Run (from the repository root)::
 
-    .venv/bin/python -m benchmarks.search_latency [--sizes 10000,100000] [--duration 10] [--workers 2]
+    .venv/bin/python -m benchmarks.search_latency [--sizes 10000,100000] [--duration 10] [--workers 2] [--approximate]
 
 Results: ``benchmarks/results/search_latency.json``.
 """
@@ -57,6 +60,7 @@ from config.settings import load_settings
 from indexer.indexing import detection_signature
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
 from indexer.store import EmbeddedStore, FileRecord
+from indexer.store.ann import AnnPlan
 from indexer.store.vectors import FlatL2Index
 
 TARGET_RPS = 800.0
@@ -72,6 +76,7 @@ FACE_SD = 0.44 / np.sqrt(2 * EMBEDDING_DIM)
 PERSON_SD = np.sqrt((0.81 / np.sqrt(2 * EMBEDDING_DIM)) ** 2 - FACE_SD**2)
 SEARCH_PATH = "/api/v1/search"
 HEALTH_PATH = "/api/v1/health"
+INDEX_PATH = "/api/v1/index"
 SERVER_START_TIMEOUT_S = 120.0
 WARM_UP_S = 2.0
 
@@ -348,6 +353,24 @@ def in_process_search(x: np.ndarray, queries: np.ndarray) -> dict:
     }
 
 
+def http_load(data_dir: Path, size: int, bodies: list[bytes], args: argparse.Namespace, log_path: Path) -> dict:
+    """Serve ``data_dir`` and measure: ``--connections`` clients, then one."""
+    with server(data_dir, args.workers, log_path) as port:
+        check_answers(port, size, bodies[0])
+        search = json.loads(request(http.client.HTTPConnection("127.0.0.1", port, timeout=30), "GET", INDEX_PATH)[1])
+        # Warm-up under load, so that every worker has booted and served before the clock runs.
+        python_load(port, bodies, args.connections, WARM_UP_S)
+        if use_wrk(args.client):
+            loaded = wrk_load(port, bodies, args.connections, args.duration, data_dir.parent)
+        else:
+            loaded = python_load(port, bodies, args.connections, args.duration)
+        single = sequential(port, bodies, args.requests)
+    print(f"  {search.get('search')}: {loaded.client}: {loaded.rps:,.0f} req/s, p99 {loaded.p99_ms:.1f} ms; "
+          f"1 client p50 {single.p50_ms:.2f} ms", flush=True)
+    return {"search": search.get("search"), "load": {**asdict(loaded), "rps": loaded.rps},
+            "single": {**asdict(single), "rps": single.rps}}
+
+
 def measure_size(size: int, args: argparse.Namespace, tmp: Path, rng: np.random.Generator) -> dict:
     x, queries, persons = synthetic_faces(size, QUERY_BODIES, rng)
     layer = in_process_search(x, queries)
@@ -355,24 +378,30 @@ def measure_size(size: int, args: argparse.Namespace, tmp: Path, rng: np.random.
     build_s = build_store(data_dir, x)
     print(f"{size:,} faces: store built in {build_s:.1f} s", flush=True)
     bodies = query_bodies(queries)
-    with server(data_dir, args.workers, tmp / f"server-{size}.log") as port:
-        check_answers(port, size, bodies[0])
-        # Warm-up under load, so that every worker has booted and served before the clock runs.
-        python_load(port, bodies, args.connections, WARM_UP_S)
-        if use_wrk(args.client):
-            loaded = wrk_load(port, bodies, args.connections, args.duration, tmp)
-        else:
-            loaded = python_load(port, bodies, args.connections, args.duration)
-        single = sequential(port, bodies, args.requests)
-    print(f"  {loaded.client}: {loaded.rps:,.0f} req/s; 1 client p50 {single.p50_ms:.2f} ms", flush=True)
+    runs = [http_load(data_dir, size, bodies, args, tmp / f"server-{size}.log")]
+    if args.approximate:
+        started = now()
+        add_approximate_index(data_dir)
+        print(f"  approximate index built in {now() - started:.1f} s", flush=True)
+        runs.append(http_load(data_dir, size, bodies, args, tmp / f"server-{size}-approximate.log"))
     return {
         "faces": size,
         "build_seconds": build_s,
         "embeddings": realism(x, persons, rng),
         "faiss_layer": layer,
-        "load": {**asdict(loaded), "rps": loaded.rps},
-        "single": {**asdict(single), "rps": single.rps},
+        **runs[0],
+        "approximate": runs[1] if len(runs) > 1 else None,
     }
+
+
+def add_approximate_index(data_dir: Path) -> None:
+    """Give the store its approximate index (``indexer.store.ann``), as a
+    reindex with ``index.search = "approximate"`` would."""
+    store = EmbeddedStore.open(data_dir)
+    try:
+        store.seal(ann=AnnPlan(min_faces=1))
+    finally:
+        store.close()
 
 
 def use_wrk(client: str) -> bool:
@@ -393,6 +422,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=500, help="requests of the single-client run")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator (auto: wrk when installed)")
+    parser.add_argument("--approximate", action="store_true",
+                        help="also serve each store with its approximate index (index.search) and measure again")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -410,11 +441,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facesearch-search-") as tmp:
         results = [measure_size(size, args, Path(tmp), rng) for size in args.sizes]
 
+    served = [(r["faces"], run) for r in results for run in (r, r["approximate"]) if run is not None]
     print_table(
-        ["faces", "client", "req/s", "p50 ms", "p99 ms", "errors", "1-client p50", "1-client p99"],
-        [[r["faces"], r["load"]["client"], r["load"]["rps"], r["load"]["p50_ms"], r["load"]["p99_ms"],
-          r["load"]["errors"] + r["single"]["errors"], r["single"]["p50_ms"], r["single"]["p99_ms"]]
-         for r in results],
+        ["faces", "search", "client", "req/s", "p50 ms", "p99 ms", "errors", "1-client p50", "1-client p99"],
+        [[faces, run["search"], run["load"]["client"], run["load"]["rps"], run["load"]["p50_ms"],
+          run["load"]["p99_ms"], run["load"]["errors"] + run["single"]["errors"], run["single"]["p50_ms"],
+          run["single"]["p99_ms"]] for faces, run in served],
         title=f"POST {SEARCH_PATH} (JSON embedding, k={K}), {args.workers} server workers",
     )
     print_table(

@@ -96,6 +96,22 @@ class ErasureSettings(BaseModel):
     )
 
 
+class IndexSettings(BaseModel):
+    """Which structure answers top-k searches. Range searches (recall,
+    erasure by probe) are always exact; see ``indexer.store.ann``."""
+
+    search: Literal["auto", "exact", "approximate"] = Field(
+        "auto",
+        description="exact: always; approximate: an IVF index re-ranked exactly; "
+        "auto: approximate from approximate_from_faces faces",
+    )
+    approximate_from_faces: int = Field(1_000_000, ge=1, description="with search = auto")
+    lists: int = Field(0, ge=0, description="IVF inverted lists; 0 = 4 sqrt(faces)")
+    nprobe: int = Field(0, ge=0, description="lists read per query; 0 = an eighth of the lists")
+    candidates: int = Field(500, ge=1, description="approximate candidates re-ranked by exact distance per query")
+    retrain_growth: float = Field(2.0, gt=1, description="train the lists again past this factor of growth or shrinkage")
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -151,6 +167,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     recall: RecallSettings = RecallSettings()
     erasure: ErasureSettings = ErasureSettings()
+    index: IndexSettings = IndexSettings()
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
 

@@ -20,6 +20,7 @@ from config.settings import DetectionSettings, Settings
 from indexer.model import MODEL_NAME
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import EmbeddedStore, FileRecord, StoreError, generations
+from indexer.store.ann import AnnPlan
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata import FileState, utc_now
 from indexer.store.runs import append_run
@@ -189,7 +190,7 @@ def index_paths(
         plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
-            if plan.empty:
+            if plan.empty and not _ann_out_of_date(published, AnnPlan.from_settings(settings.index)):
                 _report_kept(plan, report)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
@@ -202,12 +203,26 @@ def index_paths(
             _run(store, plan, settings, signature, report, progress, on_result)
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
-            store.seal(detection=signature)
+            store.seal(ann=AnnPlan.from_settings(settings.index), detection=signature)
         finally:
             store.close()
         name = generations.publish(data_dir, wip)
         _finish(data_dir, report, started, started_at, name, published=True)
         return report
+
+
+def _ann_out_of_date(published: Path | None, plan: AnnPlan | None) -> bool:
+    """Whether the published generation has an approximate index where the
+    settings want none, or the other way round (a run with no photo to
+    change still publishes a generation then)."""
+    if published is None:
+        return False
+    try:
+        manifest = json.loads((published / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = plan is not None and int(manifest.get("faces") or 0) >= plan.min_faces
+    return wanted != bool(manifest.get("ann"))
 
 
 def repair_index(settings: Settings) -> int:

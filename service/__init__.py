@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # the thread variables were set); dlib's, loaded later, reads them.
     threadpool_limits(settings.service.threads_per_worker)
     index = IndexHandle.open(
-        settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection
+        settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection,
+        index_settings=settings.index,
     )
     annotations = AnnotationsDB.open(index.data_dir)
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.settings import DetectionSettings
+from config.settings import DetectionSettings, IndexSettings
 from indexer.indexing import detection_from_signature
 from indexer.store import EmbeddedStore, StoreError
+from indexer.store.ann import AnnIndex
 from indexer.store.generations import current_name
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,13 @@ class IndexHandle:
         *,
         check_every_s: float,
         default_detection: DetectionSettings,
+        index_settings: IndexSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data_dir = data_dir
         self.check_every_s = check_every_s
         self.default_detection = default_detection
+        self.index_settings = index_settings or IndexSettings()
         self._clock = clock
         self._served = served
         self._next_check = clock() + check_every_s
@@ -77,15 +80,19 @@ class IndexHandle:
         *,
         check_every_s: float,
         default_detection: DetectionSettings,
+        index_settings: IndexSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> IndexHandle:
         """Open the published index of ``data_dir``; ``StoreError`` (with
         what to do) when there is none or it cannot be read.
         ``default_detection``: for an index whose manifest does not record
-        its detection settings."""
+        its detection settings. ``index_settings``: whether and how top-k
+        searches use the generation's approximate index."""
         data_dir = Path(data_dir).expanduser().resolve()
-        served = _load(data_dir, default_detection)
-        return cls(data_dir, served, check_every_s=check_every_s, default_detection=default_detection, clock=clock)
+        index_settings = index_settings or IndexSettings()
+        served = _load(data_dir, default_detection, index_settings)
+        return cls(data_dir, served, check_every_s=check_every_s, default_detection=default_detection,
+                   index_settings=index_settings, clock=clock)
 
     @property
     def warning(self) -> str | None:
@@ -122,7 +129,7 @@ class IndexHandle:
         if name == self._served.generation:
             return
         try:
-            served = _load(self.data_dir, self.default_detection)
+            served = _load(self.data_dir, self.default_detection, self.index_settings)
         except Exception as exc:  # whatever is wrong with the new generation must not stop the service
             self._failed_to_switch(f"generation {name}", exc)
             return
@@ -144,11 +151,20 @@ class IndexHandle:
             self._logged_warning = self._warning
 
 
-def _load(data_dir: Path, default_detection: DetectionSettings) -> ServedIndex:
-    """Open the published generation of ``data_dir`` read-only, ready to search."""
+def _load(data_dir: Path, default_detection: DetectionSettings, index_settings: IndexSettings) -> ServedIndex:
+    """Open the published generation of ``data_dir`` read-only, ready to
+    search: its 8-bit copy built, and its approximate index in use where it
+    has one and ``index_settings.search`` is not "exact". An approximate
+    index that cannot be used is logged and left out: search stays exact."""
     store = EmbeddedStore.open_published(data_dir)
     try:
         store.vectors.prepare_search()
+        if index_settings.search != "exact":
+            try:
+                ann = AnnIndex.load(store.data_dir, index_settings.nprobe)
+                store.vectors.use_ann(ann, index_settings.candidates)
+            except Exception as exc:  # a damaged or stale file only costs speed
+                log.warning("searching %s exactly: its approximate index cannot be used (%s)", store.data_dir, exc)
     except BaseException:
         store.close()
         raise

@@ -209,6 +209,11 @@ class IndexResponse(BaseModel):
     published_at: str | None = Field(..., description="When the served index was last written (ISO 8601, UTC).")
     model: str
     index_type: str
+    search: str = Field(
+        ...,
+        description='How top-k searches are answered: "exact", or the approximate index and its settings '
+        "(range searches are always exact).",
+    )
     last_run: LastRun | None = Field(..., description="Null before the first recorded run.")
 
 

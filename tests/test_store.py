@@ -242,22 +242,58 @@ def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: 
     store.close()
 
 
-def test_range_search_matches_brute_force():
-    from indexer.store.vectors import FlatL2Index
-
+@pytest.mark.parametrize("scan_min_faces", [100_000, 100], ids=["float32 scan", "8-bit prescan"])
+def test_range_search_matches_brute_force(scan_min_faces: int):
     rng = np.random.default_rng(7)
     x = rng.normal(0, 0.06, (500, 128)).astype(np.float32)
     ids = np.arange(1000, 1500, dtype=np.int64)
-    index = FlatL2Index(128)
+    index = FlatL2Index(128, scan_min_faces=scan_min_faces, range_scan_min_faces=scan_min_faces)
     index.add(ids, x)
     queries = x[:5] + rng.normal(0, 0.01, (5, 128)).astype(np.float32)
     radius = 0.9
     lims, D, I = index.range_search(queries, radius**2)
+    assert (index._scan is not None) == (scan_min_faces == 100)  # the path under test was taken
     full = ((queries[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
     for row in range(5):
         expected = set(ids[full[row] <= radius**2].tolist())
         got = I[lims[row] : lims[row + 1]]
         assert set(got.tolist()) == expected and len(expected) > 1
         np.testing.assert_allclose(np.sort(D[lims[row] : lims[row + 1]]), np.sort(full[row][full[row] <= radius**2]), rtol=1e-4)
-    empty = FlatL2Index(128)
+    empty = FlatL2Index(128, scan_min_faces=scan_min_faces)
     assert empty.range_search(queries, 1.0)[0].tolist() == [0] * 6
+
+
+def test_prescan_range_search_keeps_faces_just_inside_the_radius():
+    """Faces a hair inside and outside the radius, where the 8-bit copy's
+    rounding is larger than the gap: the copy may only widen the candidates,
+    exact distances decide."""
+    rng = np.random.default_rng(11)
+    centre = rng.normal(0, 0.05, 128).astype(np.float32)
+    directions = rng.normal(0, 1, (400, 128))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    radii = np.where(np.arange(400) % 2 == 0, 0.5 - 1e-4, 0.5 + 1e-4)
+    ring = (centre + radii[:, None] * directions).astype(np.float32)
+    index = FlatL2Index(128, scan_min_faces=100, range_scan_min_faces=100)
+    index.add(np.arange(400), ring)
+    lims, D, I = index.range_search(centre, 0.5**2)
+    exact = ((ring.astype(np.float64) - centre) ** 2).sum(1)
+    assert index._scan is not None and index._scan.error_bound > 1e-3
+    assert set(I.tolist()) == set(np.flatnonzero(exact <= 0.25).tolist())
+    assert 150 < len(I) < 250
+
+
+def test_prescan_range_search_with_more_faces_within_reach_than_candidates(monkeypatch: pytest.MonkeyPatch):
+    import indexer.store.vectors as vectors
+
+    monkeypatch.setattr(vectors, "RANGE_CANDIDATES", 8)
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.06, (500, 128)).astype(np.float32)
+    index = FlatL2Index(128, scan_min_faces=100, range_scan_min_faces=100)
+    index.add(np.arange(500), x)
+    far = np.full(128, 0.5, np.float32)  # no face within reach: the candidates suffice
+    queries = np.stack([x[0], far])
+    lims, D, I = index.range_search(queries, 0.9**2)
+    full = ((queries[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
+    assert len(I[lims[0] : lims[1]]) > 8 and lims[2] == lims[1]  # more hits than candidates for the first
+    for row in range(2):
+        assert set(I[lims[row] : lims[row + 1]].tolist()) == set(np.flatnonzero(full[row] <= 0.81).tolist())

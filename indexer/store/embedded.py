@@ -6,6 +6,8 @@ Layout of ``DATA_DIR``::
     manifest.json      format version, model, dimension, index type, counts
     faces.faiss        FAISS IndexIDMap2(IndexFlatL2), ids = faces.id
     metadata.sqlite3   photos, faces (with embeddings), thumbnails, runs
+    faces.ann.faiss    optional approximate index for top-k searches, built
+                       when the generation is sealed (``indexer.store.ann``)
 
 SQLite is the source of truth. A checkpoint commits SQLite, then writes the
 FAISS file and the manifest atomically. If a crash falls between the two, the
@@ -24,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
+from indexer.store.ann import ANN_FILE, AnnPlan
+from indexer.store.ann import refresh as refresh_ann
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import StoreError
 from indexer.store.generations import current_dir
@@ -47,6 +51,10 @@ ERASED_IOU = 0.5
 
 def _same_time(a: float | None, b: float | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-3)
+
+
+# ``EmbeddedStore.seal``'s default: the approximate index stays the kind it was.
+KEEP_ANN = object()
 
 
 class StoreMismatchError(StoreError):
@@ -248,9 +256,21 @@ class EmbeddedStore:
         self.manifest.update(manifest_extra)
         self._save()
 
-    def seal(self, **manifest_extra: object) -> None:
+    def seal(self, ann: AnnPlan | None | object = KEEP_ANN, **manifest_extra: object) -> None:
         """The last checkpoint of a generation before it is published: its
-        database becomes one self-contained file."""
+        database becomes one self-contained file, and its approximate index
+        (``indexer.store.ann``) is built for exactly its faces, or removed.
+        ``ann`` is the indexer's plan (``AnnPlan.from_settings``); by default
+        the generation keeps the kind it had (an erasure)."""
+        self.db.commit()
+        previous = self.manifest.get("ann")
+        plan = AnnPlan.same_as(previous) if ann is KEEP_ANN else ann
+        assert plan is None or isinstance(plan, AnnPlan)
+        entry = None
+        if plan is not None or previous is not None or (self.data_dir / ANN_FILE).exists():
+            ids, x = self.vectors.ids_and_vectors()
+            entry = refresh_ann(self.data_dir, ids, x, plan, previous)
+        self.manifest["ann"] = entry
         self.checkpoint(**manifest_extra)
         self.db.seal()
 

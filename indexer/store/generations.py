@@ -4,7 +4,8 @@ atomically, plus the lock that lets one reindex run at a time.
 Layout of ``DATA_DIR``::
 
     CURRENT                      name of the published generation, one line
-    generations/g000042/         manifest.json, faces.faiss, metadata.sqlite3:
+    generations/g000042/         manifest.json, faces.faiss, metadata.sqlite3
+                                 (and faces.ann.faiss, see indexer.store.ann):
                                  never written again once published
     generations/g000043.wip/     the next generation, being built by a reindex
                                  (left by a killed one: resumed or discarded)
@@ -182,7 +183,7 @@ def _wip_info(wip: Path) -> dict | None:
 def _copy_store(source: Path, target: Path) -> None:
     """Copy a store's files; the SQLite database through SQLite's backup
     API, so that a database in WAL mode is copied whole and consistent."""
-    for name in ("manifest.json", "faces.faiss"):
+    for name in ("manifest.json", "faces.faiss", "faces.ann.faiss"):
         if (source / name).exists():
             shutil.copyfile(source / name, target / name)
     db = source / "metadata.sqlite3"

@@ -53,3 +53,21 @@ class BytePrescan:
         mapped = np.ascontiguousarray((x - self.low) / self.step, dtype=np.float32)
         distances_sq, ids = self.index.search(mapped, n)
         return np.sqrt(np.maximum(distances_sq, 0)) * self.step, ids
+
+    def within(self, x: np.ndarray, radius: float, n: int) -> list[np.ndarray | None]:
+        """For each query, every id whose true distance may be at most
+        ``radius`` (Euclidean): those whose approximate distance is within
+        ``radius`` plus ``error_bound`` (and a little slack for float32
+        rounding), found among the query's ``n`` approximately nearest;
+        None where all ``n`` are within reach (there may be more).
+
+        Not FAISS's range search over these codes: it measured 100x slower
+        than its k-nearest search (no batched SIMD path)."""
+        reach = (radius + self.error_bound) * (1 + 1e-6) + 1e-6
+        approx, ids = self.candidates(x, min(n, int(self.index.ntotal)))
+        found: list[np.ndarray | None] = []
+        for row in range(len(x)):
+            keep = (approx[row] <= reach) & (ids[row] >= 0)
+            complete = not keep[-1] or int(self.index.ntotal) <= n
+            found.append(ids[row][keep].astype(np.int64) if complete else None)
+        return found

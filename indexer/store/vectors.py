@@ -13,7 +13,9 @@ and checks with the copy's proven error bound that no face outside the
 candidates can be nearer than the k-th; when that check fails (many faces
 tied near the k-th distance, as in collections of a million) it tries again
 with 8 times the candidates, and only then falls back to the float32 scan. So the
-result is always the float32 scan's. The copy is never saved.
+result is always the float32 scan's. ``range_search`` uses the copy the same
+way: candidates within the radius plus the bound, then exact distances. The
+copy is never saved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from indexer.store.ann import AnnIndex
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.prescan import BytePrescan
 
@@ -33,6 +36,14 @@ SCAN_MIN_FACES = 20_000
 # A prescan whose candidates cannot prove the result is retried with this
 # many times more candidates before the full float32 scan.
 WIDEN = 8
+# Range searches use the prescan from this many faces: below, the float32
+# range scan is faster than the prescan's 2048-nearest selection (30k faces:
+# 0.3 vs 1.0 ms; 1M: 25 vs 8.5 ms).
+RANGE_SCAN_MIN_FACES = 100_000
+# A range search takes this many candidates from the prescan; a query with
+# more faces within reach (1 in 8 at the default radius in a million LFW-like
+# faces: people seen hundreds of times) is answered by the float32 scan.
+RANGE_CANDIDATES = 2048
 
 
 def as_float32_matrix(x: np.ndarray, dim: int) -> np.ndarray:
@@ -50,12 +61,21 @@ class FlatL2Index:
 
     index_type = INDEX_TYPE
 
-    def __init__(self, dim: int = 128, index: faiss.Index | None = None, scan_min_faces: int = SCAN_MIN_FACES) -> None:
+    def __init__(
+        self,
+        dim: int = 128,
+        index: faiss.Index | None = None,
+        scan_min_faces: int = SCAN_MIN_FACES,
+        range_scan_min_faces: int = RANGE_SCAN_MIN_FACES,
+    ) -> None:
         self.dim = dim
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
         self.scan_min_faces = scan_min_faces
+        self.range_scan_min_faces = max(scan_min_faces, range_scan_min_faces)
         self.fallbacks = 0  # prescanned queries that needed the full scan
         self._scan: BytePrescan | None = None  # built by prepare_search()
+        self.ann: AnnIndex | None = None  # set by use_ann(): approximate top-k searches
+        self.ann_candidates = 0
 
     @property
     def ntotal(self) -> int:
@@ -67,6 +87,7 @@ class FlatL2Index:
         if len(ids) != len(x):
             raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
         if len(x):
+            self.ann = None  # it would miss the new faces
             self.index.add_with_ids(x, ids)
             if self._scan is not None:
                 self._scan.add(ids, x)
@@ -76,6 +97,7 @@ class FlatL2Index:
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         if not len(ids):
             return 0
+        self.ann = None  # it would still offer the removed faces
         if self._scan is not None:
             self._scan.remove(ids)
         return int(self.index.remove_ids(ids))
@@ -85,6 +107,8 @@ class FlatL2Index:
         x = as_float32_matrix(x, self.dim)
         if k <= 0:
             raise ValueError("k must be positive")
+        if self.ann is not None:
+            return self._approximate_search(x, k)
         candidates = 2 * k + 32
         if self.ntotal < self.scan_min_faces or candidates * 4 > self.ntotal:
             return self.index.search(x, k)
@@ -105,6 +129,43 @@ class FlatL2Index:
                 result = self.index.search(query[None, :], k)
                 result = (result[0][0], result[1][0])
             distances[row], ids[row] = result
+        return distances, ids
+
+    def use_ann(self, ann: AnnIndex | None, candidates: int) -> None:
+        """Answer top-k searches from ``ann`` (it must hold exactly this
+        index's faces): its ``max(candidates, 2k)`` candidates re-ranked by
+        exact float32 distances. Approximate: a face the approximate index
+        does not offer is missed. None goes back to exact search."""
+        if ann is not None:
+            own = np.sort(faiss.vector_to_array(self.index.id_map).astype(np.int64))
+            if not np.array_equal(ann.ids(), own):
+                raise ValueError(f"the approximate index holds other faces ({ann.ntotal}) than the index ({len(own)})")
+        self.ann = ann
+        self.ann_candidates = int(candidates)
+
+    @property
+    def search_description(self) -> str:
+        """How top-k searches are answered, in words."""
+        if self.ann is None:
+            return "exact"
+        return f"approximate: {self.ann.description}, {self.ann_candidates} candidates re-ranked exactly"
+
+    def _approximate_search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.ann is not None
+        found = self.ann.candidates(x, min(max(self.ann_candidates, 2 * k), self.ntotal))
+        distances = np.full((len(x), k), np.finfo(np.float32).max, dtype=np.float32)  # FAISS's padding
+        ids = np.full((len(x), k), -1, dtype=np.int64)
+        for row, query in enumerate(x):
+            cand = found[row][found[row] >= 0]
+            if len(cand) < k and len(cand) < self.ntotal:
+                # Too few faces in the lists read (a query far from every
+                # list centre): the exact search answers instead.
+                result = self.index.search(query[None, :], k)
+                distances[row], ids[row] = result[0][0], result[1][0]
+                continue
+            exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
+            order = np.argsort(exact, kind="stable")[:k]
+            distances[row, : len(order)], ids[row, : len(order)] = exact[order], cand[order]
         return distances, ids
 
     def _reranked(self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, k: int):
@@ -131,21 +192,50 @@ class FlatL2Index:
         """FAISS's range search: every vector within **squared** L2 distance
         ``radius_sq`` of each query. Returns ``(lims, D, I)``: the hits of
         query ``i`` are ``D[lims[i]:lims[i+1]]`` (squared distances, in no
-        particular order) and ``I[lims[i]:lims[i+1]]`` (ids). Exact."""
+        particular order) and ``I[lims[i]:lims[i+1]]`` (ids). Exact.
+
+        Past ``RANGE_SCAN_MIN_FACES`` faces the 8-bit copy finds the candidates:
+        every face whose approximate distance is within the radius plus the
+        copy's error bound (no face within the radius can be further), then
+        each candidate's exact float32 distance decides (4x less memory read
+        than the float32 scan; ``benchmarks/ann.py``). A query with more than
+        ``RANGE_CANDIDATES`` faces within reach goes to the float32 scan."""
         x = as_float32_matrix(x, self.dim)
         if radius_sq < 0:
             raise ValueError("radius_sq must not be negative")
         if self.ntotal == 0:
             return np.zeros(len(x) + 1, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
-        lims, distances, ids = self.index.range_search(x, float(radius_sq))
-        return lims.astype(np.int64), distances, ids.astype(np.int64)
+        if self.ntotal < self.range_scan_min_faces:
+            lims, distances, ids = self.index.range_search(x, float(radius_sq))
+            return lims.astype(np.int64), distances, ids.astype(np.int64)
+        self.prepare_search()
+        assert self._scan is not None
+        lims = np.zeros(len(x) + 1, np.int64)
+        kept_d, kept_i = [], []
+        candidates = self._scan.within(x, float(np.sqrt(radius_sq)), RANGE_CANDIDATES)
+        for row, (query, cand) in enumerate(zip(x, candidates)):
+            if cand is None:  # more faces within reach than candidates: the float32 scan
+                _, found_d, found_i = self.index.range_search(query[None, :], float(radius_sq))
+                found_i = found_i.astype(np.int64)
+            else:
+                exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
+                keep = exact <= radius_sq
+                found_d, found_i = exact[keep], cand[keep]
+            kept_d.append(found_d)
+            kept_i.append(found_i)
+            lims[row + 1] = lims[row] + len(found_i)
+        return lims, np.concatenate(kept_d), np.concatenate(kept_i)
+
+    def ids_and_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored id (int64, in insertion order) and its vector (float32 (n, d))."""
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return ids, (self.index.reconstruct_batch(ids) if len(ids) else np.zeros((0, self.dim), np.float32))
 
     def prepare_search(self) -> None:
         """Build the 8-bit prescan copy now (once), if the index is large
         enough to use it; the service calls this at start-up."""
         if self._scan is None and self.ntotal >= self.scan_min_faces:
-            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-            x = self.index.reconstruct_batch(ids)
+            ids, x = self.ids_and_vectors()
             scan = BytePrescan(self.dim, x)
             scan.add(ids, x)
             self._scan = scan

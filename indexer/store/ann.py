@@ -1,0 +1,180 @@
+"""An approximate index beside the exact one, for top-k searches in large
+collections: FAISS ``IVF{lists},PQ64x4fs`` (inverted lists of 4-bit
+product-quantized residuals scanned with SIMD lookups: 32 bytes and an id
+per face) whose candidates are re-ranked by their
+exact float32 distances (``FlatL2Index.search``).
+
+Trade-off, measured at 1M faces that look like real ones
+(``benchmarks/ann.py``): the exact search reads every face's 8-bit copy
+(~6 ms a query); this one reads the ``nprobe`` lists nearest the query (a
+few per cent of the faces), so it is several times faster, but a face whose
+list was not read is missed. Only top-k searches use it: range searches
+(recall, erasure by probe) stay exact.
+
+The file lives in each generation (``faces.ann.faiss``) and is built when the
+generation is sealed, from the generation's own vectors, so it never holds a
+face the generation does not (erasure included). The trained part (list
+centres, code ranges) is kept from the previous generation while the
+collection is within ``retrain_growth`` times the size it was trained on,
+and trained again otherwise: rebuilding the lists of 1M faces with trained
+centres takes seconds, training takes tens of seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from config.settings import IndexSettings
+from indexer.store.atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+ANN_FILE = "faces.ann.faiss"
+# Faces used to train each list centre (FAISS warns below 39).
+TRAIN_PER_LIST = 64
+MIN_LISTS = 16
+# Lists read per query when ``nprobe`` is 0: at 1M LFW-like faces (4000
+# lists) an eighth gives recall@10 0.99 (``benchmarks/ann.py``).
+DEFAULT_PROBE_SHARE = 1 / 8
+# Fewer faces cannot train the 4-bit codes (16 centres each); exact search
+# is instant there anyway.
+MIN_FACES = 16
+
+
+@dataclass(frozen=True)
+class AnnPlan:
+    """When and how the indexer builds the approximate index (see
+    ``config.settings.IndexSettings``)."""
+
+    min_faces: int  # build it from this many faces; below, remove it
+    lists: int = 0  # inverted lists; 0: 4 sqrt(faces)
+    retrain_growth: float = 2.0  # train again past this factor of growth or shrinkage
+
+    def lists_for(self, faces: int) -> int:
+        return self.lists or max(MIN_LISTS, int(4 * math.sqrt(faces)))
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> "AnnPlan | None":
+        """The indexer's plan: None (no approximate index) for exact search."""
+        if settings.search == "exact":
+            return None
+        min_faces = settings.approximate_from_faces if settings.search == "auto" else 1
+        return cls(min_faces=min_faces, lists=settings.lists, retrain_growth=settings.retrain_growth)
+
+    @classmethod
+    def same_as(cls, entry: dict | None) -> "AnnPlan | None":
+        """A plan that rebuilds what a generation had (its manifest's ``ann``
+        entry): an erasure keeps the kind of index, whatever the settings."""
+        if not isinstance(entry, dict) or not entry.get("factory"):
+            return None
+        return cls(min_faces=1)
+
+
+def factory_string(lists: int) -> str:
+    return f"IVF{lists},PQ64x4fs"
+
+
+def refresh(
+    data_dir: Path, ids: np.ndarray, x: np.ndarray, plan: AnnPlan | None, previous_entry: dict | None
+) -> dict | None:
+    """Write ``data_dir/ANN_FILE`` for exactly these faces (``ids`` int64,
+    ``x`` float32 (n, d)), or remove it (``plan`` None, or fewer faces than
+    it asks for or than ``MIN_FACES``). ``previous_entry`` is what this function returned for the file there
+    now (the manifest's ``ann``). Returns the manifest entry (factory,
+    faces, trained_faces), None when there is no approximate index."""
+    path = Path(data_dir) / ANN_FILE
+    previous = _read(path, previous_entry)
+    if plan is None or len(ids) < max(plan.min_faces, MIN_FACES):
+        path.unlink(missing_ok=True)
+        return None
+    lists = plan.lists_for(len(ids))
+    trained_faces = int(previous.trained_faces) if previous is not None else 0
+    reuse = (
+        previous is not None
+        and plan.lists in (0, previous.nlist)
+        and trained_faces / plan.retrain_growth <= len(ids) <= trained_faces * plan.retrain_growth
+    )
+    if reuse:
+        index = previous.index
+        index.reset()
+    else:
+        lists = min(lists, max(1, len(ids) // TRAIN_PER_LIST))
+        index = faiss.index_factory(x.shape[1], factory_string(lists))
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.max_points_per_centroid = TRAIN_PER_LIST
+        rng = np.random.default_rng(0)
+        sample = x if len(x) <= lists * TRAIN_PER_LIST else x[np.sort(rng.choice(len(x), lists * TRAIN_PER_LIST, replace=False))]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        trained_faces = len(ids)
+        log.info("trained %s on %d of %d faces", factory_string(lists), len(sample), len(ids))
+    index.add_with_ids(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    return {"factory": factory_string(faiss.extract_index_ivf(index).nlist), "faces": int(index.ntotal),
+            "trained_faces": trained_faces}
+
+
+@dataclass
+class _Stored:
+    index: faiss.Index
+    nlist: int
+    trained_faces: int
+
+
+def _read(path: Path, entry: dict | None) -> _Stored | None:
+    if not path.exists():
+        return None
+    try:
+        index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+        ivf = faiss.extract_index_ivf(index)
+    except Exception as exc:  # a damaged file is rebuilt, never fatal
+        log.warning("ignoring the approximate index %s (%s): it is built again", path, exc)
+        return None
+    trained = entry.get("trained_faces") if isinstance(entry, dict) else None
+    return _Stored(index, int(ivf.nlist), int(trained) if isinstance(trained, int) else int(index.ntotal))
+
+
+class AnnIndex:
+    """A loaded approximate index, searched with ``nprobe`` lists (0: an
+    eighth of them, ``DEFAULT_PROBE_SHARE``)."""
+
+    def __init__(self, index: faiss.Index, nprobe: int) -> None:
+        self.index = index
+        self.ivf = faiss.extract_index_ivf(index)
+        nlist = int(self.ivf.nlist)
+        self.ivf.nprobe = max(1, min(int(nprobe) or round(nlist * DEFAULT_PROBE_SHARE), nlist))
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def description(self) -> str:
+        return f"{factory_string(int(self.ivf.nlist))} nprobe {int(self.ivf.nprobe)}"
+
+    @classmethod
+    def load(cls, data_dir: Path, nprobe: int) -> "AnnIndex | None":
+        """The generation's approximate index, or None where it has none."""
+        path = Path(data_dir) / ANN_FILE
+        if not path.exists():
+            return None
+        return cls(faiss.deserialize_index(np.fromfile(path, dtype=np.uint8)), nprobe)
+
+    def ids(self) -> np.ndarray:
+        """Every id it holds, int64, sorted."""
+        invlists = self.ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+            for i in range(int(self.ivf.nlist)) if invlists.list_size(i)
+        ]
+        return np.sort(np.concatenate(parts).astype(np.int64)) if parts else np.zeros(0, np.int64)
+
+    def candidates(self, x: np.ndarray, n: int) -> np.ndarray:
+        """Up to ``n`` ids per query (approximately nearest first; -1 past
+        the end), int64 (len(x), n)."""
+        return self.index.search(x, n)[1]
