@@ -108,7 +108,7 @@ class IndexSettings(BaseModel):
     approximate_from_faces: int = Field(1_000_000, ge=1, description="with search = auto")
     lists: int = Field(0, ge=0, description="IVF inverted lists; 0 = 4 sqrt(faces)")
     nprobe: int = Field(0, ge=0, description="lists read per query; 0 = an eighth of the lists")
-    candidates: int = Field(500, ge=1, description="approximate candidates re-ranked by exact distance per query")
+    candidates: int = Field(300, ge=1, description="approximate candidates re-ranked by exact distance per query")
     retrain_growth: float = Field(2.0, gt=1, description="train the lists again past this factor of growth or shrinkage")
 
 

@@ -252,7 +252,7 @@ def search() -> Response:
         index = served()
         detection = st.query_detection or index.detection
         result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of,
-                                 max_faces=st.settings.search.max_query_faces)
+                                 max_faces=st.settings.search.max_query_faces, exact=bool(params.exact))
     elif content_type == "application/json":
         req = _json_body(EmbeddingSearchRequest)
         audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
@@ -260,7 +260,7 @@ def search() -> Response:
         k = _checked_k(req.k, st.settings)
         result = search_by_embedding(
             served().store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance,
-            st.annotations.people_of,
+            st.annotations.people_of, exact=bool(req.exact),
         )
     else:
         raise ApiError(

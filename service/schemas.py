@@ -40,6 +40,11 @@ class SearchParams(BaseModel):
     max_distance: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="Only matches at most this far (Euclidean)."
     )
+    exact: bool | None = Field(
+        None,
+        description="Compare with every face even where the index answers top-k searches approximately "
+        "(index.search; slower on large collections).",
+    )
 
 
 # Largest absolute value of an embedding component a request may carry.

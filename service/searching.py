@@ -22,16 +22,22 @@ def box_model(box: Box) -> BoxModel:
 
 
 def nearest_faces(
-    store: FaceStore, x: np.ndarray, k: int, max_distance: float | None = None, people: PeopleLookup | None = None
+    store: FaceStore,
+    x: np.ndarray,
+    k: int,
+    max_distance: float | None = None,
+    people: PeopleLookup | None = None,
+    exact: bool = False,
 ) -> list[list[Match]]:
     """For each row of ``x`` (n, 128), up to ``k`` indexed faces by ascending
     Euclidean distance, at most ``max_distance`` away when given, each with
     its person's name from ``people`` (null without). Faces whose metadata
-    has gone (removed since the index was loaded) are skipped."""
+    has gone (removed since the index was loaded) are skipped. ``exact``:
+    compare with every face even where the store searches approximately."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 128)
     if store.count() == 0 or len(x) == 0:
         return [[] for _ in range(len(x))]
-    distances_sq, ids = store.search(x, min(k, store.count()))
+    distances_sq, ids = store.search(x, min(k, store.count()), exact=exact)
     distances = np.sqrt(np.maximum(distances_sq, 0.0))
     found = [int(i) for i in ids.ravel() if i >= 0]
     records = store.faces(found)
@@ -58,9 +64,14 @@ def nearest_faces(
 
 
 def search_by_embedding(
-    store: FaceStore, embedding: np.ndarray, k: int, max_distance: float | None, people: PeopleLookup | None = None
+    store: FaceStore,
+    embedding: np.ndarray,
+    k: int,
+    max_distance: float | None,
+    people: PeopleLookup | None = None,
+    exact: bool = False,
 ) -> SearchResponse:
-    matches = nearest_faces(store, embedding.reshape(1, -1), k, max_distance, people)[0]
+    matches = nearest_faces(store, embedding.reshape(1, -1), k, max_distance, people, exact)[0]
     return SearchResponse(faces=[QueryFace(box=None, matches=matches)])
 
 
@@ -72,6 +83,7 @@ def search_by_photo(
     max_distance: float | None,
     people: PeopleLookup | None = None,
     max_faces: int | None = None,
+    exact: bool = False,
 ) -> SearchResponse:
     """Find every face of the query photo (the indexer's own detection
     settings) and search each one, largest face first; with ``max_faces``
@@ -80,7 +92,7 @@ def search_by_photo(
     faces = find_faces(rgb, detection, max_faces=max_faces, boxes=boxes)
     if not faces:
         return SearchResponse(faces=[])
-    per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people)
+    per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people, exact)
     return SearchResponse(
         faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)],
         faces_found=len(boxes) if len(boxes) > len(faces) else None,

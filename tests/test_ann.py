@@ -5,6 +5,7 @@ erased face."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -69,8 +70,10 @@ def test_few_lists_read_returns_true_distances_of_real_neighbours(tmp_path: Path
         true = [((by_id[i] - q[row]) ** 2).sum() for i in found[row]]
         np.testing.assert_allclose(distances[row], true, rtol=1e-5)
     recall = np.mean([len(set(found[r]) & set(exact_i[r])) / 10 for r in range(len(q))])
-    assert 0.5 < recall <= 1.0
+    assert 0.5 < recall < 1.0  # two lists of 40 miss some
     assert found[:, 0].tolist() == ids[::50].tolist()  # each query's own face comes first
+    _, forced = index.search(q, 10, exact=True)  # a request may still ask for every face
+    np.testing.assert_array_equal(forced, exact_i)
 
 
 def test_fewer_faces_than_k_pad_like_faiss(tmp_path: Path):
@@ -149,6 +152,16 @@ def test_indexing_builds_it_the_service_uses_it_and_erasure_rebuilds_it(fake_mod
     body = client.post("/api/v1/search", json={"embedding": x[3].tolist(), "k": 30}).get_json()
     expected_d, expected_i = brute_force(x, ids, x[3:4], 30)
     assert [m["face_id"] for m in body["faces"][0]["matches"]] == expected_i[0].tolist()
+    forced = client.post("/api/v1/search", json={"embedding": x[3].tolist(), "k": 30, "exact": True}).get_json()
+    assert [m["face_id"] for m in forced["faces"][0]["matches"]] == expected_i[0].tolist()
+    np.testing.assert_allclose([m["distance"] for m in forced["faces"][0]["matches"]],
+                               [m["distance"] for m in body["faces"][0]["matches"]], atol=1e-5)
+    photo = (photos / "Colin_Powell" / "Colin_Powell_0001.jpg").read_bytes()
+    by_photo = [client.post("/api/v1/search", data={"image": (io.BytesIO(photo), "q.jpg"), **extra})
+                for extra in ({}, {"exact": "true"})]
+    assert [r.status_code for r in by_photo] == [200, 200]
+    found = [[[m["face_id"] for m in face["matches"]] for face in r.get_json()["faces"]] for r in by_photo]
+    assert found[0] == found[1] and len(found[0]) == 2 and found[0][0][0] != found[0][1][0]
     store.close()
 
     erase_faces(data_dir, [int(ids[3])], AnnotationsDB.open(data_dir))  # keeps the kind, for the other faces

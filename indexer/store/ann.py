@@ -1,8 +1,8 @@
 """An approximate index beside the exact one, for top-k searches in large
 collections: FAISS ``IVF{lists},PQ64x4fs`` (inverted lists of 4-bit
 product-quantized residuals scanned with SIMD lookups: 32 bytes and an id
-per face) whose candidates are re-ranked by their
-exact float32 distances (``FlatL2Index.search``).
+per face) whose candidates are re-ranked by their exact float32 distances
+(``FlatL2Index.search``).
 
 Trade-off, measured at 1M faces that look like real ones
 (``benchmarks/ann.py``): the exact search reads every face's 8-bit copy
@@ -85,9 +85,10 @@ def refresh(
 ) -> dict | None:
     """Write ``data_dir/ANN_FILE`` for exactly these faces (``ids`` int64,
     ``x`` float32 (n, d)), or remove it (``plan`` None, or fewer faces than
-    it asks for or than ``MIN_FACES``). ``previous_entry`` is what this function returned for the file there
-    now (the manifest's ``ann``). Returns the manifest entry (factory,
-    faces, trained_faces), None when there is no approximate index."""
+    it asks for or than ``MIN_FACES``). ``previous_entry`` is what this
+    function returned for the file there now (the manifest's ``ann``).
+    Returns the manifest entry (factory, faces, trained_faces), None when
+    there is no approximate index."""
     path = Path(data_dir) / ANN_FILE
     previous = _read(path, previous_entry)
     if plan is None or len(ids) < max(plan.min_faces, MIN_FACES):
@@ -97,6 +98,7 @@ def refresh(
     trained_faces = int(previous.trained_faces) if previous is not None else 0
     reuse = (
         previous is not None
+        and previous.factory == factory_string(previous.nlist)  # not another kind of index
         and plan.lists in (0, previous.nlist)
         and trained_faces / plan.retrain_growth <= len(ids) <= trained_faces * plan.retrain_growth
     )
@@ -109,7 +111,8 @@ def refresh(
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.max_points_per_centroid = TRAIN_PER_LIST
         rng = np.random.default_rng(0)
-        sample = x if len(x) <= lists * TRAIN_PER_LIST else x[np.sort(rng.choice(len(x), lists * TRAIN_PER_LIST, replace=False))]
+        wanted = lists * TRAIN_PER_LIST
+        sample = x if len(x) <= wanted else x[np.sort(rng.choice(len(x), wanted, replace=False))]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         trained_faces = len(ids)
         log.info("trained %s on %d of %d faces", factory_string(lists), len(sample), len(ids))
@@ -124,6 +127,7 @@ class _Stored:
     index: faiss.Index
     nlist: int
     trained_faces: int
+    factory: str | None  # as the manifest recorded it
 
 
 def _read(path: Path, entry: dict | None) -> _Stored | None:
@@ -135,8 +139,10 @@ def _read(path: Path, entry: dict | None) -> _Stored | None:
     except Exception as exc:  # a damaged file is rebuilt, never fatal
         log.warning("ignoring the approximate index %s (%s): it is built again", path, exc)
         return None
-    trained = entry.get("trained_faces") if isinstance(entry, dict) else None
-    return _Stored(index, int(ivf.nlist), int(trained) if isinstance(trained, int) else int(index.ntotal))
+    entry = entry if isinstance(entry, dict) else {}
+    trained = entry.get("trained_faces")
+    return _Stored(index, int(ivf.nlist), int(trained) if isinstance(trained, int) else int(index.ntotal),
+                   entry.get("factory"))
 
 
 class AnnIndex:

@@ -21,9 +21,11 @@ class FaceStore(Protocol):
     def count(self) -> int:
         """Number of indexed faces."""
 
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, x: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(D, I)`` for float32 queries ``x`` (n, 128): **squared** L2
-        distances ascending and face ids, (n, k) each, id -1 past the end."""
+        distances ascending and face ids, (n, k) each, id -1 past the end.
+        A store may answer approximately (a large collection's ANN index)
+        unless ``exact``."""
 
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(lims, D, I)``: every face within **squared** L2 ``radius_sq`` of

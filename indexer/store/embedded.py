@@ -179,8 +179,8 @@ class EmbeddedStore:
     def count(self) -> int:
         return self.vectors.ntotal
 
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.vectors.search(x, k)
+    def search(self, x: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        return self.vectors.search(x, k, exact=exact)
 
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.vectors.range_search(x, radius_sq)

@@ -102,12 +102,14 @@ class FlatL2Index:
             self._scan.remove(ids)
         return int(self.index.remove_ids(ids))
 
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(D, I)``: squared L2 distances (ascending) and ids, each (n, k)."""
+    def search(self, x: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, I)``: squared L2 distances (ascending) and ids, each (n, k).
+        Exact, unless an approximate index is in use (``use_ann``) and not
+        ``exact``."""
         x = as_float32_matrix(x, self.dim)
         if k <= 0:
             raise ValueError("k must be positive")
-        if self.ann is not None:
+        if self.ann is not None and not exact:
             return self._approximate_search(x, k)
         candidates = 2 * k + 32
         if self.ntotal < self.scan_min_faces or candidates * 4 > self.ntotal:
