@@ -247,7 +247,7 @@ def server(data_dir: Path, workers: int, log_path: Path) -> Iterator[tuple[int, 
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_healthy(port, process, log_path)
+        wait_healthy(port, process, log_path, workers)
         yield port, process
     finally:
         stop(process)

@@ -175,7 +175,7 @@ def server(data_dir: Path, workers: int, log_path: Path) -> Iterator[int]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_healthy(port, process, log_path)
+        wait_healthy(port, process, log_path, workers)
         yield port
     finally:
         stop(process)
@@ -195,14 +195,17 @@ def stop(process: subprocess.Popen) -> None:
             continue
 
 
-def wait_healthy(port: int, process: subprocess.Popen, log_path: Path) -> None:
+def wait_healthy(port: int, process: subprocess.Popen, log_path: Path, workers: int = 1) -> None:
+    """Until ``workers`` workers have said they are ready (each loads the
+    index itself: seconds at a million faces) and the server answers."""
     deadline = now() + SERVER_START_TIMEOUT_S
     while now() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        ready = len(re.findall(r"facesearch: worker \d+ ready", log_path.read_text(errors="replace")))
         try:
             status, _ = request(http.client.HTTPConnection("127.0.0.1", port, timeout=2), "GET", HEALTH_PATH)
-            if status == 200:
+            if status == 200 and ready >= workers:
                 return
         except OSError:
             pass

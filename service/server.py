@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -39,9 +40,16 @@ class FaceSearchServer(BaseApplication):
         self.cfg.set("proc_name", "facesearch")
 
     def load(self):
+        """Each worker opens the index itself (seconds at a million faces)
+        and says so when it can answer."""
         from service import create_app
 
-        return create_app(self.settings)
+        started = time.monotonic()
+        app = create_app(self.settings)
+        served = app.extensions["facesearch"].index.current()
+        print(f"facesearch: worker {os.getpid()} ready in {time.monotonic() - started:.1f} s "
+              f"({served.store.count()} faces, search {served.store.vectors.search_description})", flush=True)
+        return app
 
 
 def _bind_host(host: str) -> str:

@@ -87,10 +87,10 @@ def test_a_request_in_flight_keeps_its_generation(two_generations: Path, monkeyp
     searching, release = threading.Event(), threading.Event()
     search = old.search
 
-    def slow_search(x, k):
+    def slow_search(x, k, exact=False):
         searching.set()
         assert release.wait(10)
-        return search(x, k)
+        return search(x, k, exact=exact)
 
     monkeypatch.setattr(old, "search", slow_search)
     results = []

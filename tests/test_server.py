@@ -1,6 +1,7 @@
 """`facesearch serve` for real: gunicorn in a subprocess on a free port."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -57,3 +58,5 @@ def test_serve_answers_searches(real_index: Path):
         output = server.communicate(timeout=20)[0]
     assert f"http://127.0.0.1:{port}" in output
     assert "curl -F image=@/" in output  # a ready command with a real indexed photo
+    ready = re.findall(r"facesearch: worker (\d+) ready in [\d.]+ s \((\d+) faces, search exact\)", output)
+    assert len({pid for pid, _ in ready}) == 2 and {int(faces) for _, faces in ready} == {store.count()}
