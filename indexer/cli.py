@@ -148,6 +148,10 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, det
         click.echo(f"  unreadable: {error['path']}: {error['error']}", file=out)
     if len(report.errors) > 20:
         click.echo(f"  ... and {len(report.errors) - 20} more (see --json)", file=out)
+    ann = report.approximate_index
+    if ann:
+        click.echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "
+                   f"(lists trained at {ann['trained_faces']} faces; index.search)", file=out)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
 

@@ -47,6 +47,9 @@ class IndexReport:
     duration_s: float = 0.0
     generation: str | None = None  # the published generation after the run
     published: bool = False  # whether this run published it
+    # The generation's approximate index for top-k searches (factory, faces,
+    # trained_faces: the size its lists were trained at), None: exact search.
+    approximate_index: dict | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -191,6 +194,7 @@ def index_paths(
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
             if plan.empty and not _ann_out_of_date(published, AnnPlan.from_settings(settings.index)):
+                report.approximate_index = _published_manifest(published).get("ann")
                 _report_kept(plan, report)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
@@ -204,6 +208,7 @@ def index_paths(
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
             store.seal(ann=AnnPlan.from_settings(settings.index), detection=signature)
+            report.approximate_index = store.manifest.get("ann")
         finally:
             store.close()
         name = generations.publish(data_dir, wip)
@@ -217,12 +222,20 @@ def _ann_out_of_date(published: Path | None, plan: AnnPlan | None) -> bool:
     change still publishes a generation then)."""
     if published is None:
         return False
-    try:
-        manifest = json.loads((published / "manifest.json").read_text())
-    except (OSError, ValueError):
+    manifest = _published_manifest(published)
+    if not manifest:
         return False
     wanted = plan is not None and int(manifest.get("faces") or 0) >= plan.min_faces
     return wanted != bool(manifest.get("ann"))
+
+
+def _published_manifest(published: Path) -> dict:
+    """The manifest of a published generation ({} when unreadable)."""
+    try:
+        manifest = json.loads((published / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def repair_index(settings: Settings) -> int:

@@ -196,3 +196,20 @@ def test_a_damaged_file_leaves_search_exact(fake_model, data_dir: Path, photos: 
     client = create_app(settings).test_client()
     assert client.get("/api/v1/index").get_json()["search"] == "exact"
     assert "approximate index cannot be used" in caplog.text
+
+
+def test_the_index_command_says_when_search_is_approximate(fake_model, runner, data_dir: Path, photos: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    from indexer.cli import main
+
+    fake_model.faces_per_image = 2
+    command = ["index", "--data-dir", str(data_dir), "--workers", "1", str(photos)]
+    exact = runner.invoke(main, command)
+    assert exact.exit_code == 0 and "approximate" not in exact.output
+    monkeypatch.setenv("FACESEARCH_INDEX__SEARCH", "approximate")
+    first = runner.invoke(main, command)  # no photo changed: published for the approximate index
+    assert first.exit_code == 0, first.output
+    assert "top-k search is approximate: IVF1,PQ64x4fs over 30 faces (lists trained at 30 faces" in first.output
+    again = runner.invoke(main, [*command[:-1], "--json", command[-1]])  # nothing to do: still said
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert not summary["published"] and summary["approximate_index"]["faces"] == 30
