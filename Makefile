@@ -55,7 +55,7 @@ demo: install
 bench: install
 	$(UV) sync --frozen --group bench
 	@$(FAST_REAPPLY)
-	$(VENV)/bin/python -m benchmarks.search_latency
+	$(VENV)/bin/python -m benchmarks.search_latency --approximate
 	$(VENV)/bin/python -m benchmarks.query_photo
 	$(VENV)/bin/python -m benchmarks.indexing --limit 0 --keep $(BENCH_INDEX)
 	$(VENV)/bin/python -m benchmarks.identification --data-dir $(BENCH_INDEX)

@@ -27,7 +27,7 @@ import numpy as np
 
 from indexer.store.ann import AnnIndex
 from indexer.store.atomic import atomic_write_bytes
-from indexer.store.prescan import BytePrescan
+from indexer.store.prescan import ROUNDING_SLACK, BytePrescan
 
 INDEX_TYPE = "IDMap2,Flat"
 # Below this many vectors the float32 vectors fit in the CPU caches and the
@@ -177,9 +177,11 @@ class FlatL2Index:
         cand = found[found >= 0]
         exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
         order = np.argsort(exact, kind="stable")[:k]
-        # Any face left out is at least approx[-1] - error_bound away.
+        # Any face left out is at least approx[-1] - error_bound away (less
+        # the allowance for float32 rounding).
         kth = float(np.sqrt(exact[order[-1]]))
-        if len(order) == k and kth <= float(approx[-1]) - self._scan.error_bound:
+        left_out_from = (float(approx[-1]) - self._scan.error_bound) * (1 - ROUNDING_SLACK)
+        if len(order) == k and kth <= left_out_from:
             return exact[order], cand[order]
         return None
 
