@@ -297,3 +297,30 @@ def test_prescan_range_search_with_more_faces_within_reach_than_candidates(monke
     assert len(I[lims[0] : lims[1]]) > 8 and lims[2] == lims[1]  # more hits than candidates for the first
     for row in range(2):
         assert set(I[lims[row] : lims[row + 1]].tolist()) == set(np.flatnonzero(full[row] <= 0.81).tolist())
+
+
+def test_prescan_is_exact_for_queries_outside_its_range_and_on_rounding_edges():
+    """FAISS's 8-bit distance code truncates a float query to a byte (and
+    wraps values outside 0..255): queries are coded by us, with their own
+    error in the bound. A component past the copy's range, and a face placed
+    exactly at the radius along its own rounding error, stay exact."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.06, (3000, 128)).astype(np.float32)
+    ids = np.arange(3000, dtype=np.int64)
+    index = FlatL2Index(128, scan_min_faces=100, range_scan_min_faces=100)
+    index.add(ids, x)
+    index.prepare_search()
+    scan = index._scan
+    outside = x[0].copy()
+    outside[5] = scan.low + 257 * scan.step  # 2 steps past the top of the copy's range
+    full = ((x.astype(np.float64) - outside) ** 2).sum(1)
+    lims, _, found = index.range_search(outside, 0.9**2)
+    assert set(found.tolist()) == set(np.flatnonzero(full <= 0.81).tolist()) and len(found) > 50
+    _, nearest = index.search(outside, 10)
+    assert nearest[0].tolist() == np.argsort(full, kind="stable")[:10].tolist()
+
+    error = x - (scan.low + scan._codes(x) * scan.step)
+    worst = int(np.argmax(np.linalg.norm(error, axis=1)))
+    query = (x[worst] + 0.55 * error[worst] / np.linalg.norm(error[worst])).astype(np.float32)
+    at = float(((x[worst] - query) ** 2).sum(dtype=np.float32))
+    assert worst in set(index.range_search(query, at)[2].tolist())

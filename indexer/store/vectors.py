@@ -116,16 +116,16 @@ class FlatL2Index:
             return self.index.search(x, k)
         self.prepare_search()
         assert self._scan is not None
-        approx, found = self._scan.candidates(x, candidates)
+        approx, found, bounds = self._scan.candidates(x, candidates)
         distances = np.empty((len(x), k), dtype=np.float32)
         ids = np.empty((len(x), k), dtype=np.int64)
         for row, query in enumerate(x):
-            result = self._reranked(query, approx[row], found[row], k)
+            result = self._reranked(query, approx[row], found[row], bounds[row], k)
             if result is None and candidates * WIDEN * 4 <= self.ntotal:
                 # Many faces tied near the k-th distance (large collections):
                 # a wider candidate set usually still proves the result.
-                wide_approx, wide_found = self._scan.candidates(query[None, :], candidates * WIDEN)
-                result = self._reranked(query, wide_approx[0], wide_found[0], k)
+                wide_approx, wide_found, wide_bound = self._scan.candidates(query[None, :], candidates * WIDEN)
+                result = self._reranked(query, wide_approx[0], wide_found[0], wide_bound[0], k)
             if result is None:
                 self.fallbacks += 1
                 result = self.index.search(query[None, :], k)
@@ -170,17 +170,18 @@ class FlatL2Index:
             distances[row, : len(order)], ids[row, : len(order)] = exact[order], cand[order]
         return distances, ids
 
-    def _reranked(self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, k: int):
+    def _reranked(self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, bound: float, k: int):
         """The exact k nearest among the candidates ``found`` (approximate
         distances ``approx``, ascending), or None when the prescan's error
-        bound cannot prove that no face outside them is nearer."""
+        ``bound`` for this query cannot prove that no face outside them is
+        nearer."""
         cand = found[found >= 0]
         exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
         order = np.argsort(exact, kind="stable")[:k]
-        # Any face left out is at least approx[-1] - error_bound away (less
-        # the allowance for float32 rounding).
+        # Any face left out is at least approx[-1] - bound away (less the
+        # allowance for float32 rounding).
         kth = float(np.sqrt(exact[order[-1]]))
-        left_out_from = (float(approx[-1]) - self._scan.error_bound) * (1 - ROUNDING_SLACK)
+        left_out_from = (float(approx[-1]) - bound) * (1 - ROUNDING_SLACK)
         if len(order) == k and kth <= left_out_from:
             return exact[order], cand[order]
         return None
