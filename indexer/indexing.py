@@ -225,7 +225,7 @@ def _ann_out_of_date(published: Path | None, plan: AnnPlan | None) -> bool:
     manifest = _published_manifest(published)
     if not manifest:
         return False
-    wanted = plan is not None and int(manifest.get("faces") or 0) >= plan.min_faces
+    wanted = plan is not None and plan.fits(int(manifest.get("faces") or 0))
     return wanted != bool(manifest.get("ann"))
 
 

@@ -122,6 +122,12 @@ def test_lists_are_kept_while_the_collection_grows_little_and_trained_again_past
     retrained = refresh(tmp_path, ids, x, plan, grown)  # x2.7 of the trained size
     assert retrained["trained_faces"] == 4000
     assert not np.array_equal(centres_of(tmp_path), centres)
+    # Explicit lists above what the faces can train are clamped, and then
+    # still kept from one generation to the next.
+    many = AnnPlan(min_faces=1, lists=1000)
+    clamped = refresh(tmp_path, ids, x, many, retrained)
+    assert clamped == {"factory": "IVF62,PQ64x4fs", "faces": 4000, "trained_faces": 4000}
+    assert refresh(tmp_path, ids[:3900], x[:3900], many, clamped)["trained_faces"] == 4000
     assert refresh(tmp_path, ids[:900], x[:900], plan, retrained) is None  # below min_faces: removed
     assert not (tmp_path / ANN_FILE).exists()
 
@@ -131,7 +137,21 @@ def test_settings_give_the_plan():
     assert AnnPlan.from_settings(IndexSettings(search="approximate")).min_faces == 1
     auto = AnnPlan.from_settings(IndexSettings(search="auto", approximate_from_faces=5000, lists=64))
     assert (auto.min_faces, auto.lists) == (5000, 64)
-    assert AnnPlan(min_faces=1).lists_for(1_000_000) == 4000
+    assert AnnPlan(min_faces=1).trainable_lists(1_000_000) == 4000
+    assert AnnPlan(min_faces=1, lists=100).trainable_lists(3200) == 50  # 64 faces a list at least
+
+
+def codebook_pieces_of(generation: Path, vector: np.ndarray) -> int:
+    """How many of the approximate index's trained values (list centres,
+    PQ codebook entries) are pieces of ``vector`` exactly."""
+    index = faiss.read_index(str(generation / ANN_FILE))
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    centres = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+    pq = ivf.pq
+    books = faiss.vector_to_array(pq.centroids).reshape(pq.M, pq.ksub, pq.dsub)
+    pieces = vector.reshape(pq.M, pq.dsub)
+    in_books = sum(bool((books[m] == pieces[m]).all(axis=1).any()) for m in range(pq.M))
+    return in_books + int((centres == vector).all(axis=1).sum())
 
 
 def generation_manifest(data_dir: Path) -> dict:
@@ -164,10 +184,14 @@ def test_indexing_builds_it_the_service_uses_it_and_erasure_rebuilds_it(fake_mod
     assert found[0] == found[1] and len(found[0]) == 2 and found[0][0][0] != found[0][1][0]
     store.close()
 
+    # 30 faces, 16 centres per 2-d codebook: trained with a face, the
+    # codebooks hold pieces of it as they are.
+    assert codebook_pieces_of(current_dir(data_dir), x[3]) > 0
     erase_faces(data_dir, [int(ids[3])], AnnotationsDB.open(data_dir))  # keeps the kind, for the other faces
     ann = AnnIndex.load(current_dir(data_dir), nprobe=1)
     assert ann is not None and int(ids[3]) not in ann.ids() and len(ann.ids()) == 29
-    assert generation_manifest(data_dir)["ann"]["faces"] == 29
+    assert generation_manifest(data_dir)["ann"] == {"factory": "IVF1,PQ64x4fs", "faces": 29, "trained_faces": 29}
+    assert codebook_pieces_of(current_dir(data_dir), x[3]) == 0  # trained again without it
 
     # Back to exact: a run with no photo to change still publishes a
     # generation, without the approximate index; then nothing to do.
@@ -176,6 +200,13 @@ def test_indexing_builds_it_the_service_uses_it_and_erasure_rebuilds_it(fake_mod
     assert not (current_dir(data_dir) / ANN_FILE).exists() and generation_manifest(data_dir)["ann"] is None
     assert not index_paths([photos], exact, progress=False).published
     assert create_app(approximate).test_client().get("/api/v1/index").get_json()["search"] == "exact"
+
+
+def test_a_collection_too_small_for_it_is_not_published_again_and_again(fake_model, data_dir: Path, photos: Path):
+    approximate = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
+    assert index_paths([photos], approximate, progress=False).published  # 15 faces: too few to train
+    assert generation_manifest(data_dir)["ann"] is None
+    assert not index_paths([photos], approximate, progress=False).published
 
 
 def test_auto_builds_it_only_from_the_configured_size(fake_model, data_dir: Path, photos: Path):

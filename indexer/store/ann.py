@@ -13,11 +13,12 @@ list was not read is missed. Only top-k searches use it: range searches
 
 The file lives in each generation (``faces.ann.faiss``) and is built when the
 generation is sealed, from the generation's own vectors, so it never holds a
-face the generation does not (erasure included). The trained part (list
-centres, code ranges) is kept from the previous generation while the
-collection is within ``retrain_growth`` times the size it was trained on,
-and trained again otherwise: rebuilding the lists of 1M faces with trained
-centres takes seconds, training takes tens of seconds.
+face the generation does not. The trained part (list centres, PQ
+codebooks) is kept from the previous generation while the collection is
+within ``retrain_growth`` times the size it was trained on, and trained
+again otherwise, and always after an erasure (a list of one face has that
+face as its centre): rebuilding the lists of 1M faces with trained centres
+takes 11 s, training 32 s.
 """
 
 from __future__ import annotations
@@ -53,11 +54,18 @@ class AnnPlan:
     ``config.settings.IndexSettings``)."""
 
     min_faces: int  # build it from this many faces; below, remove it
-    lists: int = 0  # inverted lists; 0: 4 sqrt(faces)
+    lists: int = 0  # inverted lists; 0: 4 sqrt(faces) when trained
     retrain_growth: float = 2.0  # train again past this factor of growth or shrinkage
+    # Train again whatever the size: after an erasure, since list centres and
+    # codebooks trained with the erased faces can hold them (a list of one
+    # face has it as its centre).
+    retrain: bool = False
 
-    def lists_for(self, faces: int) -> int:
-        return self.lists or max(MIN_LISTS, int(4 * math.sqrt(faces)))
+    def trainable_lists(self, faces: int) -> int:
+        """The lists to train for ``faces``: ``lists`` (else 4 sqrt(faces)),
+        at most one per TRAIN_PER_LIST faces."""
+        wanted = self.lists or max(MIN_LISTS, int(4 * math.sqrt(faces)))
+        return min(wanted, max(1, faces // TRAIN_PER_LIST))
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> "AnnPlan | None":
@@ -70,10 +78,15 @@ class AnnPlan:
     @classmethod
     def same_as(cls, entry: dict | None) -> "AnnPlan | None":
         """A plan that rebuilds what a generation had (its manifest's ``ann``
-        entry): an erasure keeps the kind of index, whatever the settings."""
+        entry), trained again on the faces left: an erasure (or a repair)
+        keeps the kind of index, whatever the settings."""
         if not isinstance(entry, dict) or not entry.get("factory"):
             return None
-        return cls(min_faces=1)
+        return cls(min_faces=1, retrain=True)
+
+    def fits(self, faces: int) -> bool:
+        """Whether a collection of ``faces`` gets an approximate index."""
+        return faces >= max(self.min_faces, MIN_FACES)
 
 
 def factory_string(lists: int) -> str:
@@ -90,23 +103,22 @@ def refresh(
     Returns the manifest entry (factory, faces, trained_faces), None when
     there is no approximate index."""
     path = Path(data_dir) / ANN_FILE
-    previous = _read(path, previous_entry)
-    if plan is None or len(ids) < max(plan.min_faces, MIN_FACES):
+    if plan is None or not plan.fits(len(ids)):
         path.unlink(missing_ok=True)
         return None
-    lists = plan.lists_for(len(ids))
+    previous = None if plan.retrain else _read(path, previous_entry)
     trained_faces = int(previous.trained_faces) if previous is not None else 0
     reuse = (
         previous is not None
         and previous.factory == factory_string(previous.nlist)  # not another kind of index
-        and plan.lists in (0, previous.nlist)
+        and (plan.lists == 0 or previous.nlist == plan.trainable_lists(trained_faces))
         and trained_faces / plan.retrain_growth <= len(ids) <= trained_faces * plan.retrain_growth
     )
     if reuse:
         index = previous.index
         index.reset()
     else:
-        lists = min(lists, max(1, len(ids) // TRAIN_PER_LIST))
+        lists = plan.trainable_lists(len(ids))
         index = faiss.index_factory(x.shape[1], factory_string(lists))
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.max_points_per_centroid = TRAIN_PER_LIST
