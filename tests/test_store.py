@@ -53,7 +53,7 @@ def test_remove_then_search_matches_brute_force(seeded):
 
 def test_prescan_with_exact_rerank_matches_brute_force(seeded):
     x, ids, q = seeded
-    index = FlatL2Index(DIM, scan_min_faces=100)  # force the prescan path on 500 vectors
+    index = FlatL2Index(DIM, scan_min_faces=100, min_candidates=0)  # force the prescan path on 500 vectors
     index.add(ids[:400], x[:400])
     distances, found = index.search(q, 10)
     assert index._scan is not None  # the path under test was taken
@@ -77,7 +77,7 @@ def test_prescan_falls_back_to_the_full_scan_when_it_cannot_prove_the_result(see
     centre = q[0]
     offsets = np.random.default_rng(3).normal(0, 1, (300, DIM)).astype(np.float32)
     ring = centre + 0.5 * offsets / np.linalg.norm(offsets, axis=1, keepdims=True)
-    index = FlatL2Index(DIM, scan_min_faces=100)
+    index = FlatL2Index(DIM, scan_min_faces=100, min_candidates=0)
     index.add(np.arange(300), ring)
     distances, found = index.search(centre, 10)
     assert index.fallbacks == 1
