@@ -8,14 +8,19 @@ Exact search, made faster for large indexes. A flat scan reads every float32
 vector: at 100k faces that is 51 MB per query, more than the CPU caches hold
 (2.0-2.5 ms here). Past ``SCAN_MIN_FACES`` faces, ``search`` first scans an
 in-memory 8-bit copy (``BytePrescan``: 128 bytes a face, 0.55 ms at 100k),
-takes ``max(2k + 32, MIN_CANDIDATES)`` candidates, re-ranks them by their exact float32 distances,
-and checks with the copy's proven error bound that no face outside the
-candidates can be nearer than the k-th; when that check fails (many faces
-tied near the k-th distance, as in collections of a million) it tries again
-with 8 times the candidates, and only then falls back to the float32 scan. So the
+takes ``max(2k + 32, MIN_CANDIDATES)`` candidates, re-ranks them by their
+exact float32 distances, and checks with the prescan's proven error bound
+(the copy's rounding plus the query's) that no face outside the candidates
+can be nearer than the k-th; when that check fails (many faces tied near
+the k-th distance, as in collections of a million) it tries again with 8
+times the candidates, and only then falls back to the float32 scan. So the
 result is always the float32 scan's. ``range_search`` uses the copy the same
 way: candidates within the radius plus the bound, then exact distances. The
 copy is never saved.
+
+A large collection's top-k searches may instead be answered by an
+approximate index (``use_ann``, ``indexer.store.ann``), re-ranked exactly;
+range searches never are.
 """
 
 from __future__ import annotations
@@ -172,10 +177,14 @@ class FlatL2Index:
                 result = self.index.search(query[None, :], k)
                 distances[row], ids[row] = result[0][0], result[1][0]
                 continue
-            exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
+            exact = self._squared_distances(cand, query)
             order = np.argsort(exact, kind="stable")[:k]
             distances[row, : len(order)], ids[row, : len(order)] = exact[order], cand[order]
         return distances, ids
+
+    def _squared_distances(self, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Exact float32 squared L2 distances from ``query`` to the stored vectors of ``ids``."""
+        return ((self.index.reconstruct_batch(ids) - query) ** 2).sum(axis=1, dtype=np.float32)
 
     def _reranked(self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, bound: float, k: int):
         """The exact k nearest among the candidates ``found`` (approximate
@@ -183,7 +192,7 @@ class FlatL2Index:
         ``bound`` for this query cannot prove that no face outside them is
         nearer."""
         cand = found[found >= 0]
-        exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
+        exact = self._squared_distances(cand, query)
         order = np.argsort(exact, kind="stable")[:k]
         # Any face left out is at least approx[-1] - bound away (less the
         # allowance for float32 rounding).
@@ -208,7 +217,7 @@ class FlatL2Index:
 
         Past ``RANGE_SCAN_MIN_FACES`` faces the 8-bit copy finds the candidates:
         every face whose approximate distance is within the radius plus the
-        copy's error bound (no face within the radius can be further), then
+        prescan's error bound (no face within the radius can be further), then
         each candidate's exact float32 distance decides (4x less memory read
         than the float32 scan; ``benchmarks/ann.py``). A query with more than
         ``RANGE_CANDIDATES`` faces within reach goes to the float32 scan."""
@@ -230,7 +239,7 @@ class FlatL2Index:
                 _, found_d, found_i = self.index.range_search(query[None, :], float(radius_sq))
                 found_i = found_i.astype(np.int64)
             else:
-                exact = ((self.index.reconstruct_batch(cand) - query) ** 2).sum(axis=1, dtype=np.float32)
+                exact = self._squared_distances(cand, query)
                 keep = exact <= radius_sq
                 found_d, found_i = exact[keep], cand[keep]
             kept_d.append(found_d)
