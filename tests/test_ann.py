@@ -138,6 +138,8 @@ def test_settings_give_the_plan():
     auto = AnnPlan.from_settings(IndexSettings(search="auto", approximate_from_faces=5000, lists=64))
     assert (auto.min_faces, auto.lists) == (5000, 64)
     assert AnnPlan(min_faces=1).trainable_lists(1_000_000) == 4000
+    kept = AnnPlan.same_as({"factory": "IVF62,PQ64x4fs", "faces": 4000, "trained_faces": 4000})
+    assert (kept.lists, kept.retrain, kept.min_faces) == (62, True, 1) and AnnPlan.same_as(None) is None
     assert AnnPlan(min_faces=1, lists=100).trainable_lists(3200) == 50  # 64 faces a list at least
 
 

@@ -78,11 +78,13 @@ class AnnPlan:
     @classmethod
     def same_as(cls, entry: dict | None) -> "AnnPlan | None":
         """A plan that rebuilds what a generation had (its manifest's ``ann``
-        entry), trained again on the faces left: an erasure (or a repair)
-        keeps the kind of index, whatever the settings."""
-        if not isinstance(entry, dict) or not entry.get("factory"):
+        entry), with as many lists, trained again on the faces left: an
+        erasure (or a repair) keeps the kind of index, whatever the settings."""
+        factory = entry.get("factory") if isinstance(entry, dict) else None
+        if not isinstance(factory, str):
             return None
-        return cls(min_faces=1, retrain=True)
+        lists = factory.split(",")[0].removeprefix("IVF")
+        return cls(min_faces=1, lists=int(lists) if lists.isdigit() else 0, retrain=True)
 
     def fits(self, faces: int) -> bool:
         """Whether a collection of ``faces`` gets an approximate index."""
