@@ -46,6 +46,6 @@ if os.environ.get("KILL_AT"):
 
     setattr(owner, name, killer if not isinstance(original, classmethod) else classmethod(killer))
 
-from indexer.cli import main  # noqa: E402  (after the fakes are in place)
+from facesearch.cli import main  # noqa: E402  (after the fakes are in place)
 
 main(sys.argv[1:])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from config.settings import load_settings
-from indexer.cli import main
+from facesearch.cli import main
 from service import create_app
 from service.access import KeyConfigError, authenticate, digest_of, hashed_form, is_loopback, parse_keys
 from service.audit import FILE_NAME, AuditLog, hash_embeddings

@@ -233,7 +233,7 @@ def test_a_damaged_file_leaves_search_exact(fake_model, data_dir: Path, photos: 
 
 def test_the_index_command_says_when_search_is_approximate(fake_model, runner, data_dir: Path, photos: Path,
                                                             monkeypatch: pytest.MonkeyPatch):
-    from indexer.cli import main
+    from facesearch.cli import main
 
     fake_model.faces_per_image = 2
     command = ["index", "--data-dir", str(data_dir), "--workers", "1", str(photos)]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from config.settings import load_settings
-from indexer.cli import main
+from facesearch.cli import main
 from indexer.clustering import METHODS
 from indexer.store import EmbeddedStore
 from service import create_app

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
-from indexer.cli import main
+from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.store import EmbeddedStore, generations
 from indexer.store.generations import GENERATIONS_DIR, IndexLock

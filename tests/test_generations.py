@@ -238,7 +238,7 @@ def test_names_stay_on_unchanged_and_moved_faces_across_a_reindex_the_server_pic
 
 
 def test_a_damaged_metadata_database_is_a_clear_error_and_full_rebuilds(fake_model, settings, photos, runner):
-    from indexer.cli import main
+    from facesearch.cli import main
 
     index(settings, photos)
     db = current_dir(settings.data_dir) / "metadata.sqlite3"

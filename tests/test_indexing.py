@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexer.cli import main
+from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.scanner import scan
 from indexer.store import EmbeddedStore, StoreError

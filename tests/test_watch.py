@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.cli import main
+from facesearch.cli import main
 from indexer.store import EmbeddedStore
 from indexer.store.generations import IndexLock
 from indexer.watch import parse_interval, stop_on_signals, watch

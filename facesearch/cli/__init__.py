@@ -1,0 +1,54 @@
+"""The ``facesearch`` command: ``index``, ``serve``, ``repair``, ``erase``,
+``cluster``, ``people``, ``hash-key``. It sits above ``indexer`` and
+``service`` and imports both; neither imports it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from facesearch.cli.clustering import cluster
+from facesearch.cli.erasure import erase
+from facesearch.cli.indexing import index, repair
+from facesearch.cli.serving import hash_key, serve
+
+
+def _version_text() -> str:
+    from importlib.metadata import version
+
+    from indexer import model
+
+    info = model.runtime_info()
+    return (
+        f"facesearch {version('facesearch')}, dlib {info['dlib_version']} "
+        f"(BLAS {'on' if info['dlib_blas'] else 'off'}, CUDA {'on' if info['dlib_cuda'] else 'off'}), "
+        f"model {info['model']}"
+    )
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_text())
+        ctx.exit()
+
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, the dlib build and the model, then exit.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v: each skipped photo, -vv: debug).")
+def main(verbose: int) -> None:
+    """facesearch: index photo folders, then ask "who looks like this?"."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+for command in (index, serve, repair, erase, hash_key, cluster):
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()
