@@ -25,17 +25,27 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from indexer.store import attribution, corrections
+from indexer.store.attribution import Attribution, PersonFace, chunks
 from indexer.store.base import StoreError
+from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
+    MAX_NAME_LENGTH,
+    MergeError,
+    NameTakenError,
+    NothingToUndoError,
+    PersonNotFoundError,
+    UndoReport,
+    clean_name,
+)
 from indexer.store.metadata import utc_now
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
-MAX_NAME_LENGTH = 100
 # Older runs are deleted when a new one is stored (each holds a row per face).
 KEEP_RUNS = 5
 BUSY_TIMEOUT_S = 10.0
@@ -75,7 +85,69 @@ CREATE TABLE IF NOT EXISTS cluster_people (
     PRIMARY KEY (run_id, cluster)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cluster_people_person ON cluster_people(person_id);
+CREATE INDEX IF NOT EXISTS cluster_faces_cluster ON cluster_faces(run_id, cluster);
+-- Corrections (indexer/store/corrections.py). Every change people make is a
+-- row of `corrections`; the rows it wrote carry its id as `rev`, so an undo
+-- can tell whether anything touched them since.
+CREATE TABLE IF NOT EXISTS corrections (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,                 -- ISO 8601, UTC
+    actor     TEXT,                          -- the API key id, "cli", or NULL without keys
+    action    TEXT NOT NULL,                 -- create, name_cluster, assign, reject, merge, undo_merge, rename
+    person_id INTEGER,
+    faces     INTEGER NOT NULL DEFAULT 0     -- faces it changed
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    face_id   INTEGER NOT NULL,              -- "not this person"
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    rev       INTEGER NOT NULL,
+    PRIMARY KEY (face_id, person_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rejections_person ON rejections(person_id);
+CREATE TABLE IF NOT EXISTS suggestions (
+    face_id   INTEGER PRIMARY KEY,           -- recognised automatically (indexer/recognition.py)
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    distance  REAL NOT NULL                  -- Euclidean, to the person's nearest confirmed face
+);
+CREATE INDEX IF NOT EXISTS suggestions_person ON suggestions(person_id);
+CREATE TABLE IF NOT EXISTS merges (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,  -- merged into
+    rev       INTEGER NOT NULL,              -- its correction
+    at        TEXT NOT NULL,
+    actor     TEXT,
+    undone_at TEXT
+);
+CREATE INDEX IF NOT EXISTS merges_person ON merges(person_id);
+CREATE TABLE IF NOT EXISTS merged_people (
+    merge_id   INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
+    person_id  INTEGER NOT NULL,             -- the person merged away (gone), as it was
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (merge_id, person_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merge_moves (
+    merge_id    INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
+    from_person INTEGER NOT NULL,
+    kind        TEXT NOT NULL,               -- confirmed, rejection, dropped_rejection, suggestion, cluster
+    item        INTEGER NOT NULL,            -- a face id; for `cluster`, the cluster
+    run_id      INTEGER NOT NULL DEFAULT 0,  -- for `cluster`: its run
+    PRIMARY KEY (merge_id, kind, run_id, item)
+) WITHOUT ROWID;
+-- Recognition's bookkeeping: the last face id it looked at, and the people
+-- whose confirmed faces changed since it last ran (with the correction).
+CREATE TABLE IF NOT EXISTS recognition_state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recognition_dirty (
+    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
+    rev       INTEGER NOT NULL
+);
 """
+
+# Columns added after the first release; older databases get them on open.
+ADDED_COLUMNS = {"face_people": [("rev", "INTEGER NOT NULL DEFAULT 0")]}
 
 
 class NoClusteringError(LookupError):
@@ -84,14 +156,6 @@ class NoClusteringError(LookupError):
 
 class ClusterNotFoundError(LookupError):
     """The last run has no cluster with that id."""
-
-
-class PersonNotFoundError(LookupError):
-    """No person with that id."""
-
-
-class NameTakenError(ValueError):
-    """Another person already has that name."""
 
 
 @dataclass(frozen=True)
@@ -126,22 +190,57 @@ class StoredRun:
 
 @dataclass(frozen=True)
 class Person:
-    """A named person. ``face_count``: faces explicitly labelled with them;
-    ``clusters``: the clusters of the last run mapped to them."""
+    """A named person. ``face_count``: their confirmed faces; ``counts``: the
+    faces each source attributes to them now (``attribution.SOURCES``);
+    ``clusters``: the clusters of the last run mapped to them; ``last_merge``:
+    their last merge that can be undone, or None."""
 
     person_id: int
     name: str
     created_at: str
     face_count: int
     clusters: list[int]
+    counts: dict[str, int] = field(default_factory=dict)
+    last_merge: Merge | None = None
 
 
-def clean_name(name: str) -> str:
-    """The name without surrounding whitespace; ValueError when empty or too long."""
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name must have 1 to {MAX_NAME_LENGTH} characters")
-    return cleaned
+@dataclass(frozen=True)
+class Merge:
+    """A merge into a person: when, by whom (an API key id, ``cli``, or None
+    without keys), the people merged away (id and name) and the confirmed
+    faces moved; ``undone_at`` once undone."""
+
+    merge_id: int
+    person_id: int
+    at: str
+    actor: str | None
+    people: list[tuple[int, str]]
+    faces_moved: int
+    undone_at: str | None
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a correction did: the person afterwards, and how many of the
+    given faces it changed (the others already were so)."""
+
+    person: Person
+    face_ids: list[int]
+    changed: int
+
+
+@dataclass(frozen=True)
+class RecognitionInput:
+    """What recognition reads in one snapshot: the last face id it looked
+    at, the people whose confirmed faces changed since (with the last
+    correction), every confirmed face and its person, and every rejection."""
+
+    watermark: int
+    dirty: dict[int, int]
+    max_rev: int
+    confirmed: list[tuple[int, int]]
+    rejections: set[tuple[int, int]]
+    suggested: dict[int, int]
 
 
 def _json_default(value: Any) -> Any:
@@ -165,6 +264,12 @@ class AnnotationsDB:
         self.conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self.conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+            with self._write() as conn:
+                for table, columns in ADDED_COLUMNS.items():
+                    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                    for name, decl in columns:
+                        if name not in have:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     @classmethod
     def open(cls, data_dir: Path | str) -> AnnotationsDB:
@@ -219,8 +324,8 @@ class AnnotationsDB:
         """Store a run over **every** face of the index (arrays as in
         ``StoredRun``), in one transaction, and return it as read back.
 
-        Labels of faces that are not in the run (gone from the index) are
-        deleted, each named person is mapped to a cluster of the new run (see
+        Labels, rejections and suggestions of faces that are not in the run
+        (gone from the index) are deleted, each named person is mapped to a cluster of the new run (see
         ``_map_people``), and runs older than the last ``KEEP_RUNS`` deleted.
         """
         face_ids = np.asarray(face_ids, dtype=np.int64)
@@ -244,11 +349,11 @@ class AnnotationsDB:
                 zip([run_id] * len(face_ids), face_ids.tolist(), clusters.tolist(), nearest.tolist(),
                     stored_distances),
             )
-            conn.execute(
-                "DELETE FROM face_people WHERE face_id NOT IN "
-                "(SELECT face_id FROM cluster_faces WHERE run_id = ?)",
-                (run_id,),
-            )
+            for table in ("face_people", "rejections", "suggestions"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE face_id NOT IN (SELECT face_id FROM cluster_faces WHERE run_id = ?)",
+                    (run_id,),
+                )
             self._map_people(conn, run_id)
             conn.execute("DELETE FROM cluster_runs WHERE id <= ?", (run_id - KEEP_RUNS,))
         info = RunInfo(run_id, created_at, method, int(k), json.loads(params_json), len(face_ids), float(duration_s))
@@ -330,28 +435,33 @@ class AnnotationsDB:
 
     # -- people --------------------------------------------------------------
 
-    def name_cluster(self, cluster: int, name: str) -> Person:
-        """Label every member face of ``cluster`` in the last run with the
-        person called ``name`` (created when new; a face labelled with someone
-        else is relabelled) and map the cluster to them. Raises
-        ``NoClusteringError``, ``ClusterNotFoundError``, or ValueError for a
-        bad name."""
+    def name_cluster(self, cluster: int, name: str, *, actor: str | None = None) -> Person:
+        """Confirm the member faces of ``cluster`` in the last run as the
+        person called ``name`` (created when new) and map the cluster to
+        them. Members confirmed for someone other than the cluster's previous
+        person keep their person (move them with ``assign``), and members
+        rejected for this person are left out. Raises ``NoClusteringError``,
+        ``ClusterNotFoundError``, or ValueError for a bad name."""
         name = clean_name(name)
         with self._write() as conn:
             info = self._run_with_cluster(conn, cluster)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                person_id = conn.execute(
-                    "INSERT INTO people (name, created_at) VALUES (?, ?)", (name, utc_now())
-                ).lastrowid
-            else:
-                person_id = row[0]
-            conn.execute(
-                "INSERT INTO face_people (face_id, person_id) "
-                "SELECT face_id, ? FROM cluster_faces WHERE run_id = ? AND cluster = ? "
-                "ON CONFLICT (face_id) DO UPDATE SET person_id = excluded.person_id",
-                (person_id, info.run_id, cluster),
-            )
+            person_id = corrections.new_person(conn, name) if row is None else row[0]
+            rev = corrections.begin(conn, "name_cluster", person_id, actor)
+            mapped = conn.execute(
+                "SELECT person_id FROM cluster_people WHERE run_id = ? AND cluster = ?", (info.run_id, cluster)
+            ).fetchone()
+            previous = mapped[0] if mapped else None
+            members = [
+                face_id for (face_id,) in conn.execute(
+                    "SELECT cf.face_id FROM cluster_faces cf LEFT JOIN face_people fp ON fp.face_id = cf.face_id "
+                    "WHERE cf.run_id = ? AND cf.cluster = ? AND (fp.person_id IS NULL OR fp.person_id = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.face_id = cf.face_id AND r.person_id = ?)",
+                    (info.run_id, cluster, previous, person_id),
+                )
+            ]
+            changed = corrections.assign(conn, person_id, members, rev)
+            corrections.finish(conn, rev, changed)
             conn.execute(
                 "INSERT OR REPLACE INTO cluster_people (run_id, cluster, person_id) VALUES (?,?,?)",
                 (info.run_id, cluster, person_id),
@@ -383,10 +493,83 @@ class AnnotationsDB:
         with self._read() as conn:
             found = self._people(conn, [person_id])
         if person_id not in found:
-            raise PersonNotFoundError(f"no person with id {person_id}")
+            raise PersonNotFoundError(f"no person with id {person_id}", [person_id])
         return found[person_id]
 
-    def rename_person(self, person_id: int, name: str) -> Person:
+    def person_by_name(self, name: str) -> Person | None:
+        """The person called ``name`` (case-insensitive), or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT id FROM people WHERE name = ?", (name.strip(),)).fetchone()
+            return None if row is None else self._people(conn, [row[0]])[row[0]]
+
+    def create_person(self, name: str, face_ids: list[int], *, actor: str | None = None) -> Correction:
+        """A new person whose confirmed faces are ``face_ids`` (taken from
+        whoever had them). ``NameTakenError``, ValueError for a bad name."""
+        with self._write() as conn:
+            person_id = corrections.new_person(conn, name)
+            rev = corrections.begin(conn, "create", person_id, actor)
+            changed = corrections.assign(conn, person_id, face_ids, rev)
+            corrections.finish(conn, rev, changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+
+    def assign(self, person_id: int, face_ids: list[int], *, actor: str | None = None) -> Correction:
+        """The faces become confirmed faces of the person (``corrections.assign``)."""
+        with self._write() as conn:
+            corrections.require_people(conn, [person_id])
+            rev = corrections.begin(conn, "assign", person_id, actor)
+            changed = corrections.assign(conn, person_id, face_ids, rev)
+            corrections.finish(conn, rev, changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+
+    def reject(self, person_id: int, face_ids: list[int], *, actor: str | None = None) -> Correction:
+        """These faces are not the person (``corrections.reject``)."""
+        with self._write() as conn:
+            corrections.require_people(conn, [person_id])
+            rev = corrections.begin(conn, "reject", person_id, actor)
+            changed = corrections.reject(conn, person_id, face_ids, rev)
+            corrections.finish(conn, rev, changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+
+    def merge(self, person_id: int, others: list[int], *, actor: str | None = None) -> Person:
+        """Merge ``others`` into the person (``corrections.merge``):
+        ``PersonNotFoundError`` naming unknown ids, ``MergeError``."""
+        with self._write() as conn:
+            rev = corrections.begin(conn, "merge", person_id, actor)
+            corrections.merge(conn, person_id, others, rev, actor)
+            return self._people(conn, [person_id])[person_id]
+
+    def undo_merge(self, person_id: int, *, actor: str | None = None) -> UndoReport:
+        """Undo the person's last merge (``corrections.undo_last_merge``)."""
+        with self._write() as conn:
+            rev = corrections.begin(conn, "undo_merge", person_id, actor)
+            return corrections.undo_last_merge(conn, person_id, rev)
+
+    def merges(self, person_id: int) -> list[Merge]:
+        """The merges into the person, newest first."""
+        with self._read() as conn:
+            corrections.require_people(conn, [person_id])
+            return self._merges(conn, person_id, limit=None)
+
+    @staticmethod
+    def _merges(conn: sqlite3.Connection, person_id: int, *, limit: int | None, open_only: bool = False) -> list[Merge]:
+        rows = conn.execute(
+            "SELECT id, at, actor, undone_at FROM merges WHERE person_id = ? "
+            + ("AND undone_at IS NULL " if open_only else "") + "ORDER BY id DESC"
+            + (f" LIMIT {int(limit)}" if limit is not None else ""),
+            (person_id,),
+        ).fetchall()
+        out = []
+        for merge_id, at, actor, undone_at in rows:
+            people = conn.execute(
+                "SELECT person_id, name FROM merged_people WHERE merge_id = ? ORDER BY person_id", (merge_id,)
+            ).fetchall()
+            moved = conn.execute(
+                "SELECT COUNT(*) FROM merge_moves WHERE merge_id = ? AND kind = 'confirmed'", (merge_id,)
+            ).fetchone()[0]
+            out.append(Merge(merge_id, person_id, at, actor, [tuple(p) for p in people], moved, undone_at))
+        return out
+
+    def rename_person(self, person_id: int, name: str, *, actor: str | None = None) -> Person:
         """Give a person another name; ``NameTakenError`` when someone else has it."""
         name = clean_name(name)
         with self._write() as conn:
@@ -394,29 +577,35 @@ class AnnotationsDB:
             if other is not None:
                 raise NameTakenError(f"person {other[0]} is already called {name!r}")
             if conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id)).rowcount == 0:
-                raise PersonNotFoundError(f"no person with id {person_id}")
+                raise PersonNotFoundError(f"no person with id {person_id}", [person_id])
+            corrections.begin(conn, "rename", person_id, actor)
             return self._people(conn, [person_id])[person_id]
 
-    def delete_person(self, person_id: int) -> None:
-        """Forget a person: their name, face labels and cluster mappings (the faces stay indexed)."""
+    def delete_person(self, person_id: int, *, actor: str | None = None) -> None:
+        """Forget a person: their name, confirmed faces, rejections,
+        suggestions, merges and cluster mappings (the faces stay indexed)."""
         with self._write() as conn:
             if conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount == 0:
-                raise PersonNotFoundError(f"no person with id {person_id}")
+                raise PersonNotFoundError(f"no person with id {person_id}", [person_id])
+            corrections.begin(conn, "delete", person_id, actor)
 
     def faces_of_person(self, person_id: int) -> list[int]:
-        """Every face id of a person: labelled with them, or in a cluster of
-        the last run mapped to them. ``PersonNotFoundError`` when unknown."""
+        """The face ids an erasure of the person takes: confirmed, and in a
+        cluster of the last run mapped to them (not rejected for them).
+        Suggested faces are not among them: an automatic guess is not a
+        reason to erase a face for good (confirm them first).
+        ``PersonNotFoundError`` when unknown."""
         with self._read() as conn:
-            if conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
-                raise PersonNotFoundError(f"no person with id {person_id}")
-            rows = conn.execute(
-                "SELECT face_id FROM face_people WHERE person_id = ? UNION "
-                "SELECT cf.face_id FROM cluster_faces cf JOIN cluster_people cp "
-                "ON cp.run_id = cf.run_id AND cp.cluster = cf.cluster "
-                "WHERE cp.person_id = ? AND cf.run_id = (SELECT MAX(id) FROM cluster_runs)",
-                (person_id, person_id),
-            ).fetchall()
-        return sorted(r[0] for r in rows)
+            corrections.require_people(conn, [person_id])
+            faces = attribution.person_faces(conn, person_id)
+        return sorted(f.face_id for f in faces if f.source != "suggested")
+
+    def person_faces(self, person_id: int) -> list[PersonFace]:
+        """Every face attributed to the person now, with its source
+        (``attribution.person_faces``). ``PersonNotFoundError`` when unknown."""
+        with self._read() as conn:
+            corrections.require_people(conn, [person_id])
+            return attribution.person_faces(conn, person_id)
 
     def faces_of_cluster(self, cluster: int) -> list[int]:
         """The member face ids of a cluster of the last run (not its
@@ -430,20 +619,21 @@ class AnnotationsDB:
         return [r[0] for r in rows]
 
     def forget_faces(self, face_ids: list[int], *, person_id: int | None = None) -> tuple[int, int]:
-        """Remove erased faces from every stored clustering run and label
-        (and, given ``person_id``, forget that person too), overwriting the
-        deleted content on disk. Returns (labels removed, clustering rows
-        removed)."""
+        """Remove erased faces from every stored clustering run, label,
+        rejection, suggestion and merge record (and, given ``person_id``,
+        forget that person too), overwriting the deleted content on disk.
+        Returns (labels removed, clustering rows removed)."""
         ids = sorted({int(i) for i in face_ids})
         labels = rows = 0
         with self._lock:
             self.conn.execute("PRAGMA secure_delete=ON")
         with self._write() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in chunks(ids):
                 labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
                 rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
+                for table in ("rejections", "suggestions"):
+                    conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM merge_moves WHERE kind != 'cluster' AND item IN ({marks})", chunk)
             if rows:
                 conn.execute("UPDATE cluster_runs SET face_count = "
                              "(SELECT COUNT(*) FROM cluster_faces WHERE run_id = cluster_runs.id)")
@@ -453,45 +643,82 @@ class AnnotationsDB:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return labels, rows
 
-    def people_of(self, face_ids: list[int]) -> dict[int, str]:
-        """The name of each given face that has a person: its own label, else
-        the person its cluster of the last run is mapped to."""
-        ids = sorted({int(i) for i in face_ids})
-        out: dict[int, str] = {}
-        if not ids:
-            return out
+    def attributions(self, face_ids: list[int]) -> dict[int, Attribution]:
+        """The person of each given face that has one, with its source
+        (``attribution.attributions``)."""
         with self._read() as conn:
-            last = conn.execute("SELECT MAX(id) FROM cluster_runs").fetchone()[0]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                if last is not None:
-                    out.update(conn.execute(
-                        "SELECT cf.face_id, p.name FROM cluster_faces cf "
-                        "JOIN cluster_people cp ON cp.run_id = cf.run_id AND cp.cluster = cf.cluster "
-                        f"JOIN people p ON p.id = cp.person_id WHERE cf.run_id = ? AND cf.face_id IN ({marks})",
-                        [last, *chunk],
-                    ).fetchall())
-                # Explicit labels override the cluster's person.
-                out.update(conn.execute(
-                    "SELECT fp.face_id, p.name FROM face_people fp JOIN people p ON p.id = fp.person_id "
-                    f"WHERE fp.face_id IN ({marks})",
-                    chunk,
-                ).fetchall())
-        return out
+            return attribution.attributions(conn, face_ids)
 
-    @staticmethod
-    def _people(conn: sqlite3.Connection, person_ids: list[int]) -> dict[int, Person]:
-        """The given people that exist, by id, with their face counts and the
-        clusters of the last run mapped to them."""
+    def people_of(self, face_ids: list[int]) -> dict[int, str]:
+        """The name of each given face that has a person (see ``attributions``)."""
+        return {face_id: a.name for face_id, a in self.attributions(face_ids).items()}
+
+    # -- recognition ---------------------------------------------------------
+
+    def recognition_input(self) -> RecognitionInput:
+        """What ``indexer.recognition`` needs, from one snapshot."""
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM recognition_state WHERE key = 'face_watermark'").fetchone()
+            dirty = dict(conn.execute("SELECT person_id, rev FROM recognition_dirty").fetchall())
+            max_rev = conn.execute("SELECT COALESCE(MAX(id), 0) FROM corrections").fetchone()[0]
+            confirmed = conn.execute("SELECT face_id, person_id FROM face_people ORDER BY face_id").fetchall()
+            rejections = set(conn.execute("SELECT face_id, person_id FROM rejections").fetchall())
+            suggested = dict(conn.execute("SELECT face_id, person_id FROM suggestions").fetchall())
+        return RecognitionInput(row[0] if row else 0, dirty, max_rev, confirmed, rejections, suggested)
+
+    def save_suggestions(
+        self, evaluated: list[int], suggestions: dict[int, tuple[int, float]], *, max_rev: int, watermark: int
+    ) -> int:
+        """Replace the suggestions of the ``evaluated`` faces by
+        ``suggestions`` (face id -> (person id, Euclidean distance to the
+        person's nearest confirmed face)) in one transaction, skipping any that
+        a correction made meanwhile forbids (the face confirmed, or rejected
+        for that person, or the person gone); the people marked for
+        re-evaluation up to correction ``max_rev`` are done, and faces up
+        to ``watermark`` looked at. Returns the suggestions written."""
+        written = 0
+        with self._write() as conn:
+            for chunk, marks in chunks(sorted({int(i) for i in evaluated})):
+                conn.execute(f"DELETE FROM suggestions WHERE face_id IN ({marks})", chunk)
+            for face_id, (person_id, distance) in sorted(suggestions.items()):
+                written += conn.execute(
+                    "INSERT INTO suggestions (face_id, person_id, distance) SELECT ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM people WHERE id = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM face_people WHERE face_id = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM rejections WHERE face_id = ? AND person_id = ?) "
+                    "ON CONFLICT (face_id) DO NOTHING",
+                    (face_id, person_id, float(distance), person_id, face_id, face_id, person_id),
+                ).rowcount
+            conn.execute("DELETE FROM recognition_dirty WHERE rev <= ?", (max_rev,))
+            conn.execute(
+                "INSERT INTO recognition_state (key, value) VALUES ('face_watermark', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+                (int(watermark),),
+            )
+        return written
+
+    def prune_faces(self, known: set[int]) -> int:
+        """Drop labels, rejections and suggestions of faces not in ``known``
+        (the published index's face ids: the others are gone). Returns the
+        rows deleted."""
+        deleted = 0
+        with self._write() as conn:
+            for table in ("face_people", "rejections", "suggestions"):
+                stale = [f for (f,) in conn.execute(f"SELECT DISTINCT face_id FROM {table}") if f not in known]
+                for chunk, marks in chunks(stale):
+                    deleted += conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk).rowcount
+        return deleted
+
+    @classmethod
+    def _people(cls, conn: sqlite3.Connection, person_ids: list[int]) -> dict[int, Person]:
+        """The given people that exist, by id, with their face counts, the
+        clusters of the last run mapped to them and their last open merge."""
         ids = sorted(set(person_ids))
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         rows = conn.execute(f"SELECT id, name, created_at FROM people WHERE id IN ({marks})", ids).fetchall()
-        counts = dict(conn.execute(
-            f"SELECT person_id, COUNT(*) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
-        ).fetchall())
+        counts = attribution.source_counts(conn, [r[0] for r in rows])
         clusters: dict[int, list[int]] = {}
         for person_id, cluster in conn.execute(
             "SELECT person_id, cluster FROM cluster_people WHERE run_id = (SELECT MAX(id) FROM cluster_runs) "
@@ -499,9 +726,14 @@ class AnnotationsDB:
             ids,
         ):
             clusters.setdefault(person_id, []).append(cluster)
-        return {
-            r[0]: Person(r[0], r[1], r[2], counts.get(r[0], 0), clusters.get(r[0], [])) for r in rows
-        }
+        out = {}
+        for person_id, name, created_at in rows:
+            merges = cls._merges(conn, person_id, limit=1, open_only=True)
+            out[person_id] = Person(
+                person_id, name, created_at, counts[person_id]["confirmed"], clusters.get(person_id, []),
+                counts[person_id], merges[0] if merges else None,
+            )
+        return out
 
     def close(self) -> None:
         with self._lock:
