@@ -147,6 +147,26 @@ class ClusteringSettings(BaseModel):
     max_faces: int = Field(2_000_000, ge=1, description="larger indexes are refused (memory)")
 
 
+class RecognitionSettings(BaseModel):
+    """When ``facesearch index`` (and ``POST /api/v1/people/recognise``)
+    suggests a named person for a face (``indexer.recognition``); every
+    distance Euclidean, to the person's confirmed faces."""
+
+    enabled: bool = Field(True, description="suggest named people for new faces after each index run")
+    close_distance: float = Field(0.40, gt=0, description="a face this near one confirmed face is the person...")
+    close_margin: float = Field(0.04, ge=0, description="...when anyone else's nearest confirmed face is this much farther")
+    max_distance: float = Field(0.50, gt=0, description="otherwise the nearest confirmed face must be this near...")
+    support_distance: list[float] = Field(
+        [0.50, 0.46, 0.44], min_length=1,
+        description="...the mean of the person's 1, 2, 3... nearest confirmed faces this near...",
+    )
+    margin: float = Field(0.12, ge=0, description="...and anyone else's nearest confirmed face this much farther")
+
+    @property
+    def support_faces(self) -> int:
+        return len(self.support_distance)
+
+
 class Settings(BaseSettings):
     """Every setting of facesearch. Build with ``load_settings()``."""
 
@@ -170,6 +190,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
+    recognition: RecognitionSettings = RecognitionSettings()
 
     @field_validator("api_keys", "read_keys", mode="before")
     @classmethod

@@ -50,6 +50,10 @@ class IndexReport:
     # The generation's approximate index for top-k searches (factory, faces,
     # trained_faces: the size its lists were trained at), None: exact search.
     approximate_index: dict | None = None
+    # What recognition of named people did after the run (indexer.recognition:
+    # evaluated, suggested, ...), None when it had nothing to do, {"error": ...}
+    # when it failed (the index was published all the same).
+    recognition: dict | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -196,6 +200,7 @@ def index_paths(
             if plan.empty and not _ann_out_of_date(published, AnnPlan.from_settings(settings.index)):
                 report.approximate_index = _published_manifest(published).get("ann")
                 _report_kept(plan, report)
+                _recognise(data_dir, settings, report, only_if_needed=True)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
         wip = generations.begin(data_dir, full=full, key=key)
@@ -212,8 +217,38 @@ def index_paths(
         finally:
             store.close()
         name = generations.publish(data_dir, wip)
+        _recognise(data_dir, settings, report)
         _finish(data_dir, report, started, started_at, name, published=True)
         return report
+
+
+def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_if_needed: bool = False) -> None:
+    """Attribute the new faces of the published index to named people
+    (``indexer.recognition``), under the run's lock. ``only_if_needed``: after
+    a run that published nothing, only when a correction asked for it. A
+    failure is logged and reported; the published index stands."""
+    from indexer.recognition import recognise_index
+    from indexer.store.annotations import AnnotationsDB
+
+    if not settings.recognition.enabled:
+        return
+    try:
+        annotations = AnnotationsDB.open(data_dir)
+        try:
+            if only_if_needed:
+                snapshot = annotations.recognition_input()
+                if snapshot.has_watermark and not snapshot.dirty:
+                    return
+            store = EmbeddedStore.open_published(data_dir)
+            try:
+                report.recognition = recognise_index(store, annotations, settings.recognition).to_dict()
+            finally:
+                store.close()
+        finally:
+            annotations.close()
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        log.error("recognition of named people failed: %s", exc)
+        report.recognition = {"error": str(exc)}
 
 
 def _ann_out_of_date(published: Path | None, plan: AnnPlan | None) -> bool:

@@ -241,6 +241,7 @@ class RecognitionInput:
     confirmed: list[tuple[int, int]]
     rejections: set[tuple[int, int]]
     suggested: dict[int, int]
+    has_watermark: bool = True  # False before the first recognition of this data directory
 
 
 def _json_default(value: Any) -> Any:
@@ -664,7 +665,7 @@ class AnnotationsDB:
             confirmed = conn.execute("SELECT face_id, person_id FROM face_people ORDER BY face_id").fetchall()
             rejections = set(conn.execute("SELECT face_id, person_id FROM rejections").fetchall())
             suggested = dict(conn.execute("SELECT face_id, person_id FROM suggestions").fetchall())
-        return RecognitionInput(row[0] if row else 0, dirty, max_rev, confirmed, rejections, suggested)
+        return RecognitionInput(row[0] if row else 0, dirty, max_rev, confirmed, rejections, suggested, row is not None)
 
     def save_suggestions(
         self, evaluated: list[int], suggestions: dict[int, tuple[int, float]], *, max_rev: int, watermark: int

@@ -32,6 +32,9 @@ class FaceStore(Protocol):
         each query; query i's hits are ``D[lims[i]:lims[i+1]]``,
         ``I[lims[i]:lims[i+1]]``, unordered."""
 
+    def face_ids(self) -> np.ndarray:
+        """Every indexed face id, int64 ascending."""
+
     def vectors_of(self, face_ids: np.ndarray) -> np.ndarray:
         """The embeddings of indexed faces, float32 (n, 128)."""
 

@@ -185,6 +185,9 @@ class EmbeddedStore:
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.vectors.range_search(x, radius_sq)
 
+    def face_ids(self) -> np.ndarray:
+        return self.db.face_ids()
+
     def vectors_of(self, face_ids: np.ndarray) -> np.ndarray:
         return self.vectors.reconstruct(face_ids)
 

@@ -203,6 +203,12 @@ class MetadataDB:
             ).fetchall()
         return {r[0]: FileState(*r) for r in rows}
 
+    def face_ids(self) -> np.ndarray:
+        """Every face id, int64 ascending."""
+        with self._lock:
+            rows = self.conn.execute("SELECT id FROM faces ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def faces(self, face_ids: Iterable[int]) -> dict[int, FaceRecord]:
         """Records of the given face ids that exist (unknown ids are left out)."""
         ids = sorted({int(i) for i in face_ids if int(i) >= 0})

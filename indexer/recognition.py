@@ -1,0 +1,189 @@
+"""Recognition: new faces attributed to named people (source ``suggested``)
+without anyone clustering again.
+
+**The rule** (``config.settings.RecognitionSettings``, ``[recognition]``; every
+distance Euclidean). For a face,
+take the named person P with the nearest confirmed face (distance d1) and
+the nearest confirmed face of anyone else (d2). Suggest P when
+
+- d1 <= ``close_distance`` (0.40) and d2 - d1 >= ``close_margin`` (0.04):
+  a near copy of one of P's confirmed faces; or
+- d1 <= ``max_distance`` (0.50), the mean of P's k nearest confirmed faces
+  (k = 3, or fewer when P has fewer) is within ``support_distance[k - 1]``
+  (0.50, 0.46, 0.44: the mean of more photos lies nearer the person's
+  centre) of the face, and d2 - d1 >= ``margin`` (0.12): near P's faces as
+  a group, not one lookalike photo, and clearly nearer P than anyone else.
+
+Chosen on LFW DevTrain (``benchmarks/recognition.py``: tuned on families
+of people with 10-48 photos, checked on the 10 people with the most photos
+and 200 people seen once): the plain "nearest confirmed face within 0.5"
+names a person seen once wrongly 3-7 times as often, and its precision
+falls below 0.99 for small families. The measured figures are in
+``docs/people.md``.
+
+A face rejected for P is never suggested to P (nor to the next person: the
+evidence pointed at P). Confirmed faces are never suggested.
+
+**Cost.** Every candidate face is compared with every confirmed face,
+never with the whole index: n x C distances (10k new faces against 1,000
+people with 20 confirmed faces each: 2e8, about a second). Which faces are
+candidates (``recognise_index``): the faces added since the last
+recognition (ids above its watermark; face ids are never reused), plus,
+for each person whose confirmed faces changed since (a correction marks
+them), every indexed face within ``max_distance`` of one of those
+confirmed faces (an exact range search) and their current suggestions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from config.settings import RecognitionSettings
+from indexer.store import FaceStore
+from indexer.store.annotations import AnnotationsDB
+
+log = logging.getLogger(__name__)
+
+QUERY_CHUNK = 256  # candidate faces per block of the distance matrix (256 x C float32)
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """Per candidate face: the person suggested (-1: none) and the Euclidean
+    distance to that person's nearest confirmed face (NaN: none)."""
+
+    person: np.ndarray  # int64 (n,)
+    distance: np.ndarray  # float32 (n,)
+
+
+def suggest(
+    x: np.ndarray,
+    confirmed: np.ndarray,
+    confirmed_person: np.ndarray,
+    rule: RecognitionSettings = RecognitionSettings(),
+    rejected: set[tuple[int, int]] | None = None,
+    face_ids: np.ndarray | None = None,
+) -> Suggestions:
+    """Apply ``rule`` to each row of ``x`` (n, 128) against the confirmed
+    faces ``confirmed`` (c, 128) of people ``confirmed_person`` (c,).
+    ``rejected``: (face id, person id) pairs never to suggest, with
+    ``face_ids`` (n,) naming the rows of ``x``."""
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, confirmed.shape[1] if confirmed.size else 128)
+    n = len(x)
+    person_out = np.full(n, -1, dtype=np.int64)
+    distance_out = np.full(n, np.nan, dtype=np.float32)
+    if n == 0 or len(confirmed) == 0:
+        return Suggestions(person_out, distance_out)
+    order = np.argsort(confirmed_person, kind="stable")
+    c = np.ascontiguousarray(confirmed[order], dtype=np.float32)
+    owners = np.asarray(confirmed_person)[order]
+    people, starts, sizes = np.unique(owners, return_index=True, return_counts=True)
+    c_sq = np.einsum("ij,ij->i", c, c)
+    for lo in range(0, n, QUERY_CHUNK):
+        q = x[lo : lo + QUERY_CHUNK]
+        d_sq = np.einsum("ij,ij->i", q, q)[:, None] + c_sq[None, :] - 2.0 * (q @ c.T)
+        d = np.sqrt(np.maximum(d_sq, 0.0))
+        per_person = np.minimum.reduceat(d, starts, axis=1)  # (m, people)
+        best = np.argmin(per_person, axis=1)
+        rows = np.arange(len(q))
+        d1 = per_person[rows, best]
+        if len(people) > 1:
+            per_person[rows, best] = np.inf
+            d2 = per_person.min(axis=1)
+        else:
+            d2 = np.full(len(q), np.inf, dtype=d.dtype)
+        for i in np.flatnonzero(d1 <= rule.max_distance):
+            p, s, size = int(people[best[i]]), int(starts[best[i]]), int(sizes[best[i]])
+            if rejected and face_ids is not None and (int(face_ids[lo + i]), p) in rejected:
+                continue
+            if not _accepted(q[i], float(d1[i]), float(d2[i]), d[i, s : s + size], c[s : s + size], rule):
+                continue
+            person_out[lo + i] = p
+            distance_out[lo + i] = d1[i]
+    return Suggestions(person_out, distance_out)
+
+
+def _accepted(
+    face: np.ndarray, d1: float, d2: float, to_person: np.ndarray, person_faces: np.ndarray, rule: RecognitionSettings
+) -> bool:
+    """The rule for one face whose nearest named person is at ``d1``
+    (``to_person``: distances to each of that person's confirmed faces)."""
+    if d1 <= rule.close_distance and d2 - d1 >= rule.close_margin:
+        return True
+    if d2 - d1 < rule.margin:
+        return False
+    k = min(rule.support_faces, len(to_person))
+    nearest = np.argpartition(to_person, k - 1)[:k] if k < len(to_person) else np.arange(len(to_person))
+    centre = person_faces[nearest].mean(axis=0)
+    return float(np.linalg.norm(face - centre)) <= rule.support_distance[k - 1]
+
+
+@dataclass
+class RecognitionReport:
+    """What one recognition did: faces evaluated, suggestions written,
+    people re-evaluated, seconds."""
+
+    evaluated: int = 0
+    suggested: int = 0
+    people_reevaluated: int = 0
+    confirmed_faces: int = 0
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def recognise_index(
+    store: FaceStore, annotations: AnnotationsDB, rule: RecognitionSettings = RecognitionSettings(), *, everything: bool = False
+) -> RecognitionReport:
+    """Bring the suggestions of ``annotations`` in line with ``store`` (the
+    published index): evaluate the faces added since the last recognition
+    and, for the people whose confirmed faces changed, the faces near those
+    (see the module docstring). ``everything``: every face near any
+    confirmed face, as if every person had changed. Labels, rejections and
+    suggestions of faces gone from the index are dropped first."""
+    started = time.perf_counter()
+    report = RecognitionReport()
+    known = store.face_ids()
+    annotations.prune_faces(set(known.tolist()))
+    snapshot = annotations.recognition_input()
+    top = int(known.max()) if len(known) else 0
+    confirmed_ids = np.array([f for f, _ in snapshot.confirmed], dtype=np.int64)
+    confirmed_people = np.array([p for _, p in snapshot.confirmed], dtype=np.int64)
+    keep = np.isin(confirmed_ids, known)
+    confirmed_ids, confirmed_people = confirmed_ids[keep], confirmed_people[keep]
+    report.confirmed_faces = len(confirmed_ids)
+    # Before the first recognition of this data directory every person counts as changed.
+    people_with_faces = set(confirmed_people.tolist())
+    dirty = people_with_faces if (everything or not snapshot.has_watermark) else set(snapshot.dirty)
+    if not len(confirmed_ids):
+        annotations.save_suggestions(list(snapshot.suggested), {}, max_rev=snapshot.max_rev, watermark=top)
+        report.duration_s = round(time.perf_counter() - started, 3)
+        return report
+    confirmed_x = store.vectors_of(confirmed_ids)
+    candidates = set(known[known > snapshot.watermark].tolist()) if snapshot.has_watermark else set()
+    for person_id in sorted(dirty & people_with_faces):
+        _, _, near = store.range_search(confirmed_x[confirmed_people == person_id], rule.max_distance**2)
+        candidates.update(near.tolist())
+    # Suggestions of changed people, and of people with no confirmed face left, are evaluated again.
+    candidates.update(f for f, person in snapshot.suggested.items() if person in dirty or person not in people_with_faces)
+    candidates.difference_update(confirmed_ids.tolist())
+    candidates.intersection_update(known.tolist())
+    ids = np.array(sorted(candidates), dtype=np.int64)
+    found = suggest(store.vectors_of(ids) if len(ids) else np.zeros((0, 128), np.float32), confirmed_x,
+                    confirmed_people, rule, snapshot.rejections, ids)
+    chosen = {
+        int(face): (int(person), float(distance))
+        for face, person, distance in zip(ids, found.person, found.distance)
+        if person >= 0
+    }
+    report.suggested = annotations.save_suggestions(ids.tolist(), chosen, max_rev=snapshot.max_rev, watermark=top)
+    report.evaluated = len(ids)
+    report.people_reevaluated = len(dirty)
+    report.duration_s = round(time.perf_counter() - started, 3)
+    log.info("recognition: %s", report)
+    return report
