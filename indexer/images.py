@@ -97,6 +97,39 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
         raise ImageError(f"cannot decode the image: {exc}") from None
 
 
+PREVIEW_QUALITY = 85  # JPEG quality of previews
+
+
+def preview_jpeg(data: bytes, max_side: int, *, max_pixels: int = 100_000_000) -> bytes:
+    """A JPEG of the photo in ``data``, upright, at most ``max_side`` pixels
+    on its longest side (never enlarged). A JPEG is decoded at a reduced
+    scale when that suffices (``draft``: a 12 MP photo to 1600 px decodes
+    about 4x faster); other formats as ``decode_rgb``. ``ImageError`` as it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format in ("JPEG", "MPO") and image.size[0] * image.size[1] <= max_pixels:
+                orientation = image.getexif().get(ORIENTATION_TAG, 1)
+                image.draft("RGB", (max_side, max_side))
+                image.load()
+                if orientation != 1:
+                    image = ImageOps.exif_transpose(image)
+                return rgb_jpeg(to_rgb_array(image), max_side)
+    except (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError, Image.DecompressionBombError):
+        pass  # decode_rgb says what is wrong
+    return rgb_jpeg(decode_rgb(data, max_pixels=max_pixels), max_side)
+
+
+def rgb_jpeg(rgb: np.ndarray, max_side: int) -> bytes:
+    """A JPEG of an RGB array, at most ``max_side`` pixels on its longest side."""
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    image.thumbnail((max_side, max_side), Image.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
+    return out.getvalue()
+
+
 # How the files of SUPPORTED_FORMATS start.
 SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 

@@ -24,7 +24,8 @@ from indexer.store.ann import AnnPlan
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata import FileState, utc_now
 from indexer.store.runs import append_run
-from indexer.worker import PhotoResult, file_hash, init_worker, process_file
+from indexer.hashing import file_hash
+from indexer.worker import PhotoResult, init_worker, process_file
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,10 @@ class Capture(Protocol):
 
     def get(self, prop_id: int) -> float: ...
 
+    def set(self, prop_id: int, value: float) -> bool: ...
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
     def release(self) -> None: ...
 
 
@@ -88,6 +92,7 @@ class VideoReader:
     def __init__(self, capture: Capture, cv2: ModuleType) -> None:
         self._capture = capture
         self._pos_msec = cv2.CAP_PROP_POS_MSEC
+        self._pos_frames = cv2.CAP_PROP_POS_FRAMES
         fps = capture.get(cv2.CAP_PROP_FPS)
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.info = VideoInfo(
@@ -139,6 +144,21 @@ class VideoReader:
                 continue  # this frame cannot be converted: the next one stands in for it
             next_sample = (math.floor((self.last_time_s + half_frame) * sample_fps) + 1) / sample_fps
             yield self.last_time_s, np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def frame_at(self, seconds: float) -> np.ndarray:
+        """The frame at ``seconds`` into the video (as ``sampled_frames``
+        timed it: its index over the frame rate), RGB uint8 (H, W, 3).
+        Seeks (to the frame index when the rate is known, else to the time)
+        instead of decoding everything before it. ``VideoError`` when there is
+        no such frame."""
+        if self.info.fps is not None:
+            self._capture.set(self._pos_frames, float(round(seconds * self.info.fps)))
+        else:
+            self._capture.set(self._pos_msec, float(seconds) * 1000.0)
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            raise VideoError(f"no frame at {seconds:.3f} s")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
 
     def _frame_time(self, index: int) -> float:
         """Seconds into the video of the frame just grabbed, the ``index``-th."""

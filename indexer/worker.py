@@ -5,7 +5,6 @@ picklable data."""
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import signal
@@ -15,15 +14,13 @@ import numpy as np
 
 from config.settings import Settings, VideoSettings
 from indexer.faces import find_faces, thumbnail_jpeg
+from indexer.hashing import content_hash, file_hash
 from indexer.images import ImageError, capture_time, decode_rgb
 from indexer.model import Box
 from indexer.recording_time import recording_start
 from indexer.store.metadata import FaceTime
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import VideoError, open_video
-
-# Files are hashed in chunks of this many bytes (a video is never read whole).
-HASH_CHUNK = 1 << 20
 
 _settings: Settings | None = None
 
@@ -49,23 +46,6 @@ class PhotoResult:
     taken_at: float | None = None
     kind: str = "photo"
     duration_s: float | None = None  # a video's length, seconds
-
-
-def content_hash(data: bytes) -> str:
-    """blake2b-256 of the file bytes, hex."""
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
-
-
-def file_hash(path: str) -> tuple[int, str]:
-    """(size in bytes, ``content_hash`` of the file's bytes), read in chunks
-    so that a multi-gigabyte video never sits in memory."""
-    digest = hashlib.blake2b(digest_size=32)
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def init_worker(settings_json: str) -> None:

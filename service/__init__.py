@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     runs) in the same directory are opened read-write, and requests are
     appended to its audit log (``service.audit``). Raises ``KeyConfigError``
     for a malformed configured key."""
+    from service import api_people, api_photos  # noqa: F401  (their routes join the API's blueprint)
     from service.access import parse_keys
     from service.api import ServiceState, bp
     from service.audit import AuditLog

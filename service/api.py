@@ -24,9 +24,7 @@ from indexer.store.generations import IndexBusyError
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
-    NameTakenError,
     NoClusteringError,
-    Person,
     PersonNotFoundError,
     StoredRun,
 )
@@ -60,14 +58,13 @@ from service.schemas import (
     HealthResponse,
     ImageSize,
     NameRequest,
-    PeopleResponse,
-    PersonModel,
     RecallEmbeddingsRequest,
     RecallParams,
     SearchParams,
 )
 from service.recall import RecallFilters, TooManyHits, faces_within, recall
-from service.searching import box_model, search_by_embedding, search_by_photo
+from service.people import person_model
+from service.searching import box_model, person_fields, search_by_embedding, search_by_photo
 
 Request = TypeVar("Request", bound=BaseModel)
 
@@ -118,7 +115,7 @@ def ok(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), mimetype="application/json")
 
 
-def _json_body(model: type[Request]) -> Request:
+def json_body(model: type[Request]) -> Request:
     """Parse and validate a JSON body in one pass (pydantic's JSON parser):
     malformed JSON is a 400, a body of the wrong shape a 422, one over
     ``MAX_JSON_BODY_BYTES`` a 413 (refused before it is parsed)."""
@@ -207,6 +204,12 @@ def audited(**fields) -> None:
     g.setdefault("audit", {}).update(fields)
 
 
+def actor() -> str | None:
+    """Who makes this request, as corrections record it: the API key's id
+    (never the key), None when the service runs without keys."""
+    return g.get("key_id")
+
+
 def _uploaded_hashes() -> list[str]:
     """SHA-256 of every uploaded file (already parsed; read again from the
     start), the upload itself is never logged."""
@@ -251,16 +254,16 @@ def search() -> Response:
         rgb = _uploaded_image(st.settings)
         index = served()
         detection = st.query_detection or index.detection
-        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.people_of,
+        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.attributions,
                                  max_faces=st.settings.search.max_query_faces, exact=bool(params.exact))
     elif content_type == "application/json":
-        req = _json_body(EmbeddingSearchRequest)
+        req = json_body(EmbeddingSearchRequest)
         audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
                 params=req.model_dump(exclude={"embedding"}, exclude_none=True))
         k = _checked_k(req.k, st.settings)
         result = search_by_embedding(
             served().store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance,
-            st.annotations.people_of, exact=bool(req.exact),
+            st.annotations.attributions, exact=bool(req.exact),
         )
     else:
         raise ApiError(
@@ -281,7 +284,7 @@ def recall_search() -> Response:
         params = RecallParams.model_validate({k: v for k, v in request.form.items() if v != ""})
         probes = _probe_faces(st, index)
     elif request.mimetype == "application/json":
-        params = _json_body(RecallEmbeddingsRequest)
+        params = json_body(RecallEmbeddingsRequest)
         audited(query=hash_embeddings(np.asarray(params.embeddings, dtype=np.float32)),
                 params=params.model_dump(exclude={"embeddings"}, exclude_none=True))
         if len(params.embeddings) > st.settings.recall.max_probes:
@@ -304,7 +307,7 @@ def recall_search() -> Response:
             filters=RecallFilters(params.path_prefix, params.time_from, params.time_to),
             group_by=params.group_by, fusion=params.fusion, max_hits=st.settings.recall.max_hits,
             expand_distance=st.settings.recall.expand_distance if params.expand else None,
-            people=st.annotations.people_of,
+            people=st.annotations.attributions,
         )
     except TooManyHits as exc:
         raise ApiError(422, "too_many_results", str(exc)) from None
@@ -317,11 +320,13 @@ def face(face_id: int) -> Response:
     record = served().store.faces([face_id]).get(face_id)
     if record is None:
         raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
+    person = state().annotations.attributions([face_id]).get(face_id)
     return ok(
         FaceResponse(
-            face_id=record.face_id, path=record.path, box=box_model(record.box),
+            face_id=record.face_id, photo_id=record.photo_id, path=record.path, box=box_model(record.box),
             image=ImageSize(width=record.width, height=record.height), content_hash=record.content_hash,
-            indexed_at=record.indexed_at,
+            indexed_at=record.indexed_at, kind="video" if record.kind == "video" else "photo",
+            timestamp=record.timestamp, **person_fields(person),
         )
     )
 
@@ -341,7 +346,7 @@ def create_clusters() -> Response:
     """Cluster every indexed face, store the run and return it. The JSON
     body is optional; bad parameters are 422."""
     st = state()
-    req = _json_body(ClusterRequest) if request.content_length else ClusterRequest()
+    req = json_body(ClusterRequest) if request.content_length else ClusterRequest()
     params = cluster_params(req, st.settings.clustering)
     store = served().store
     try:
@@ -360,19 +365,20 @@ def last_clusters() -> Response:
 @bp.put("/clusters/<int:cluster_id>")
 def name_cluster(cluster_id: int) -> Response:
     """Name a cluster of the last run: its faces are labelled with the person."""
-    req = _json_body(NameRequest)
+    req = json_body(NameRequest)
     try:
-        person = state().annotations.name_cluster(cluster_id, req.name)
+        person = state().annotations.name_cluster(cluster_id, req.name, actor=actor())
     except NoClusteringError as exc:
         raise ApiError(404, "no_clustering", str(exc)) from None
     except ClusterNotFoundError as exc:
         raise ApiError(404, "cluster_not_found", str(exc)) from None
-    return ok(_person_model(person))
+    audited(params={"cluster_id": cluster_id, "person_id": person.person_id}, results=person.face_count)
+    return ok(person_model(person))
 
 
 @bp.get("/clusters/contact-sheet.png")
 def contact_sheet() -> Response:
-    query = ContactSheetParams.model_validate(_query_args())
+    query = ContactSheetParams.model_validate(query_args())
     st = state()
     png = contact_sheet_png(
         served().store, st.annotations, _last_run(), max_per_row=query.max_per_row, max_clusters=query.max_clusters
@@ -390,70 +396,26 @@ def cluster_cost_chart() -> Response:
     return Response(cost_chart_png(_cost()), mimetype="image/png")
 
 
-@bp.get("/people")
-def list_people() -> Response:
-    return ok(PeopleResponse(people=[_person_model(p) for p in state().annotations.people()]))
-
-
-@bp.get("/people/<int:person_id>")
-def get_person(person_id: int) -> Response:
-    try:
-        return ok(_person_model(state().annotations.person(person_id)))
-    except PersonNotFoundError as exc:
-        raise ApiError(404, "person_not_found", str(exc)) from None
-
-
-@bp.patch("/people/<int:person_id>")
-def rename_person(person_id: int) -> Response:
-    req = _json_body(NameRequest)
-    try:
-        return ok(_person_model(state().annotations.rename_person(person_id, req.name)))
-    except PersonNotFoundError as exc:
-        raise ApiError(404, "person_not_found", str(exc)) from None
-    except NameTakenError as exc:
-        raise ApiError(409, "name_taken", str(exc)) from None
-
-
-@bp.delete("/people/<int:person_id>")
-def delete_person(person_id: int) -> Response:
-    """Forget the name and its labels; the faces stay indexed."""
-    try:
-        state().annotations.delete_person(person_id)
-    except PersonNotFoundError as exc:
-        raise ApiError(404, "person_not_found", str(exc)) from None
-    return Response(status=204)
-
-
 @bp.delete("/faces/<int:face_id>")
 def erase_face(face_id: int) -> Response:
     """Erase one face for good (``indexer.erasure``)."""
-    params = ErasureParams.model_validate(_query_args())
+    params = ErasureParams.model_validate(query_args())
     return _erase([face_id], params.dry_run, target={"face_id": face_id})
 
 
 @bp.delete("/people/<int:person_id>/faces")
-def erase_person(person_id: int) -> Response:
-    """Erase every face of a person (labelled, or in a cluster named after
-    them) and forget the person."""
-    params = ErasureParams.model_validate(_query_args())
-    try:
-        face_ids = state().annotations.faces_of_person(person_id)
-    except PersonNotFoundError as exc:
-        raise ApiError(404, "person_not_found", str(exc)) from None
-    return _erase(face_ids, params.dry_run, person_id=person_id, target={"person_id": person_id})
-
-
 @bp.delete("/clusters/<int:cluster_id>/faces")
-def erase_cluster(cluster_id: int) -> Response:
-    """Erase every member face of a cluster of the last clustering."""
-    params = ErasureParams.model_validate(_query_args())
-    try:
-        face_ids = state().annotations.faces_of_cluster(cluster_id)
-    except NoClusteringError as exc:
-        raise ApiError(404, "no_clustering", str(exc)) from None
-    except ClusterNotFoundError as exc:
-        raise ApiError(404, "cluster_not_found", str(exc)) from None
-    return _erase(face_ids, params.dry_run, target={"cluster_id": cluster_id})
+def erasure_moved(**ids: int) -> Response:
+    """Erasing a person's or a cluster's faces moved to ``POST /erasures``:
+    beside ``POST /people/<id>/faces`` (assign), a DELETE there read as
+    "unassign", and it erased faces for good."""
+    target = next(iter(ids))
+    raise ApiError(
+        410, "moved",
+        f'erasing faces for good is POST /api/v1/erasures {{"{target}": {ids[target]}}} (with "dry_run": true to '
+        "see what it would erase); to say faces are not a person without erasing them, POST "
+        "/api/v1/people/<id>/rejections",
+    )
 
 
 @bp.post("/erasures")
@@ -462,19 +424,35 @@ def erase_near() -> Response:
     photos (multipart ``image``) or embeddings (JSON)."""
     st = state()
     index = served()
+    person_id: int | None = None
+    target: dict = {}
     if request.mimetype == "multipart/form-data":
         form = ErasureForm.model_validate({k: v for k, v in request.form.items() if v != ""})
         probes, face_ids, max_distance, dry_run = _probe_faces(st, index), [], form.max_distance, form.dry_run
     elif request.mimetype == "application/json":
-        req = _json_body(ErasureRequest)
+        req = json_body(ErasureRequest)
         if len(req.embeddings) > st.settings.recall.max_probes:
             raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
-        if not req.embeddings and not req.face_ids:
-            raise ApiError(422, "invalid_request", "give face_ids, embeddings, or probe photos: nothing to erase")
+        if not (req.embeddings or req.face_ids or req.person_id is not None or req.cluster_id is not None):
+            raise ApiError(422, "invalid_request",
+                           "give face_ids, embeddings, person_id, cluster_id or probe photos: nothing to erase")
         probes = np.asarray(req.embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
-        face_ids, max_distance, dry_run = req.face_ids, req.max_distance, req.dry_run
+        face_ids, max_distance, dry_run = list(req.face_ids), req.max_distance, req.dry_run
         if len(probes):
             audited(query=hash_embeddings(probes))
+        try:
+            if req.person_id is not None:
+                person_id = req.person_id
+                face_ids += st.annotations.faces_of_person(req.person_id)
+            if req.cluster_id is not None:
+                face_ids += st.annotations.faces_of_cluster(req.cluster_id)
+        except PersonNotFoundError as exc:
+            raise ApiError(404, "person_not_found", str(exc)) from None
+        except NoClusteringError as exc:
+            raise ApiError(404, "no_clustering", str(exc)) from None
+        except ClusterNotFoundError as exc:
+            raise ApiError(404, "cluster_not_found", str(exc)) from None
+        target.update(person_id=req.person_id, cluster_id=req.cluster_id)
     else:
         raise ApiError(415, "unsupported_media_type",
                        "send application/json with face_ids or embeddings, or multipart/form-data with `image` fields")
@@ -485,8 +463,9 @@ def erase_near() -> Response:
             near = list(faces_within(index.store, probes, radius, st.settings.recall.max_hits))
         except TooManyHits as exc:
             raise ApiError(422, "too_many_results", str(exc)) from None
-    return _erase(list(face_ids) + near, dry_run, target={"face_ids": len(face_ids), "probes": len(probes),
-                                                           "max_distance": radius if len(probes) else None})
+    target.update(face_ids=len(face_ids), probes=len(probes), max_distance=radius if len(probes) else None)
+    return _erase(list(face_ids) + near, dry_run, person_id=person_id,
+                  target={k: v for k, v in target.items() if v is not None})
 
 
 def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, target: dict) -> Response:
@@ -516,25 +495,18 @@ def _last_run() -> StoredRun:
     return run
 
 
-def _query_args() -> dict[str, str]:
+def query_args() -> dict[str, str]:
     """The query string's parameters; empty ones count as not given."""
     return {k: v for k, v in request.args.items() if v != ""}
 
 
 def _cost() -> CostResponse:
     st = state()
-    query = CostParams.model_validate(_query_args())
+    query = CostParams.model_validate(query_args())
     try:
         return cost_response(served().store, st.settings.clustering, query, st.annotations.last_run_info())
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-
-
-def _person_model(person: Person) -> PersonModel:
-    return PersonModel(
-        id=person.person_id, name=person.name, created_at=person.created_at, face_count=person.face_count,
-        clusters=person.clusters,
-    )
 
 
 def _checked_k(k: int | None, settings: Settings) -> int:

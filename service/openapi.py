@@ -17,6 +17,18 @@ from service.schemas import (
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
     ClustersResponse,
+    CorrectionResponse,
+    CreatePersonRequest,
+    FaceIdsRequest,
+    MergeRequest,
+    MergesResponse,
+    PersonFacesParams,
+    PersonFacesResponse,
+    PhotoImageParams,
+    PhotoResponse,
+    RecogniseRequest,
+    RecogniseResponse,
+    UndoMergeResponse,
     ContactSheetParams,
     CostParams,
     CostResponse,
@@ -90,9 +102,11 @@ def _id(name: str) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def _component_schemas() -> dict:
-    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest, ErasureRequest]
+    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest, ErasureRequest,
+                CreatePersonRequest, FaceIdsRequest, MergeRequest, RecogniseRequest]
     responses = [SearchResponse, RecallResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
-                 PeopleResponse, CostResponse, ErasureResponse, ErrorResponse]
+                 PeopleResponse, CostResponse, ErasureResponse, ErrorResponse, CorrectionResponse, UndoMergeResponse,
+                 MergesResponse, PersonFacesResponse, RecogniseResponse, PhotoResponse]
     _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
                                 ref_template=REF)
     return top.get("$defs", {})
@@ -112,22 +126,26 @@ def _erasure_paths(photo: dict, limits: Limits, security: list) -> dict:
     erased = {"200": {"description": "what was erased (with dry_run: would be)", "content": _json("ErasureResponse")}}
     dry_run = _query(ErasureParams)
 
-    def by_id(summary: str, operation_id: str, name: str, *statuses: int) -> dict:
+    moved = {"410": {"description": "moved: erase with POST /api/v1/erasures", "content": _json("ErrorResponse")}}
+
+    def moved_to_erasures(name: str, operation_id: str) -> dict:
         return {"delete": {
-            "summary": summary, "operationId": operation_id, "security": security,
-            "parameters": _id(name) + dry_run, "responses": {**erased, **_errors(401, 409, 422, *statuses)},
+            "summary": f"Moved: erase with POST /api/v1/erasures {{\"{name}\": ...}} (answers 410 and erases nothing)",
+            "operationId": operation_id, "deprecated": True, "security": security, "parameters": _id(name),
+            "responses": {**moved, **_errors(401)},
         }}
 
     return {
-        "/api/v1/faces/{face_id}": by_id("Erase one face (an id not in the index erases nothing)", "eraseFace",
-                                         "face_id"),
-        "/api/v1/people/{person_id}/faces": by_id(
-            "Erase every face of a person (labelled, or in a cluster named after them) and forget the person",
-            "erasePerson", "person_id", 404),
-        "/api/v1/clusters/{cluster_id}/faces": by_id("Erase every face of a cluster of the last clustering",
-                                                     "eraseCluster", "cluster_id", 404),
+        "/api/v1/people/{person_id}/faces": moved_to_erasures("person_id", "erasePersonMoved"),
+        "/api/v1/clusters/{cluster_id}/faces": moved_to_erasures("cluster_id", "eraseClusterMoved"),
+        "/api/v1/faces/{face_id}": {"delete": {
+            "summary": "Erase one face (an id not in the index erases nothing)", "operationId": "eraseFace",
+            "security": security, "parameters": _id("face_id") + dry_run,
+            "responses": {**erased, **_errors(401, 409, 422)},
+        }},
         "/api/v1/erasures": {"post": {
-            "summary": "Erase faces by id and/or every face within max_distance of probe photos or embeddings",
+            "summary": "Erase faces for good: by id, every face of a person or of a cluster, and/or every face within "
+                       "max_distance of probe photos or embeddings",
             "operationId": "erase",
             "security": security,
             "requestBody": {
@@ -145,7 +163,88 @@ def _erasure_paths(photo: dict, limits: Limits, security: list) -> dict:
                     }},
                 },
             },
-            "responses": {**erased, **_errors(400, 401, 409, 413, 415, 422)},
+            "responses": {**erased, **_errors(400, 401, 404, 409, 413, 415, 422)},
+        }},
+    }
+
+
+def _people_paths(security: list) -> dict:
+    """People and their corrections (``service.api_people``)."""
+    person_id = _id("person_id")
+    person = {"description": "the person", "content": _json("PersonModel")}
+    correction = {"description": "what changed", "content": _json("CorrectionResponse")}
+
+    def body(model: str, required: bool = True) -> dict:
+        return {"required": required, "content": _json(model)}
+
+    return {
+        "/api/v1/people": {"post": {
+            "summary": "Create a person from faces (they become the person's confirmed faces)",
+            "operationId": "createPerson", "security": security, "requestBody": body("CreatePersonRequest"),
+            "responses": {"201": person, **_errors(400, 401, 404, 409, 422)},
+        }},
+        "/api/v1/people/{person_id}/faces": {
+            "get": {
+                "summary": "A page of the person's faces, each with its source (confirmed, cluster, suggested)",
+                "operationId": "getPersonFaces", "security": security,
+                "parameters": person_id + _query(PersonFacesParams),
+                "responses": {"200": {"description": "the faces", "content": _json("PersonFacesResponse")},
+                              **_errors(401, 404, 422)},
+            },
+            "post": {
+                "summary": "Assign (move) faces to the person: they become confirmed faces of the person",
+                "operationId": "assignFaces", "security": security, "parameters": person_id,
+                "requestBody": body("FaceIdsRequest"), "responses": {"200": correction, **_errors(400, 401, 404, 422)},
+            },
+        },
+        "/api/v1/people/{person_id}/rejections": {"post": {
+            "summary": "Not this person: the faces are never attributed to the person again by a cluster or a "
+                       "suggestion",
+            "operationId": "rejectFaces", "security": security, "parameters": person_id,
+            "requestBody": body("FaceIdsRequest"), "responses": {"200": correction, **_errors(400, 401, 404, 422)},
+        }},
+        "/api/v1/people/{person_id}/merge": {"post": {
+            "summary": "Merge other people into this one (their faces, rejections and suggestions move; they are gone)",
+            "operationId": "mergePeople", "security": security, "parameters": person_id,
+            "requestBody": body("MergeRequest"), "responses": {"200": person, **_errors(400, 401, 404, 422)},
+        }},
+        "/api/v1/people/{person_id}/merge/undo": {"post": {
+            "summary": "Undo the person's last merge (faces changed since stay as they are, and are listed)",
+            "operationId": "undoMerge", "security": security, "parameters": person_id,
+            "responses": {"200": {"description": "what was undone", "content": _json("UndoMergeResponse")},
+                          **_errors(401, 404, 409)},
+        }},
+        "/api/v1/people/{person_id}/merges": {"get": {
+            "summary": "The merges into the person, newest first", "operationId": "getMerges",
+            "security": security, "parameters": person_id,
+            "responses": {"200": {"description": "merges", "content": _json("MergesResponse")}, **_errors(401, 404)},
+        }},
+        "/api/v1/people/recognise": {"post": {
+            "summary": "Recognition now: suggest named people for new faces and for people whose confirmed faces "
+                       "changed",
+            "operationId": "recognise", "security": security, "requestBody": body("RecogniseRequest", False),
+            "responses": {"200": {"description": "what recognition did", "content": _json("RecogniseResponse")},
+                          **_errors(400, 401, 409, 422)},
+        }},
+    }
+
+
+def _photo_paths(security: list) -> dict:
+    photo_id = _id("photo_id")
+    return {
+        "/api/v1/photos/{photo_id}": {"get": {
+            "summary": "An indexed photo or video with every face and its person", "operationId": "getPhoto",
+            "security": security, "parameters": photo_id,
+            "responses": {"200": {"description": "the photo", "content": _json("PhotoResponse")}, **_errors(401, 404)},
+        }},
+        "/api/v1/photos/{photo_id}/image": {"get": {
+            "summary": "The photo as a downscaled JPEG (a video: a face's frame); 404 when the file is gone or "
+                       "changed since it was indexed",
+            "operationId": "getPhotoImage", "security": security,
+            "parameters": photo_id + _query(PhotoImageParams),
+            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {
+                "type": "string", "format": "binary"}}}}, "304": {"description": "not modified (If-None-Match)"},
+                **_errors(401, 404, 422)},
         }},
     }
 
@@ -387,7 +486,8 @@ def _document(limits: Limits) -> dict:
                     },
                 },
                 "delete": {
-                    "summary": "Forget a person's name and face labels (the faces stay indexed)",
+                    "summary": "Forget a person: name, confirmed faces, rejections, suggestions (the faces stay "
+                               "indexed)",
                     "operationId": "deletePerson",
                     "security": security,
                     "parameters": person_id,
@@ -408,8 +508,9 @@ def _document(limits: Limits) -> dict:
             },
         },
     }
-    for path, operations in _erasure_paths(photo, limits, security).items():
-        doc["paths"].setdefault(path, {}).update(operations)
+    for extra in (_erasure_paths(photo, limits, security), _people_paths(security), _photo_paths(security)):
+        for path, operations in extra.items():
+            doc["paths"].setdefault(path, {}).update(operations)
     for operations in doc["paths"].values():
         for method, operation in operations.items():
             responses = operation["responses"]

@@ -13,7 +13,8 @@ import numpy as np
 from indexer.store import FaceStore
 from indexer.store.metadata import FaceRecord
 from service.schemas import RecallMatch, RecallResponse, RecallSource
-from service.searching import PeopleLookup, box_model
+from indexer.store.attribution import Attribution
+from service.searching import PeopleLookup, box_model, person_fields
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,11 @@ def recall(
     return RecallResponse(total=len(hits), max_distance=max_distance, probes=len(probes), matches=matches)
 
 
-def _match(record: FaceRecord, distance: float, person: str | None) -> RecallMatch:
+def _match(record: FaceRecord, distance: float, person: Attribution | None) -> RecallMatch:
     return RecallMatch.model_construct(
         face_id=record.face_id, distance=distance, path=record.path, box=box_model(record.box),
         timestamp=record.timestamp, time=record.time, track_start=record.track_start, track_end=record.track_end,
-        person=person,
+        photo_id=record.photo_id, **person_fields(person),
     )
 
 

@@ -81,14 +81,27 @@ class EmbeddingSearchRequest(SearchParams):
     embedding: Embedding
 
 
-class Match(BaseModel):
+PersonSource = Literal["confirmed", "cluster", "suggested"]
+
+
+class PersonFields(BaseModel):
+    """A face's person now, and where that comes from."""
+
+    person: str | None = Field(
+        None,
+        description="The face's person: confirmed (a person said so), else the person its cluster of the last "
+        "clustering is mapped to, else suggested by recognition; null for none.",
+    )
+    person_id: int | None = None
+    person_source: PersonSource | None = Field(None, description="confirmed, cluster or suggested; null for none.")
+
+
+class Match(PersonFields):
     face_id: int
     distance: float = Field(..., description="Euclidean distance to the query face.")
     path: str
     box: BoxModel
-    person: str | None = Field(
-        None, description="The face's person: its own label, else the person of its cluster in the last clustering."
-    )
+    photo_id: int | None = Field(None, description="The photo (or video) the face is in: GET /api/v1/photos/<id>.")
 
 
 class RecallParams(BaseModel):
@@ -122,7 +135,7 @@ class RecallEmbeddingsRequest(RecallParams):
     embeddings: list[Embedding] = Field(..., min_length=1)
 
 
-class RecallMatch(BaseModel):
+class RecallMatch(PersonFields):
     face_id: int
     distance: float = Field(..., description="Euclidean distance to the nearest probe face.")
     path: str
@@ -131,7 +144,7 @@ class RecallMatch(BaseModel):
     time: float | None = Field(None, description="When the face was seen, POSIX seconds (capture time, else file time).")
     track_start: float | None = Field(None, description="A video face's track: first sighting, seconds into the video.")
     track_end: float | None = Field(None, description="A video face's track: last sighting, seconds into the video.")
-    person: str | None = None
+    photo_id: int | None = Field(None, description="The photo (or video) the face is in.")
 
 
 class RecallSource(BaseModel):
@@ -227,13 +240,16 @@ class ImageSize(BaseModel):
     height: int
 
 
-class FaceResponse(BaseModel):
+class FaceResponse(PersonFields):
     face_id: int
+    photo_id: int
     path: str
     box: BoxModel
     image: ImageSize
     content_hash: str
     indexed_at: str
+    kind: Literal["photo", "video"] = "photo"
+    timestamp: float | None = Field(None, description="Seconds into a video; null for a photo.")
 
 
 # FAISS takes a k-means seed as a C int.
@@ -313,16 +329,196 @@ class NameRequest(BaseModel):
     name: Name
 
 
+# Faces one correction request may name (a page of thousands of faces
+# selected at once fits; more: send several requests).
+MAX_CORRECTION_FACES = 10_000
+# People one merge may take in.
+MAX_MERGE_PEOPLE = 100
+
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+FaceIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_CORRECTION_FACES)]
+
+
+class SourceCounts(BaseModel):
+    confirmed: int = 0
+    cluster: int = 0
+    suggested: int = 0
+
+
+class MergedPerson(BaseModel):
+    id: int
+    name: str
+
+
+class MergeModel(BaseModel):
+    """A merge into a person."""
+
+    id: int
+    at: str = Field(..., description="ISO 8601, UTC.")
+    actor: str | None = Field(..., description="The API key id that merged (\"cli\" from the command line; null without keys).")
+    people: list[MergedPerson] = Field(..., description="The people merged away, as they were.")
+    faces_moved: int = Field(..., description="Confirmed faces the merge moved to the person.")
+    undone_at: str | None = None
+
+
 class PersonModel(BaseModel):
     id: int
     name: str
     created_at: str
-    face_count: int = Field(..., description="Faces labelled with this person.")
+    face_count: int = Field(..., description="Confirmed faces of this person.")
+    counts: SourceCounts = Field(..., description="Faces attributed to the person now, by source.")
     clusters: list[int] = Field(..., description="Clusters of the last clustering mapped to this person.")
+    cover_face_id: int | None = Field(None, description="A confirmed face to show for the person.")
+    last_merge: MergeModel | None = Field(
+        None, description="The person's last merge that can be undone (POST .../merge/undo), if any."
+    )
 
 
 class PeopleResponse(BaseModel):
     people: list[PersonModel] = Field(..., description="By name.")
+
+
+class CreatePersonRequest(BaseModel):
+    """Body of ``POST /api/v1/people``: a new person from faces."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name
+    face_ids: FaceIds = Field(..., description=f"Their confirmed faces (at most {MAX_CORRECTION_FACES:,}).")
+
+
+class FaceIdsRequest(BaseModel):
+    """Body of ``POST /api/v1/people/<id>/faces`` and ``.../rejections``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    face_ids: FaceIds = Field(..., description=f"At most {MAX_CORRECTION_FACES:,} faces.")
+
+
+class MergeRequest(BaseModel):
+    """Body of ``POST /api/v1/people/<id>/merge``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    people: Annotated[list[Id], Field(min_length=1, max_length=MAX_MERGE_PEOPLE)] = Field(
+        ..., description="The people merged into this one (they are gone after)."
+    )
+
+
+class CorrectionResponse(BaseModel):
+    """What an assignment or rejection did."""
+
+    person: PersonModel
+    face_ids: list[int]
+    changed: int = Field(..., description="Faces of the request whose attribution changed (the others already were so).")
+
+
+class UndoMergeResponse(BaseModel):
+    """What undoing a person's last merge did."""
+
+    merge_id: int
+    person: PersonModel
+    restored: list[PersonModel] = Field(..., description="The people merged away, back with their ids and names.")
+    faces_restored: int
+    rejections_restored: int
+    left_as_they_are: list[int] = Field(
+        ...,
+        description="Faces the merge moved that something changed since (moved, rejected, erased, assigned again): "
+        "they stay as they are now.",
+    )
+
+
+class MergesResponse(BaseModel):
+    merges: list[MergeModel] = Field(..., description="Newest first.")
+
+
+class PersonFacesParams(BaseModel):
+    """Query of ``GET /api/v1/people/<id>/faces``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, le=1000, description="Faces per page.")
+    offset: int = Field(0, ge=0)
+    order: Literal["newest", "oldest", "nearest", "farthest"] = Field(
+        "newest",
+        description="newest/oldest photo first (capture time, else file time; faces without one last), or by "
+        "distance to the person's other confirmed faces: nearest first, or farthest first (where wrong ones show).",
+    )
+    source: PersonSource | Literal[""] | None = Field(None, description="Only faces of this source (empty: all).")
+
+
+class PersonFace(BaseModel):
+    face_id: int
+    photo_id: int
+    path: str
+    box: BoxModel
+    source: PersonSource
+    distance: float | None = Field(
+        ...,
+        description="Euclidean distance to the person's nearest confirmed face (other than itself); for a suggested "
+        "face as recognition measured it. Null when the person has no other confirmed face.",
+    )
+    time: float | None = Field(None, description="When the face was seen, POSIX seconds.")
+    timestamp: float | None = Field(None, description="Seconds into a video; null for a photo.")
+
+
+class PersonFacesResponse(BaseModel):
+    total: int = Field(..., description="Faces attributed to the person now (of the source asked for).")
+    counts: SourceCounts
+    limit: int
+    offset: int
+    order: str
+    faces: list[PersonFace]
+
+
+class RecogniseRequest(BaseModel):
+    """Body of ``POST /api/v1/people/recognise`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    everything: bool = Field(
+        False,
+        description="Re-evaluate every face near any confirmed face, not only new faces and the people whose "
+        "confirmed faces changed.",
+    )
+
+
+class RecogniseResponse(BaseModel):
+    evaluated: int = Field(..., description="Faces evaluated.")
+    suggested: int = Field(..., description="Suggestions written.")
+    people_reevaluated: int
+    confirmed_faces: int
+    duration_s: float
+
+
+class PhotoFaceModel(PersonFields):
+    face_id: int
+    box: BoxModel
+    timestamp: float | None = Field(None, description="Seconds into a video; null for a photo.")
+
+
+class PhotoResponse(BaseModel):
+    """An indexed photo or video with every face of it."""
+
+    photo_id: int
+    path: str
+    width: int = Field(..., description="Pixels, upright (boxes are in these coordinates).")
+    height: int
+    kind: Literal["photo", "video"]
+    time: float | None = Field(None, description="Capture time (a video's start), else file time: POSIX seconds.")
+    duration_s: float | None = Field(None, description="A video's length, seconds.")
+    content_hash: str
+    indexed_at: str
+    faces: list[PhotoFaceModel] = Field(..., description="In face-id order.")
+
+
+class PhotoImageParams(BaseModel):
+    """Query of ``GET /api/v1/photos/<id>/image``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_side: int = Field(1600, ge=16, le=4096, description="Longest side of the JPEG, pixels.")
+    face_id: Id | None = Field(None, description="A video: the frame of this face (default: its first face).")
 
 
 class CostParams(BaseModel):
@@ -391,6 +587,12 @@ class ErasureRequest(ErasureForm):
     embeddings: list[Embedding] = Field(
         [], description="Probe embeddings: every face within max_distance of one is erased."
     )
+    person_id: Id | None = Field(
+        None,
+        description="Every face of this person (confirmed, or in a cluster of the last clustering mapped to them; "
+        "not the suggested ones) is erased, and the person forgotten.",
+    )
+    cluster_id: Id | None = Field(None, description="Every member face of this cluster of the last clustering.")
 
 
 class ErasureResponse(BaseModel):

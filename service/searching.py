@@ -11,10 +11,19 @@ from config.settings import DetectionSettings
 from indexer.faces import detect_boxes, find_faces
 from indexer.model import Box
 from indexer.store import FaceStore
+from indexer.store.attribution import Attribution
 from service.schemas import BoxModel, Match, QueryFace, SearchResponse
 
-# face ids -> the name of each face that has a person (``AnnotationsDB.people_of``)
-PeopleLookup = Callable[[list[int]], dict[int, str]]
+# face ids -> the person of each face that has one, with its source
+# (``AnnotationsDB.attributions``)
+PeopleLookup = Callable[[list[int]], dict[int, Attribution]]
+
+
+def person_fields(attribution: Attribution | None) -> dict:
+    """The ``person``, ``person_id`` and ``person_source`` of a face in a response."""
+    if attribution is None:
+        return {"person": None, "person_id": None, "person_source": None}
+    return {"person": attribution.name, "person_id": attribution.person_id, "person_source": attribution.source}
 
 
 def box_model(box: Box) -> BoxModel:
@@ -31,7 +40,7 @@ def nearest_faces(
 ) -> list[list[Match]]:
     """For each row of ``x`` (n, 128), up to ``k`` indexed faces by ascending
     Euclidean distance, at most ``max_distance`` away when given, each with
-    its person's name from ``people`` (null without). Faces whose metadata
+    its person from ``people`` (null without). Faces whose metadata
     has gone (removed since the index was loaded) are skipped. ``exact``:
     compare with every face even where the store searches approximately."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 128)
@@ -56,7 +65,7 @@ def nearest_faces(
             matches.append(
                 Match.model_construct(
                     face_id=int(face_id), distance=float(dist), path=record.path, box=box_model(record.box),
-                    person=names.get(int(face_id)),
+                    photo_id=record.photo_id, **person_fields(names.get(int(face_id))),
                 )
             )
         results.append(matches)

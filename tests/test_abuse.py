@@ -438,7 +438,9 @@ def test_mutated_photos_decode_or_raise_image_error():
     "method, url",
     [("GET", "/api/v1/faces/{}"), ("GET", "/api/v1/faces/{}/thumbnail"), ("DELETE", "/api/v1/faces/{}"),
      ("GET", "/api/v1/people/{}"), ("PATCH", "/api/v1/people/{}"), ("DELETE", "/api/v1/people/{}"),
-     ("DELETE", "/api/v1/people/{}/faces"), ("PUT", "/api/v1/clusters/{}"), ("DELETE", "/api/v1/clusters/{}/faces")],
+     ("GET", "/api/v1/people/{}/faces"), ("POST", "/api/v1/people/{}/faces"), ("POST", "/api/v1/people/{}/rejections"),
+     ("POST", "/api/v1/people/{}/merge"), ("POST", "/api/v1/people/{}/merge/undo"), ("GET", "/api/v1/photos/{}"),
+     ("GET", "/api/v1/photos/{}/image"), ("PUT", "/api/v1/clusters/{}")],
 )
 def test_ids_beyond_sqlite_integers_are_404(client, method, url):
     """An id of 2**63 or more names nothing (SQLite integers are 64-bit)."""

@@ -143,8 +143,10 @@ def test_merge_moves_everything_and_undo_brings_it_back(db):
     snapshot = db.recognition_input()
     db.save_suggestions([5], {5: (alicia.person_id, 0.3)}, max_rev=snapshot.max_rev, watermark=7)
 
-    merged = db.merge(alice.person_id, [alicia.person_id], actor="admin-1")
-    assert merged.face_count == 4 and merged.clusters == [0, 1]
+    merge = db.merge(alice.person_id, [alicia.person_id], actor="admin-1")
+    assert merge.face_ids == [3, 4] and merge.changed == 2
+    merged = merge.person
+    assert merged.face_count == 4 and merged.cover_face_id == 1 and merged.clusters == [0, 1]
     assert merged.last_merge is not None and merged.last_merge.people == [(alicia.person_id, "Alicia")]
     assert merged.last_merge.actor == "admin-1" and merged.last_merge.faces_moved == 2
     with pytest.raises(PersonNotFoundError):

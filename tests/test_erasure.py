@@ -56,11 +56,11 @@ def test_erasing_a_person_leaves_nothing_of_their_faces(people_index: Path):
     thumbnail = client.get(f"/api/v1/faces/{ids[0]}/thumbnail").data
     assert any(v in stored_bytes(people_index) for v in anna_vectors) and thumbnail in stored_bytes(people_index)
 
-    preview = client.delete(f"/api/v1/people/{person['id']}/faces?dry_run=true").get_json()
+    preview = client.post("/api/v1/erasures", json={"person_id": person["id"], "dry_run": True}).get_json()
     assert preview["dry_run"] and preview["faces_erased"] == len(ids) and preview["face_ids"] == ids
     assert client.get("/api/v1/health").get_json()["faces"] == TOTAL  # a dry run changes nothing
 
-    response = client.delete(f"/api/v1/people/{person['id']}/faces")
+    response = client.post("/api/v1/erasures", json={"person_id": person["id"]})
     assert response.status_code == 200, response.get_json()
     report = response.get_json()
     assert report["faces_erased"] == len(ids) and report["face_ids"] == ids and report["person_forgotten"]
@@ -91,7 +91,7 @@ def test_erasing_a_cluster_and_single_faces(people_index: Path):
     client = client_of(people_index)
     ids = anna_ids(client)
     cluster = name_cluster_of(client, ids[0], "Anna")
-    report = client.delete(f"/api/v1/clusters/{cluster}/faces").get_json()
+    report = client.post("/api/v1/erasures", json={"cluster_id": cluster}).get_json()
     assert report["face_ids"] == ids and not report["person_forgotten"]
     assert client.get("/api/v1/people").get_json()["people"][0]["face_count"] == 0  # the name stays, unlinked
     ben = client.post("/api/v1/search", json={"embedding": person_faces("ben", 1)[0].tolist(), "k": 1}).get_json()
@@ -100,8 +100,22 @@ def test_erasing_a_cluster_and_single_faces(people_index: Path):
     assert client.get(f"/api/v1/faces/{ben_id}").status_code == 404
     again = client.delete(f"/api/v1/faces/{ben_id}").get_json()  # already gone: nothing to do
     assert again["faces_erased"] == 0
-    assert client.delete("/api/v1/clusters/99/faces").status_code == 404
-    assert client.delete("/api/v1/people/99/faces").status_code == 404
+    assert client.post("/api/v1/erasures", json={"cluster_id": 99}).get_json()["error"]["code"] == "cluster_not_found"
+    assert client.post("/api/v1/erasures", json={"person_id": 99}).get_json()["error"]["code"] == "person_not_found"
+
+
+def test_the_old_erasure_paths_say_where_erasure_went(people_index: Path):
+    """DELETE /people/<id>/faces erased for good beside a POST that assigns:
+    it answers 410 with the way to erase, and erases nothing."""
+    client = client_of(people_index)
+    name_cluster_of(client, anna_ids(client)[0], "Anna")
+    (person,) = client.get("/api/v1/people").get_json()["people"]
+    for url, key in [(f"/api/v1/people/{person['id']}/faces", "person_id"), ("/api/v1/clusters/0/faces", "cluster_id")]:
+        response = client.delete(url)
+        assert response.status_code == 410
+        error = response.get_json()["error"]
+        assert error["code"] == "moved" and "POST /api/v1/erasures" in error["message"] and key in error["message"]
+    assert client.get("/api/v1/health").get_json()["faces"] == TOTAL
 
 
 def test_erasing_faces_near_a_probe_embedding(people_index: Path):

@@ -2,7 +2,7 @@
 
 from indexer.store.base import FaceStore, StoreError
 from indexer.store.embedded import EmbeddedStore, StoreMismatchError
-from indexer.store.metadata import FaceRecord, FileRecord, FileState
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoFace, PhotoRecord
 
 __all__ = [
     "EmbeddedStore",
@@ -10,6 +10,8 @@ __all__ = [
     "FaceStore",
     "FileRecord",
     "FileState",
+    "PhotoFace",
+    "PhotoRecord",
     "StoreError",
     "StoreMismatchError",
 ]

@@ -202,6 +202,7 @@ class Person:
     clusters: list[int]
     counts: dict[str, int] = field(default_factory=dict)
     last_merge: Merge | None = None
+    cover_face_id: int | None = None  # a confirmed face to show for them (their first)
 
 
 @dataclass(frozen=True)
@@ -531,13 +532,17 @@ class AnnotationsDB:
             corrections.finish(conn, rev, changed)
             return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
 
-    def merge(self, person_id: int, others: list[int], *, actor: str | None = None) -> Person:
+    def merge(self, person_id: int, others: list[int], *, actor: str | None = None) -> Correction:
         """Merge ``others`` into the person (``corrections.merge``):
-        ``PersonNotFoundError`` naming unknown ids, ``MergeError``."""
+        ``PersonNotFoundError`` naming unknown ids, ``MergeError``. The
+        correction's ``face_ids`` are the confirmed faces moved."""
         with self._write() as conn:
             rev = corrections.begin(conn, "merge", person_id, actor)
-            corrections.merge(conn, person_id, others, rev, actor)
-            return self._people(conn, [person_id])[person_id]
+            merge_id = corrections.merge(conn, person_id, others, rev, actor)
+            moved = [f for (f,) in conn.execute(
+                "SELECT item FROM merge_moves WHERE merge_id = ? AND kind = 'confirmed' ORDER BY item", (merge_id,)
+            )]
+            return Correction(self._people(conn, [person_id])[person_id], moved, len(moved))
 
     def undo_merge(self, person_id: int, *, actor: str | None = None) -> UndoReport:
         """Undo the person's last merge (``corrections.undo_last_merge``)."""
@@ -727,12 +732,15 @@ class AnnotationsDB:
             ids,
         ):
             clusters.setdefault(person_id, []).append(cluster)
+        covers = dict(conn.execute(
+            f"SELECT person_id, MIN(face_id) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
+        ).fetchall())
         out = {}
         for person_id, name, created_at in rows:
             merges = cls._merges(conn, person_id, limit=1, open_only=True)
             out[person_id] = Person(
                 person_id, name, created_at, counts[person_id]["confirmed"], clusters.get(person_id, []),
-                counts[person_id], merges[0] if merges else None,
+                counts[person_id], merges[0] if merges else None, covers.get(person_id),
             )
         return out
 

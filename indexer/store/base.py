@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.model import Box
-from indexer.store.metadata import FaceRecord, FileRecord, FileState
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoRecord
 
 
 class StoreError(RuntimeError):
@@ -40,6 +40,9 @@ class FaceStore(Protocol):
 
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         """Metadata of the given faces; unknown ids are left out."""
+
+    def photo(self, photo_id: int) -> PhotoRecord | None:
+        """One indexed file with its faces, or None for an unknown id."""
 
     def thumbnail(self, face_id: int) -> bytes | None:
         """JPEG bytes of the face crop, or None for an unknown id."""

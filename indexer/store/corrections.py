@@ -221,6 +221,7 @@ class UndoReport:
     merge_id: int
     person_id: int
     restored_people: list[int] = field(default_factory=list)
+    restored_face_ids: list[int] = field(default_factory=list)
     faces_restored: int = 0
     rejections_restored: int = 0
     left_as_they_are: list[int] = field(default_factory=list)
@@ -267,6 +268,7 @@ def undo_last_merge(conn: sqlite3.Connection, person_id: int, rev: int) -> UndoR
         else:
             report.left_as_they_are.append(face_id)
     report.faces_restored = len(restored)
+    report.restored_face_ids = sorted(restored)
     for other, kind, item, run_id in moves:
         if kind == "rejection":
             report.rejections_restored += conn.execute(

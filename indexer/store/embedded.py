@@ -31,7 +31,7 @@ from indexer.store.ann import refresh as refresh_ann
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import StoreError
 from indexer.store.generations import current_dir
-from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, utc_now
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, PhotoRecord, utc_now
 from indexer.store.vectors import FlatL2Index
 from indexer.tracks import iou
 
@@ -196,6 +196,9 @@ class EmbeddedStore:
 
     def thumbnail(self, face_id: int) -> bytes | None:
         return self.db.thumbnail(face_id)
+
+    def photo(self, photo_id: int) -> PhotoRecord | None:
+        return self.db.photo(photo_id)
 
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, photo ids, embeddings (n, 128) float32) of every face, by face id."""

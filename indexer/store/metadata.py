@@ -139,6 +139,7 @@ class FaceRecord:
     timestamp: float | None = None
     track_start: float | None = None
     track_end: float | None = None
+    photo_id: int | None = None  # the file's id (``files.id``): a changed file gets a new one
 
     @property
     def time(self) -> float | None:
@@ -147,6 +148,35 @@ class FaceRecord:
         if self.taken_at is None:
             return None
         return self.taken_at + (self.timestamp or 0.0)
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """One face of a photo (``timestamp``: seconds into a video)."""
+
+    face_id: int
+    box: Box
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One indexed file (photo or video) with its faces, in face-id order.
+    ``size``, ``mtime_ns`` and ``content_hash`` are as indexed: serving the
+    file checks them again. ``taken_at``: POSIX seconds."""
+
+    photo_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    kind: str
+    taken_at: float | None
+    duration_s: float | None
+    indexed_at: str
+    faces: list[PhotoFace]
 
 
 class MetadataDB:
@@ -223,7 +253,7 @@ class MetadataDB:
                 )
                 rows = self.conn.execute(
                     "SELECT faces.id, files.path, faces.top, faces.right, faces.bottom, faces.left, "
-                    f"files.width, files.height, files.content_hash, faces.indexed_at, {extra} "
+                    f"files.width, files.height, files.content_hash, faces.indexed_at, {extra}, files.id "
                     f"FROM faces JOIN files ON files.id = faces.file_id WHERE faces.id IN ({marks})",
                     chunk,
                 ).fetchall()
@@ -231,8 +261,30 @@ class MetadataDB:
                     out[r[0]] = FaceRecord(
                         r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9],
                         kind=r[10] or "photo", taken_at=r[11], timestamp=r[12], track_start=r[13], track_end=r[14],
+                        photo_id=r[15],
                     )
         return out
+
+    def photo(self, photo_id: int) -> PhotoRecord | None:
+        """One file by id, with its faces; None when unknown."""
+        columns = ", ".join(self._col("files", c) for c in ("kind", "taken_at", "duration_s"))
+        with self._lock:
+            row = self.conn.execute(
+                f"SELECT id, path, size, mtime_ns, content_hash, width, height, {columns}, indexed_at "
+                "FROM files WHERE id = ?",
+                (int(photo_id),),
+            ).fetchone()
+            if row is None:
+                return None
+            faces = self.conn.execute(
+                f"SELECT id, top, right, bottom, left, {self._col('faces', 'timestamp')} FROM faces "
+                "WHERE file_id = ? ORDER BY id",
+                (int(photo_id),),
+            ).fetchall()
+        return PhotoRecord(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or "photo", row[8], row[9], row[10],
+            [PhotoFace(f[0], Box(f[1], f[2], f[3], f[4]), f[5]) for f in faces],
+        )
 
     def example_path(self) -> str | None:
         """The path of one indexed photo with a face (for the CLI's hints)."""

@@ -1,0 +1,41 @@
+"""The photo endpoints (read scope): an indexed photo or video with its
+faces and their people, and a downscaled JPEG of it (``service.photos``)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from service import photos
+from service.api import bp, ok, query_args, served, state
+from service.errors import ApiError
+from service.schemas import PhotoImageParams
+
+
+@bp.get("/photos/<int:photo_id>")
+def get_photo(photo_id: int) -> Response:
+    try:
+        return ok(photos.photo_response(served().store, state().annotations, photo_id))
+    except photos.PhotoNotFound as exc:
+        raise ApiError(404, "photo_not_found", str(exc)) from None
+
+
+@bp.get("/photos/<int:photo_id>/image")
+def photo_image(photo_id: int) -> Response:
+    """The photo (a video: the frame of ``face_id``, else of its first face)
+    as a JPEG of at most ``max_side`` pixels; 404 when the file is gone or
+    changed since it was indexed."""
+    params = PhotoImageParams.model_validate(query_args())
+    try:
+        jpeg, content = photos.photo_jpeg(served().store, photo_id, max_side=params.max_side, face_id=params.face_id,
+                                          max_pixels=state().settings.indexer.max_image_pixels)
+    except photos.PhotoNotFound as exc:
+        raise ApiError(404, "photo_not_found", str(exc)) from None
+    except photos.PhotoUnavailable as exc:
+        raise ApiError(404, "photo_unavailable", str(exc)) from None
+    etag = f"{content[:32]}-{params.max_side}-{params.face_id or 0}"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    response = Response(jpeg, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.set_etag(etag)
+    return response

@@ -1,0 +1,185 @@
+"""Plain functions over people the views and the CLI call: the served
+store and the annotations in, response models out. Corrections check their
+face ids against the index first (``FacesNotFound`` names the unknown
+ones); the writes themselves are ``AnnotationsDB``'s, one transaction each.
+Every distance is Euclidean."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from config.settings import RecognitionSettings
+from indexer.recognition import recognise_index
+from indexer.store import FaceStore
+from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, UndoReport
+from indexer.store.attribution import PersonFace as AttributedFace
+from indexer.store.generations import IndexLock
+from service.schemas import (
+    CorrectionResponse,
+    MergedPerson,
+    MergeModel,
+    PersonFace,
+    PersonFacesParams,
+    PersonFacesResponse,
+    PersonModel,
+    RecogniseResponse,
+    SourceCounts,
+    UndoMergeResponse,
+)
+from service.searching import box_model
+
+LISTED_IDS = 20  # unknown ids named in an error message
+
+
+class FacesNotFound(LookupError):
+    """Face ids that are not in the served index."""
+
+    def __init__(self, missing: list[int]) -> None:
+        listed = ", ".join(map(str, missing[:LISTED_IDS])) + (
+            f" and {len(missing) - LISTED_IDS} more" if len(missing) > LISTED_IDS else ""
+        )
+        super().__init__(f"no face with id {listed} in the index")
+        self.missing = missing
+
+
+def check_faces(store: FaceStore, face_ids: list[int]) -> list[int]:
+    """The ids, sorted and without repeats; ``FacesNotFound`` naming those
+    not in the index."""
+    ids = sorted(set(int(i) for i in face_ids))
+    known = store.faces(ids)
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise FacesNotFound(missing)
+    return ids
+
+
+def person_model(person: Person) -> PersonModel:
+    return PersonModel(
+        id=person.person_id, name=person.name, created_at=person.created_at, face_count=person.face_count,
+        counts=SourceCounts(**person.counts), clusters=person.clusters, cover_face_id=person.cover_face_id,
+        last_merge=merge_model(person.last_merge) if person.last_merge else None,
+    )
+
+
+def merge_model(merge: Merge) -> MergeModel:
+    return MergeModel(
+        id=merge.merge_id, at=merge.at, actor=merge.actor,
+        people=[MergedPerson(id=i, name=n) for i, n in merge.people], faces_moved=merge.faces_moved,
+        undone_at=merge.undone_at,
+    )
+
+
+def correction_response(correction: Correction) -> CorrectionResponse:
+    return CorrectionResponse(person=person_model(correction.person), face_ids=correction.face_ids,
+                              changed=correction.changed)
+
+
+def create_person(store: FaceStore, annotations: AnnotationsDB, name: str, face_ids: list[int],
+                  actor: str | None) -> Correction:
+    return annotations.create_person(name, check_faces(store, face_ids), actor=actor)
+
+
+def assign(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_ids: list[int],
+           actor: str | None) -> Correction:
+    annotations.person(person_id)  # an unknown person is named before unknown faces
+    return annotations.assign(person_id, check_faces(store, face_ids), actor=actor)
+
+
+def reject(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_ids: list[int],
+           actor: str | None) -> Correction:
+    annotations.person(person_id)
+    return annotations.reject(person_id, check_faces(store, face_ids), actor=actor)
+
+
+def undo_response(annotations: AnnotationsDB, report: UndoReport) -> UndoMergeResponse:
+    return UndoMergeResponse(
+        merge_id=report.merge_id, person=person_model(annotations.person(report.person_id)),
+        restored=[person_model(annotations.person(p)) for p in report.restored_people],
+        faces_restored=report.faces_restored, rejections_restored=report.rejections_restored,
+        left_as_they_are=report.left_as_they_are,
+    )
+
+
+def person_faces(
+    store: FaceStore, annotations: AnnotationsDB, person_id: int, params: PersonFacesParams
+) -> PersonFacesResponse:
+    """A page of the faces attributed to the person now, with their source
+    and distance, in the order asked for (``PersonFacesParams``). Faces no
+    longer in the index are left out. Distances are computed for the page
+    only when ordering by time, for every face of the person when ordering
+    by distance (n x confirmed faces: 10k x 1k in ~0.1 s)."""
+    person = annotations.person(person_id)
+    attributed = annotations.person_faces(person_id)
+    records = store.faces([f.face_id for f in attributed])
+    faces = [f for f in attributed if f.face_id in records]
+    if params.source:
+        faces = [f for f in faces if f.source == params.source]
+    confirmed = np.array(sorted(f.face_id for f in attributed if f.source == "confirmed" and f.face_id in records),
+                         dtype=np.int64)
+    if params.order in ("nearest", "farthest"):
+        distances = _distances(store, faces, confirmed)
+        ordered = sorted(zip(faces, distances), key=lambda fd: (math.isnan(fd[1]), fd[1], fd[0].face_id))
+        if params.order == "farthest":
+            known = [fd for fd in ordered if not math.isnan(fd[1])]
+            ordered = known[::-1] + [fd for fd in ordered if math.isnan(fd[1])]
+        page = ordered[params.offset : params.offset + params.limit]
+    else:
+        newest = params.order == "newest"
+
+        def when(face: AttributedFace) -> tuple:
+            seen = records[face.face_id].time
+            # Faces with no time go last either way; ties by face id, newest first for newest.
+            return (seen is None, -(seen or 0.0) if newest else (seen or 0.0), -face.face_id if newest else face.face_id)
+
+        chosen = sorted(faces, key=when)[params.offset : params.offset + params.limit]
+        page = list(zip(chosen, _distances(store, chosen, confirmed)))
+    listed = []
+    for face, distance in page:
+        record = records[face.face_id]
+        listed.append(PersonFace(
+            face_id=face.face_id, photo_id=record.photo_id, path=record.path, box=box_model(record.box),
+            source=face.source, distance=None if math.isnan(distance) else round(float(distance), 6),
+            time=record.time, timestamp=record.timestamp,
+        ))
+    return PersonFacesResponse(
+        total=len(faces), counts=SourceCounts(**person.counts), limit=params.limit, offset=params.offset,
+        order=params.order, faces=listed,
+    )
+
+
+def _distances(store: FaceStore, faces: list[AttributedFace], confirmed: np.ndarray) -> list[float]:
+    """Per face: a suggestion's stored distance; for the others, the
+    Euclidean distance to the nearest of ``confirmed`` other than itself
+    (NaN when there is none)."""
+    out = [float("nan")] * len(faces)
+    todo = [i for i, f in enumerate(faces) if f.source != "suggested"]
+    for i, f in enumerate(faces):
+        if f.source == "suggested" and f.distance is not None:
+            out[i] = f.distance
+    if not todo or not len(confirmed):
+        return out
+    c = store.vectors_of(confirmed)
+    c_sq = np.einsum("ij,ij->i", c, c)
+    ids = np.array([faces[i].face_id for i in todo], dtype=np.int64)
+    x = store.vectors_of(ids)
+    for lo in range(0, len(ids), 1024):
+        q = x[lo : lo + 1024]
+        d_sq = np.einsum("ij,ij->i", q, q)[:, None] + c_sq[None, :] - 2.0 * (q @ c.T)
+        d_sq[ids[lo : lo + 1024, None] == confirmed[None, :]] = np.inf  # not itself
+        nearest = np.sqrt(np.maximum(d_sq.min(axis=1), 0.0))
+        for j, value in enumerate(nearest.tolist()):
+            out[todo[lo + j]] = value if math.isfinite(value) else float("nan")
+    return out
+
+
+def recognise(data_dir: Path, store: FaceStore, annotations: AnnotationsDB, settings: RecognitionSettings,
+              *, everything: bool = False) -> RecogniseResponse:
+    """Recognition now (``indexer.recognition``) over ``store``, the
+    published index, under the index lock (``IndexBusyError`` while a
+    reindex runs: it recognises at its end)."""
+    with IndexLock(Path(data_dir), command="facesearch recognise"):
+        report = recognise_index(store, annotations, settings, everything=everything)
+    return RecogniseResponse(**report.to_dict())
