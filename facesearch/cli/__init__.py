@@ -12,6 +12,7 @@ import click
 from facesearch.cli.clustering import cluster
 from facesearch.cli.erasure import erase
 from facesearch.cli.indexing import index, repair
+from facesearch.cli.people import people
 from facesearch.cli.serving import hash_key, serve
 
 
@@ -46,7 +47,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for command in (index, serve, repair, erase, hash_key, cluster):
+for command in (index, serve, repair, erase, hash_key, cluster, people):
     main.add_command(command)
 
 

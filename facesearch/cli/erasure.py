@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
+from facesearch.cli.people import person_id_of
 from indexer.store import EmbeddedStore, StoreError
 
 
@@ -59,7 +60,7 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
         try:
             with closing(store):
                 if person is not None:
-                    person_id = _person_id(annotations, person)
+                    person_id = person_id_of(annotations, person)
                     ids.update(annotations.faces_of_person(person_id))
                 if cluster_id is not None:
                     ids.update(annotations.faces_of_cluster(cluster_id))
@@ -103,15 +104,3 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
             })
         if as_json:
             click.echo(json.dumps(asdict(report)))
-
-
-def _person_id(annotations, person: str) -> int:
-    """A person given by id or by name (case-insensitive)."""
-    from indexer.store.annotations import PersonNotFoundError
-
-    if person.isdigit():
-        return int(person)
-    for known in annotations.people():
-        if known.name.casefold() == person.casefold():
-            return known.person_id
-    raise PersonNotFoundError(f"no person called {person!r}")
