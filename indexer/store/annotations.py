@@ -559,13 +559,18 @@ class AnnotationsDB:
     @staticmethod
     def _merges(conn: sqlite3.Connection, person_id: int, *, limit: int | None, open_only: bool = False) -> list[Merge]:
         rows = conn.execute(
-            "SELECT id, at, actor, undone_at FROM merges WHERE person_id = ? "
+            "SELECT id, person_id, at, actor, undone_at FROM merges WHERE person_id = ? "
             + ("AND undone_at IS NULL " if open_only else "") + "ORDER BY id DESC"
             + (f" LIMIT {int(limit)}" if limit is not None else ""),
             (person_id,),
         ).fetchall()
+        return AnnotationsDB._merge_records(conn, rows)
+
+    @staticmethod
+    def _merge_records(conn: sqlite3.Connection, rows: list[tuple]) -> list[Merge]:
+        """``Merge`` records of (id, person id, at, actor, undone_at) rows."""
         out = []
-        for merge_id, at, actor, undone_at in rows:
+        for merge_id, person_id, at, actor, undone_at in rows:
             people = conn.execute(
                 "SELECT person_id, name FROM merged_people WHERE merge_id = ? ORDER BY person_id", (merge_id,)
             ).fetchall()
@@ -718,30 +723,31 @@ class AnnotationsDB:
     @classmethod
     def _people(cls, conn: sqlite3.Connection, person_ids: list[int]) -> dict[int, Person]:
         """The given people that exist, by id, with their face counts, the
-        clusters of the last run mapped to them and their last open merge."""
-        ids = sorted(set(person_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(f"SELECT id, name, created_at FROM people WHERE id IN ({marks})", ids).fetchall()
-        counts = attribution.source_counts(conn, [r[0] for r in rows])
-        clusters: dict[int, list[int]] = {}
-        for person_id, cluster in conn.execute(
-            "SELECT person_id, cluster FROM cluster_people WHERE run_id = (SELECT MAX(id) FROM cluster_runs) "
-            f"AND person_id IN ({marks}) ORDER BY cluster",
-            ids,
-        ):
-            clusters.setdefault(person_id, []).append(cluster)
-        covers = dict(conn.execute(
-            f"SELECT person_id, MIN(face_id) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
-        ).fetchall())
-        out = {}
-        for person_id, name, created_at in rows:
-            merges = cls._merges(conn, person_id, limit=1, open_only=True)
-            out[person_id] = Person(
-                person_id, name, created_at, counts[person_id]["confirmed"], clusters.get(person_id, []),
-                counts[person_id], merges[0] if merges else None, covers.get(person_id),
-            )
+        clusters of the last run mapped to them and their last open merge
+        (a few grouped queries per 500 people)."""
+        out: dict[int, Person] = {}
+        for ids, marks in chunks(sorted(set(person_ids))):
+            rows = conn.execute(f"SELECT id, name, created_at FROM people WHERE id IN ({marks})", ids).fetchall()
+            counts = attribution.source_counts(conn, [r[0] for r in rows])
+            clusters: dict[int, list[int]] = {}
+            for person_id, cluster in conn.execute(
+                "SELECT person_id, cluster FROM cluster_people WHERE run_id = (SELECT MAX(id) FROM cluster_runs) "
+                f"AND person_id IN ({marks}) ORDER BY cluster",
+                ids,
+            ):
+                clusters.setdefault(person_id, []).append(cluster)
+            covers = dict(conn.execute(
+                f"SELECT person_id, MIN(face_id) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
+            ).fetchall())
+            last_merges = {m.person_id: m for m in cls._merge_records(conn, conn.execute(
+                "SELECT id, person_id, at, actor, undone_at FROM merges WHERE id IN (SELECT MAX(id) FROM merges "
+                f"WHERE undone_at IS NULL AND person_id IN ({marks}) GROUP BY person_id)", ids
+            ).fetchall())}
+            for person_id, name, created_at in rows:
+                out[person_id] = Person(
+                    person_id, name, created_at, counts[person_id]["confirmed"], clusters.get(person_id, []),
+                    counts[person_id], last_merges.get(person_id), covers.get(person_id),
+                )
         return out
 
     def close(self) -> None:

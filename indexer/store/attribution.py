@@ -140,30 +140,32 @@ def _cluster_attributed_suggestions(conn: sqlite3.Connection, last: int, person_
 
 
 def source_counts(conn: sqlite3.Connection, person_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Per given person, how many faces each source attributes to them now."""
+    """Per given person, how many faces each source attributes to them now
+    (three grouped queries, whatever the number of people)."""
     counts = {int(p): dict.fromkeys(SOURCES, 0) for p in person_ids}
-    if not counts:
-        return counts
-    ids = sorted(counts)
-    for chunk, marks in chunks(ids):
+    last = last_run_id(conn)
+    for chunk, marks in chunks(sorted(counts)):
         for person_id, n in conn.execute(
             f"SELECT person_id, COUNT(*) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", chunk
         ):
             counts[person_id]["confirmed"] = n
-    last = last_run_id(conn)
-    for person_id in ids:
         if last is not None:
-            counts[person_id]["cluster"] = conn.execute(
-                f"SELECT COUNT(*) FROM ({_CLUSTER_ATTRIBUTED} AND cp.person_id = ? AND NOT EXISTS "
-                "(SELECT 1 FROM face_people fp WHERE fp.face_id = cf.face_id))",
-                (last, person_id),
-            ).fetchone()[0]
-        suggested = conn.execute(
-            "SELECT COUNT(*) FROM suggestions s WHERE s.person_id = ? AND NOT EXISTS "
-            "(SELECT 1 FROM face_people fp WHERE fp.face_id = s.face_id)",
-            (person_id,),
-        ).fetchone()[0]
-        if suggested and last is not None:
-            suggested -= len(_cluster_attributed_suggestions(conn, last, person_id))
-        counts[person_id]["suggested"] = suggested
+            for person_id, n in conn.execute(
+                f"SELECT person_id, COUNT(*) FROM ({_CLUSTER_ATTRIBUTED} AND cp.person_id IN ({marks}) AND NOT EXISTS "
+                "(SELECT 1 FROM face_people fp WHERE fp.face_id = cf.face_id)) GROUP BY person_id",
+                [last, *chunk],
+            ):
+                counts[person_id]["cluster"] = n
+        clustered = (
+            "AND NOT EXISTS (SELECT 1 FROM cluster_faces cf JOIN cluster_people cp "
+            "ON cp.run_id = cf.run_id AND cp.cluster = cf.cluster WHERE cf.run_id = ? AND cf.face_id = s.face_id "
+            "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.face_id = s.face_id AND r.person_id = cp.person_id))"
+            if last is not None else ""
+        )
+        for person_id, n in conn.execute(
+            f"SELECT s.person_id, COUNT(*) FROM suggestions s WHERE s.person_id IN ({marks}) AND NOT EXISTS "
+            f"(SELECT 1 FROM face_people fp WHERE fp.face_id = s.face_id) {clustered} GROUP BY s.person_id",
+            [*chunk, *([last] if last is not None else [])],
+        ):
+            counts[person_id]["suggested"] = n
     return counts
