@@ -63,6 +63,7 @@ bench: install
 	$(VENV)/bin/python -m benchmarks.reindex
 	$(VENV)/bin/python -m benchmarks.video
 	$(VENV)/bin/python -m benchmarks.recall --data-dir $(BENCH_INDEX)
+	$(VENV)/bin/python -m benchmarks.recognition --data-dir $(BENCH_INDEX)
 
 lock: | $(UV)
 	$(UV) lock

@@ -105,6 +105,12 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, det
     if ann:
         click.echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "
                    f"(lists trained at {ann['trained_faces']} faces; index.search)", file=out)
+    recognition = report.recognition
+    if recognition and "error" in recognition:
+        click.echo(f"  recognition of named people failed: {recognition['error']}", file=out)
+    elif recognition and recognition["evaluated"]:
+        click.echo(f"  recognition: {recognition['suggested']} faces suggested to named people of "
+                   f"{recognition['evaluated']} evaluated ({recognition['duration_s']:.1f} s)", file=out)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
 
@@ -161,6 +167,8 @@ def _run_line(report: IndexReport) -> str:
         f"reindex {report.duration_s:.1f} s: {report.images_seen} photos seen, {report.images_indexed} indexed, "
         f"{report.images_moved} moved, {report.images_removed} removed; faces +{report.faces_added} "
         f"-{report.faces_removed}, {report.faces_total} in the index; {len(report.errors)} unreadable; {outcome}"
+        + (f"; {report.recognition['suggested']} suggested to named people"
+           if report.recognition and report.recognition.get("suggested") else "")
     )
 
 
