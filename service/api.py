@@ -367,13 +367,14 @@ def name_cluster(cluster_id: int) -> Response:
     """Name a cluster of the last run: its faces are labelled with the person."""
     req = json_body(NameRequest)
     try:
-        person = state().annotations.name_cluster(cluster_id, req.name, actor=actor())
+        named = state().annotations.name_cluster_faces(cluster_id, req.name, actor=actor())
     except NoClusteringError as exc:
         raise ApiError(404, "no_clustering", str(exc)) from None
     except ClusterNotFoundError as exc:
         raise ApiError(404, "cluster_not_found", str(exc)) from None
-    audited(params={"cluster_id": cluster_id, "person_id": person.person_id}, results=person.face_count)
-    return ok(person_model(person))
+    audited(params={"cluster_id": cluster_id, "person_id": named.person.person_id}, face_ids=named.face_ids,
+            results=named.changed)
+    return ok(person_model(named.person))
 
 
 @bp.get("/clusters/contact-sheet.png")

@@ -119,6 +119,15 @@ def test_a_rejection_survives_reclustering_and_naming(client):
         assert by_id[anna[0]]["person"] is None and by_id[anna[1]]["person_source"] == "confirmed"
 
 
+def test_naming_a_cluster_is_audited_with_its_faces(people_index):
+    client = client_of(people_index)
+    run = client.post("/api/v1/clusters", json={"k": 4}).get_json()
+    members = sorted(m["face_id"] for m in run["clusters"][0]["members"])
+    client.put("/api/v1/clusters/0", json={"name": "First"})
+    line = AuditLog.in_data_dir(people_index).read()[-1]
+    assert line["method"] == "PUT" and line["face_ids"] == members and line["results"] == len(members)
+
+
 def test_cluster_faces_listed_by_source_and_paged(client):
     run = client.post("/api/v1/clusters", json={"k": 4}).get_json()
     anna = faces_of(client, "anna")

@@ -157,9 +157,10 @@ def name(name, face_ids, data_dir, config_file, cluster_id, as_json) -> None:
         raise click.UsageError("give FACE_IDS or --cluster, one of the two")
     with opened(data_dir, config_file) as o:
         if cluster_id is not None:
-            person = o.annotations.name_cluster(cluster_id, name, actor=ACTOR)
+            done = o.annotations.name_cluster_faces(cluster_id, name, actor=ACTOR)
+            person = done.person
             o.audit("people name", params={"cluster_id": cluster_id, "person_id": person.person_id},
-                    results=person.face_count)
+                    face_ids=done.face_ids, results=done.changed)
         else:
             existing = o.annotations.person_by_name(name)
             ids = check_count(face_ids)

@@ -439,10 +439,16 @@ class AnnotationsDB:
 
     def name_cluster(self, cluster: int, name: str, *, actor: str | None = None) -> Person:
         """Confirm the member faces of ``cluster`` in the last run as the
+        person called ``name`` (``name_cluster_faces``); the person after."""
+        return self.name_cluster_faces(cluster, name, actor=actor).person
+
+    def name_cluster_faces(self, cluster: int, name: str, *, actor: str | None = None) -> Correction:
+        """Confirm the member faces of ``cluster`` in the last run as the
         person called ``name`` (created when new) and map the cluster to
         them. Members confirmed for someone other than the cluster's previous
         person keep their person (move them with ``assign``), and members
-        rejected for this person are left out. Raises ``NoClusteringError``,
+        rejected for this person are left out: the correction's ``face_ids``
+        are the members confirmed. Raises ``NoClusteringError``,
         ``ClusterNotFoundError``, or ValueError for a bad name."""
         name = clean_name(name)
         with self._write() as conn:
@@ -468,7 +474,7 @@ class AnnotationsDB:
                 "INSERT OR REPLACE INTO cluster_people (run_id, cluster, person_id) VALUES (?,?,?)",
                 (info.run_id, cluster, person_id),
             )
-            return self._people(conn, [person_id])[person_id]
+            return Correction(self._people(conn, [person_id])[person_id], sorted(members), changed)
 
     @classmethod
     def _run_with_cluster(cls, conn: sqlite3.Connection, cluster: int) -> RunInfo:
