@@ -55,6 +55,8 @@ class IndexReport:
     # evaluated, suggested, ...), None when it had nothing to do, {"error": ...}
     # when it failed (the index was published all the same).
     recognition: dict | None = None
+    # Corrected faces that got new ids (re-encoded: --full) and kept their people.
+    faces_carried_over: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -224,31 +226,34 @@ def index_paths(
 
 
 def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_if_needed: bool = False) -> None:
-    """Attribute the new faces of the published index to named people
-    (``indexer.recognition``), under the run's lock. ``only_if_needed``: after
-    a run that published nothing, only when a correction asked for it. A
-    failure is logged and reported; the published index stands."""
+    """After a run, under its lock: faces re-encoded with new ids keep their
+    people (``indexer.carry_over``), then the new faces of the published
+    index are attributed to named people (``indexer.recognition``).
+    ``only_if_needed``: after a run that published nothing, only when a
+    correction asked for recognition. A failure is logged and reported; the
+    published index stands."""
+    from indexer.carry_over import carry_over
     from indexer.recognition import recognise_index
     from indexer.store.annotations import AnnotationsDB
 
-    if not settings.recognition.enabled:
-        return
     try:
         annotations = AnnotationsDB.open(data_dir)
         try:
             if only_if_needed:
                 snapshot = annotations.recognition_input()
-                if snapshot.has_watermark and not snapshot.dirty:
+                if not settings.recognition.enabled or (snapshot.has_watermark and not snapshot.dirty):
                     return
             store = EmbeddedStore.open_published(data_dir)
             try:
-                report.recognition = recognise_index(store, annotations, settings.recognition).to_dict()
+                report.faces_carried_over = carry_over(store, annotations)
+                if settings.recognition.enabled:
+                    report.recognition = recognise_index(store, annotations, settings.recognition).to_dict()
             finally:
                 store.close()
         finally:
             annotations.close()
     except (StoreError, sqlite3.Error, OSError) as exc:
-        log.error("recognition of named people failed: %s", exc)
+        log.error("updating the people of the new index failed: %s", exc)
         report.recognition = {"error": str(exc)}
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from config.settings import RecognitionSettings
+from indexer.carry_over import place_of
 from indexer.recognition import recognise_index
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, UndoReport
+from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, Places, UndoReport
 from indexer.store.attribution import PersonFace as AttributedFace
 from indexer.store.generations import IndexLock
 from service.schemas import (
@@ -45,15 +46,15 @@ class FacesNotFound(LookupError):
         self.missing = missing
 
 
-def check_faces(store: FaceStore, face_ids: list[int]) -> list[int]:
-    """The ids, sorted and without repeats; ``FacesNotFound`` naming those
-    not in the index."""
+def check_faces(store: FaceStore, face_ids: list[int]) -> Places:
+    """Where each face is (``indexer.carry_over``), by id; ``FacesNotFound``
+    naming the ids not in the index."""
     ids = sorted(set(int(i) for i in face_ids))
     known = store.faces(ids)
     missing = [i for i in ids if i not in known]
     if missing:
         raise FacesNotFound(missing)
-    return ids
+    return {face_id: place_of(record) for face_id, record in known.items()}
 
 
 def person_model(person: Person) -> PersonModel:
@@ -79,19 +80,22 @@ def correction_response(correction: Correction) -> CorrectionResponse:
 
 def create_person(store: FaceStore, annotations: AnnotationsDB, name: str, face_ids: list[int],
                   actor: str | None) -> Correction:
-    return annotations.create_person(name, check_faces(store, face_ids), actor=actor)
+    places = check_faces(store, face_ids)
+    return annotations.create_person(name, sorted(places), actor=actor, places=places)
 
 
 def assign(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_ids: list[int],
            actor: str | None) -> Correction:
     annotations.person(person_id)  # an unknown person is named before unknown faces
-    return annotations.assign(person_id, check_faces(store, face_ids), actor=actor)
+    places = check_faces(store, face_ids)
+    return annotations.assign(person_id, sorted(places), actor=actor, places=places)
 
 
 def reject(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_ids: list[int],
            actor: str | None) -> Correction:
     annotations.person(person_id)
-    return annotations.reject(person_id, check_faces(store, face_ids), actor=actor)
+    places = check_faces(store, face_ids)
+    return annotations.reject(person_id, sorted(places), actor=actor, places=places)
 
 
 def undo_response(annotations: AnnotationsDB, report: UndoReport) -> UndoMergeResponse:

@@ -46,6 +46,8 @@ from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors 
 from indexer.store.metadata import utc_now
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
+# face id -> (content hash of its file, (top, right, bottom, left), seconds into a video or None)
+Places = dict[int, tuple[str, tuple[int, int, int, int], float | None]]
 # Older runs are deleted when a new one is stored (each holds a row per face).
 KEEP_RUNS = 5
 BUSY_TIMEOUT_S = 10.0
@@ -134,6 +136,18 @@ CREATE TABLE IF NOT EXISTS merge_moves (
     run_id      INTEGER NOT NULL DEFAULT 0,  -- for `cluster`: its run
     PRIMARY KEY (merge_id, kind, run_id, item)
 ) WITHOUT ROWID;
+-- Where each face that people corrected is (indexer/carry_over.py): the
+-- file's content hash and the box, never the face, so that a face given a
+-- new id by re-encoding the same file (index --full) keeps its people.
+CREATE TABLE IF NOT EXISTS face_places (
+    face_id      INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    top          INTEGER NOT NULL,
+    right        INTEGER NOT NULL,
+    bottom       INTEGER NOT NULL,
+    left         INTEGER NOT NULL,
+    timestamp    REAL                        -- seconds into a video (NULL for a photo)
+);
 -- Recognition's bookkeeping: the last face id it looked at, and the people
 -- whose confirmed faces changed since it last ran (with the correction).
 CREATE TABLE IF NOT EXISTS recognition_state (
@@ -510,29 +524,36 @@ class AnnotationsDB:
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name.strip(),)).fetchone()
             return None if row is None else self._people(conn, [row[0]])[row[0]]
 
-    def create_person(self, name: str, face_ids: list[int], *, actor: str | None = None) -> Correction:
+    def create_person(self, name: str, face_ids: list[int], *, actor: str | None = None,
+                      places: Places | None = None) -> Correction:
         """A new person whose confirmed faces are ``face_ids`` (taken from
-        whoever had them). ``NameTakenError``, ValueError for a bad name."""
+        whoever had them). ``NameTakenError``, ValueError for a bad name.
+        ``places``: where the faces are (``places``), recorded with it."""
         with self._write() as conn:
+            self._remember(conn, places)
             person_id = corrections.new_person(conn, name)
             rev = corrections.begin(conn, "create", person_id, actor)
             changed = corrections.assign(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
             return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
 
-    def assign(self, person_id: int, face_ids: list[int], *, actor: str | None = None) -> Correction:
+    def assign(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
+               places: Places | None = None) -> Correction:
         """The faces become confirmed faces of the person (``corrections.assign``)."""
         with self._write() as conn:
             corrections.require_people(conn, [person_id])
+            self._remember(conn, places)
             rev = corrections.begin(conn, "assign", person_id, actor)
             changed = corrections.assign(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
             return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
 
-    def reject(self, person_id: int, face_ids: list[int], *, actor: str | None = None) -> Correction:
+    def reject(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
+               places: Places | None = None) -> Correction:
         """These faces are not the person (``corrections.reject``)."""
         with self._write() as conn:
             corrections.require_people(conn, [person_id])
+            self._remember(conn, places)
             rev = corrections.begin(conn, "reject", person_id, actor)
             changed = corrections.reject(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
@@ -648,7 +669,7 @@ class AnnotationsDB:
             for chunk, marks in chunks(ids):
                 labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
                 rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
-                for table in ("rejections", "suggestions"):
+                for table in ("rejections", "suggestions", "face_places"):
                     conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM merge_moves WHERE kind != 'cluster' AND item IN ({marks})", chunk)
             if rows:
@@ -714,13 +735,69 @@ class AnnotationsDB:
             )
         return written
 
+    # -- face ids that change ---------------------------------------------------
+
+    def corrected_faces(self) -> set[int]:
+        """Every face id a person said something about: confirmed, rejected,
+        or recorded by a merge (for its undo)."""
+        with self._read() as conn:
+            return {f for (f,) in conn.execute(
+                "SELECT face_id FROM face_people UNION SELECT face_id FROM rejections "
+                "UNION SELECT item FROM merge_moves WHERE kind != 'cluster'"
+            )}
+
+    def places(self, face_ids: list[int]) -> Places:
+        """Recorded places: face id -> (content hash, (top, right, bottom, left), video timestamp)."""
+        out = {}
+        with self._read() as conn:
+            for chunk, marks in chunks(sorted(set(face_ids))):
+                for face_id, content, top, right, bottom, left, timestamp in conn.execute(
+                    "SELECT face_id, content_hash, top, right, bottom, left, timestamp FROM face_places "
+                    f"WHERE face_id IN ({marks})", chunk
+                ):
+                    out[face_id] = (content, (top, right, bottom, left), timestamp)
+        return out
+
+    def remember_places(self, places: Places) -> None:
+        """Record where faces are (see ``places``), replacing what was."""
+        with self._write() as conn:
+            self._remember(conn, places)
+
+    @staticmethod
+    def _remember(conn: sqlite3.Connection, places: Places | None) -> None:
+        if places:
+            conn.executemany(
+                "INSERT OR REPLACE INTO face_places (face_id, content_hash, top, right, bottom, left, timestamp) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(f, c, *box, ts) for f, (c, box, ts) in places.items()],
+            )
+
+    def move_face_ids(self, moves: dict[int, int]) -> int:
+        """Faces that got new ids (the same file and place, re-encoded):
+        their confirmations, rejections, merge records and places follow
+        them, in one transaction; a suggestion is left for recognition to
+        make again. A new id that already has a person keeps it. Returns
+        the faces moved."""
+        moved = 0
+        with self._write() as conn:
+            for old, new in sorted(moves.items()):
+                if conn.execute("SELECT 1 FROM face_people WHERE face_id = ?", (new,)).fetchone() is None:
+                    conn.execute("UPDATE face_people SET face_id = ? WHERE face_id = ?", (new, old))
+                conn.execute("UPDATE OR IGNORE rejections SET face_id = ? WHERE face_id = ?", (new, old))
+                conn.execute("UPDATE OR IGNORE merge_moves SET item = ? WHERE item = ? AND kind != 'cluster'", (new, old))
+                conn.execute("UPDATE OR REPLACE face_places SET face_id = ? WHERE face_id = ?", (new, old))
+                for table in ("face_people", "rejections", "suggestions"):
+                    conn.execute(f"DELETE FROM {table} WHERE face_id = ?", (old,))
+                moved += 1
+        return moved
+
     def prune_faces(self, known: set[int]) -> int:
-        """Drop labels, rejections and suggestions of faces not in ``known``
+        """Drop labels, rejections, suggestions and places of faces not in ``known``
         (the published index's face ids: the others are gone). Returns the
         rows deleted."""
         deleted = 0
         with self._write() as conn:
-            for table in ("face_people", "rejections", "suggestions"):
+            for table in ("face_people", "rejections", "suggestions", "face_places"):
                 stale = [f for (f,) in conn.execute(f"SELECT DISTINCT face_id FROM {table}") if f not in known]
                 for chunk, marks in chunks(stale):
                     deleted += conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk).rowcount

@@ -41,6 +41,9 @@ class FaceStore(Protocol):
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         """Metadata of the given faces; unknown ids are left out."""
 
+    def faces_with_content(self, content_hashes: list[str]) -> list[FaceRecord]:
+        """Every face of the indexed files with these content hashes."""
+
     def photo(self, photo_id: int) -> PhotoRecord | None:
         """One indexed file with its faces, or None for an unknown id."""
 

@@ -200,6 +200,9 @@ class EmbeddedStore:
     def photo(self, photo_id: int) -> PhotoRecord | None:
         return self.db.photo(photo_id)
 
+    def faces_with_content(self, content_hashes: list[str]) -> list[FaceRecord]:
+        return self.db.faces_with_content(content_hashes)
+
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, photo ids, embeddings (n, 128) float32) of every face, by face id."""
         return self.db.all_embeddings()

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS faces (
     track_end  REAL
 );
 CREATE INDEX IF NOT EXISTS faces_file_id ON faces(file_id);
+CREATE INDEX IF NOT EXISTS files_content_hash ON files(content_hash);
 CREATE TABLE IF NOT EXISTS thumbnails (
     face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
     jpeg    BLOB NOT NULL
@@ -264,6 +265,20 @@ class MetadataDB:
                         photo_id=r[15],
                     )
         return out
+
+    def faces_with_content(self, content_hashes: Iterable[str]) -> list[FaceRecord]:
+        """Every face of the files with these content hashes."""
+        hashes = sorted(set(content_hashes))
+        ids: list[int] = []
+        with self._lock:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                ids += [r[0] for r in self.conn.execute(
+                    f"SELECT faces.id FROM faces JOIN files ON files.id = faces.file_id "
+                    f"WHERE files.content_hash IN ({marks})", chunk
+                )]
+        return list(self.faces(ids).values())
 
     def photo(self, photo_id: int) -> PhotoRecord | None:
         """One file by id, with its faces; None when unknown."""
