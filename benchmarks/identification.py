@@ -180,24 +180,35 @@ def misses(faces: Labelled, found: Neighbours, lfw: Path) -> list[dict]:
     return out
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--lfw``, ``--data-dir`` and ``--workers``, as ``indexed_lfw`` takes them."""
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW DevTrain folder (Person/Person_NNNN.jpg)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="index folder to reuse or fill (default: a new temporary folder)")
     parser.add_argument("--workers", type=int, default=2, help="indexing worker processes")
+
+
+def indexed_lfw(args: argparse.Namespace, prefix: str) -> tuple[Path, Path, int, Labelled]:
+    """LFW indexed in ``--data-dir`` (brought up to date) or in a temporary
+    folder: (LFW folder, index folder, photos, the labelled faces)."""
+    lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        data_dir = (args.data_dir or Path(tmp) / "data").resolve()
+        print(f"index folder: {data_dir}")
+        photos = ensure_index(lfw, data_dir, args.workers)
+        return lfw, data_dir, photos, labelled_faces(data_dir, lfw)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_index_arguments(parser)
     parser.add_argument("--threshold", type=float, default=0.6, help="largest distance that counts as a match")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
-    with tempfile.TemporaryDirectory(prefix="facesearch-ident-") as tmp:
-        data_dir = (args.data_dir or Path(tmp) / "data").resolve()
-        print(f"index folder: {data_dir}")
-        photos = ensure_index(lfw, data_dir, args.workers)
-        faces = labelled_faces(data_dir, lfw)
+    lfw, data_dir, photos, faces = indexed_lfw(args, "facesearch-ident-")
     found = leave_one_out(faces)
     summary = {"photos": photos, "photos_with_face": len(faces.paths), **summarise(faces, found, args.threshold)}
 

@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import DEFAULT_LFW, LFW_HINT, print_table, require_dir, write_results
-from benchmarks.identification import Labelled, ensure_index, labelled_faces
+from benchmarks.common import print_table, write_results
+from benchmarks.identification import Labelled, add_index_arguments, indexed_lfw
 from benchmarks.synthetic import FaceModel
 from indexer.model import Box
 from config.settings import RecognitionSettings
@@ -244,22 +244,14 @@ def cost(faces: Labelled, people: int = 1000, confirmed_each: int = 20, new_face
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW DevTrain folder (Person/Person_NNNN.jpg)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="index folder to reuse or fill (default: a new temporary folder)")
-    parser.add_argument("--workers", type=int, default=2, help="indexing worker processes")
+    add_index_arguments(parser)
     parser.add_argument("--draws", type=int, default=5, help="random draws of strangers and confirmed faces")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
-    with tempfile.TemporaryDirectory(prefix="facesearch-recognition-index-") as tmp:
-        data_dir = (args.data_dir or Path(tmp) / "data").resolve()
-        print(f"index folder: {data_dir}")
-        ensure_index(lfw, data_dir, args.workers)
-        faces = labelled_faces(data_dir, lfw)
+    lfw, _, _, faces = indexed_lfw(args, "facesearch-recognition-index-")
     counts = np.bincount(faces.persons)
     by_count = np.argsort(-counts, kind="stable")
     family = by_count[:FAMILY]

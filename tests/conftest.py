@@ -69,6 +69,20 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
     return fake
 
 
+@pytest.fixture
+def coded(fake_model, monkeypatch):
+    """The fake model, encoding each face as the vector registered for its
+    pixels (``registry[crop bytes] = vector``): embeddings the test chooses."""
+    registry: dict[bytes, np.ndarray] = {}
+
+    def embeddings(rgb, boxes, *, jitters=1):
+        return np.stack([registry[np.ascontiguousarray(rgb[b.top:b.bottom, b.left:b.right]).tobytes()]
+                         for b in boxes]).astype(np.float32)
+
+    monkeypatch.setattr(model, "face_embeddings", embeddings)
+    return registry
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No FACESEARCH_* variable of the developer's shell leaks into a test."""

@@ -10,10 +10,10 @@ from indexer.indexing import index_paths
 from indexer.store.annotations import AnnotationsDB
 from service import create_app
 from tests.conftest import person_faces
-from tests.test_recognition import coded, face_of, sources, write  # noqa: F401  (coded: a fixture)
+from tests.test_recognition import face_of, sources, write
 
 
-def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir):  # noqa: F811
+def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir):
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, recognition={"enabled": False})
     photos = tmp_path / "photos"
     anna = [write(coded, photos, f"anna{i}", v) for i, v in enumerate(person_faces("anna", 4))]

@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from config.settings import RecognitionSettings, load_settings
-from indexer import model
 from indexer.indexing import index_paths
 from indexer.recognition import suggest
 from indexer.store import EmbeddedStore
@@ -85,19 +84,6 @@ def test_nothing_confirmed_suggests_nothing():
 
 
 # -- through index runs, with a fake encoder of fixed vectors ----------------
-
-
-@pytest.fixture
-def coded(fake_model, monkeypatch):
-    """Photos whose (fake) embedding is registered for their pixels."""
-    registry: dict[bytes, np.ndarray] = {}
-
-    def embeddings(rgb, boxes, *, jitters=1):
-        return np.stack([registry[np.ascontiguousarray(rgb[b.top:b.bottom, b.left:b.right]).tobytes()]
-                         for b in boxes]).astype(np.float32)
-
-    monkeypatch.setattr(model, "face_embeddings", embeddings)
-    return registry
 
 
 def write(registry, folder: Path, name: str, vector: np.ndarray) -> Path:

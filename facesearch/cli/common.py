@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from config.settings import Settings, load_settings
+from indexer.store import EmbeddedStore, StoreError
+from indexer.store.annotations import AnnotationsDB
 
 CONFIG_OPTION = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -27,3 +29,18 @@ def cli_settings(config_file: Path | None, **overrides) -> Settings:
         raise click.UsageError(str(exc)) from None
     except ValueError as exc:  # pydantic's ValidationError
         raise click.UsageError(f"invalid setting: {exc}") from None
+
+
+def open_index(settings: Settings) -> tuple[Path, EmbeddedStore, AnnotationsDB]:
+    """The data directory, its published index (read-only) and its
+    annotations; a missing or damaged index is a clear error. Close both."""
+    root = Path(settings.data_dir).expanduser().resolve()
+    try:
+        store = EmbeddedStore.open_published(root)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        return root, store, AnnotationsDB.open(root)
+    except StoreError as exc:
+        store.close()
+        raise click.ClickException(str(exc)) from None

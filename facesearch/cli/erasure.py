@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, open_index
 from facesearch.cli.people import person_id_of
-from indexer.store import EmbeddedStore, StoreError
 
 
 @click.command()
@@ -39,7 +38,7 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     from indexer.faces import find_faces
     from indexer.images import ImageError, decode_rgb
     from indexer.indexing import detection_from_signature
-    from indexer.store.annotations import AnnotationsDB, ClusterNotFoundError, NoClusteringError, PersonNotFoundError
+    from indexer.store.annotations import ClusterNotFoundError, NoClusteringError, PersonNotFoundError
     from indexer.store import generations
     from indexer.store.generations import IndexBusyError
     from service.audit import AuditLog, hash_bytes
@@ -48,12 +47,7 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     if not (face_ids or person or cluster_id is not None or probes):
         raise click.UsageError("say what to erase: --face, --person, --cluster or --probe")
     settings = cli_settings(config_file, data_dir=data_dir)
-    root = Path(settings.data_dir).expanduser().resolve()
-    try:
-        store = EmbeddedStore.open_published(root)
-        annotations = AnnotationsDB.open(root)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    root, store, annotations = open_index(settings)
     with closing(annotations):
         ids = set(face_ids)
         person_id = None

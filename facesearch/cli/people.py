@@ -13,8 +13,9 @@ from pathlib import Path
 
 import click
 
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
-from indexer.store import EmbeddedStore, StoreError
+from config.settings import Settings
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, open_index
+from indexer.store import EmbeddedStore
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
@@ -37,7 +38,7 @@ FACE_IDS = click.argument("face_ids", nargs=-1, required=True, type=click.IntRan
 
 @dataclass
 class Opened:
-    settings: object
+    settings: Settings
     root: Path
     store: EmbeddedStore
     annotations: AnnotationsDB
@@ -52,12 +53,7 @@ class Opened:
 def opened(data_dir, config_file) -> Iterator[Opened]:
     """The published index (read-only) and the annotations, or a clear error."""
     settings = cli_settings(config_file, data_dir=data_dir)
-    root = Path(settings.data_dir).expanduser().resolve()
-    try:
-        store = EmbeddedStore.open_published(root)
-        annotations = AnnotationsDB.open(root)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    root, store, annotations = open_index(settings)
     with closing(store), closing(annotations):
         try:
             yield Opened(settings, root, store, annotations)
