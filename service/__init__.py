@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.audit import AuditLog
     from service.errors import register_error_handlers
     from service.index_handle import IndexHandle
+    from service.ui import bp as ui_bp
+    from service.ui import security as ui_security
+    from service.ui.views import error_page as ui_error_page
 
     settings = settings or load_settings()
     keys = parse_keys(settings.api_keys, settings.read_keys)  # a malformed key fails here, not per request
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     annotations = AnnotationsDB.open(index.data_dir)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages have their own (service/ui/static)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["facesearch"] = ServiceState(
         settings=settings, index=index, annotations=annotations, keys=keys, audit=audit
     )
-    register_error_handlers(app)
+    register_error_handlers(app, page_error=ui_error_page)
     app.register_blueprint(bp)
+    ui_security.configure(app, index.data_dir)
+    app.register_blueprint(ui_bp)
     return app

@@ -173,7 +173,8 @@ def write_audit(response: Response) -> Response:
     """One audit line per API request (``service.audit``), after the view
     (or its error) made the response."""
     audit = state().audit
-    if audit is None or not request.path.startswith(bp.url_prefix) or request.endpoint in NOT_AUDITED:
+    page = request.blueprint == "ui" and request.endpoint != "ui.static"  # the web pages
+    if audit is None or not (page or request.path.startswith(bp.url_prefix)) or request.endpoint in NOT_AUDITED:
         return response
     record = {
         "key": g.get("key_id"), "address": request.remote_addr, "method": request.method, "path": request.path,
@@ -186,7 +187,7 @@ def write_audit(response: Response) -> Response:
         if uploads:
             details["query"] = uploads + details.get("query", [])
         if "params" not in details:
-            params = {**request.args, **request.form}
+            params = {k: v for k, v in {**request.args, **request.form}.items() if k != "csrf_token" and k != "api_key"}
             if params:
                 details["params"] = params
     except HTTPException:  # a body that could not be read (too large, broken): nothing more to log
@@ -216,7 +217,7 @@ def _uploaded_hashes() -> list[str]:
     if request.mimetype != "multipart/form-data":
         return []
     hashes = []
-    for upload in request.files.getlist("image"):
+    for upload in request.files.getlist("image") + request.files.getlist("photo"):  # the API's, the pages
         try:
             upload.stream.seek(0)
             hashes.append(hash_bytes(upload.stream.read()))

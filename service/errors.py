@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -62,14 +63,25 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def register_error_handlers(app: Flask) -> None:
+API_PREFIX = "/api/"
+
+
+def register_error_handlers(app: Flask, page_error: Callable[[int, str], Response] | None = None) -> None:
+    """The JSON error body for the API; outside it (the web pages), the same
+    message rendered by ``page_error(status, message)`` when given."""
+
+    def respond(status: int, code: str, message: str) -> Response:
+        if page_error is not None and not request.path.startswith(API_PREFIX):
+            return page_error(status, message)
+        return error_response(status, code, message)
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        return respond(exc.status, exc.code, exc.message)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
-        return error_response(422, "invalid_request", validation_message(exc))
+        return respond(422, "invalid_request", validation_message(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -78,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"the request is larger than the limit of {limit:,} bytes" if limit else message
-        response = error_response(status, HTTP_CODES.get(status, f"http_{status}"), message)
+        response = respond(status, HTTP_CODES.get(status, f"http_{status}"), message)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
@@ -87,4 +99,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "an unexpected error occurred; see the server log")
+        return respond(500, "internal_error", "an unexpected error occurred; see the server log")

@@ -1,0 +1,9 @@
+"""The web pages: server-rendered Jinja templates with small htmx partials,
+served by the same app as the API and calling the same service functions
+(never the API over HTTP). Every page works as a plain form without
+JavaScript; htmx (vendored, ``static/vendor``) only swaps the results in.
+``service.ui.security`` signs people in and sets the headers."""
+
+from service.ui.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,232 @@
+"""The web pages' views: as thin as the API's, over the same functions
+(``service.searching``, ``service.photos``, ``service.index_info``). A view
+renders a whole page, or only its results for an htmx request
+(``HX-Request``), so every page also works as a plain HTML form."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlparse
+
+import numpy as np
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from indexer.images import ImageError, decode_rgb, rgb_jpeg
+from indexer.store import runs
+from service import photos
+from service.api import served, state
+from service.index_info import index_response
+from service.searching import search_by_embedding, search_by_photo
+from service.ui import security
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+PREVIEW_SIDE = 900  # pixels: the query photo as the search page shows it
+RECENT_RUNS = 10
+
+
+class SearchForm(BaseModel):
+    """The search page's fields (empty ones count as not given)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    k: int = Field(10, ge=1, le=100)
+    max_distance: float | None = Field(None, gt=0, le=2, allow_inf_nan=False)
+    face_id: int | None = Field(None, ge=0, le=2**63 - 1)
+
+
+class UiError(Exception):
+    """A message for the page's alert region, with its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.before_request
+def signed_in() -> Response | None:
+    """Static files and the login page are open; every other page needs a
+    session when keys are configured, and every POST its CSRF token."""
+    if request.endpoint in ("ui.static",):
+        return None
+    if request.method == "POST":
+        security.check_csrf(request)
+    if request.endpoint in ("ui.login", "ui.logout"):
+        return None
+    g.scope = security.signed_in_scope(state().keys)
+    if g.scope is None:
+        target = url_for("ui.login", next=request.full_path if request.method == "GET" else None)
+        if request.headers.get("HX-Request"):
+            return Response(status=204, headers={"HX-Redirect": target})
+        return redirect(target)
+    return None
+
+
+@bp.after_request
+def headers(response: Response) -> Response:
+    return security.secure_headers(response)
+
+
+@bp.app_context_processor
+def page_globals() -> dict:
+    return {
+        "csrf_token": security.csrf_token,
+        "scope": g.get("scope"),
+        "keys_configured": bool(state().keys),
+    }
+
+
+@bp.errorhandler(UiError)
+def ui_error(exc: UiError):
+    return error_page(exc.status, exc.message)
+
+
+def error_page(status: int, message: str) -> Response:
+    """A message in the page's alert region (for htmx, only the alerts), with
+    the page's headers; also the app's error page outside the API."""
+    if request.headers.get("HX-Request"):
+        body = render_template("_alerts.html", errors=[message])
+    else:
+        body = render_template("error.html", title="Something went wrong", errors=[message])
+    return security.secure_headers(Response(body, status=status, mimetype="text/html"))
+
+
+def page(template: str, *, status: int = 200, partial: str | None = None, **context):
+    """The whole page, or only ``partial`` for an htmx request."""
+    name = partial if partial and request.headers.get("HX-Request") else template
+    return render_template(name, **context), status
+
+
+# -- signing in ---------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    keys = state().keys
+    next_page = _local(request.values.get("next"))
+    if not keys:
+        return redirect(next_page)
+    errors = []
+    if request.method == "POST":
+        key = security.check_key(request.form.get("api_key", ""), keys)
+        if key is not None:
+            security.sign_in(key)
+            g.key_id = key.key_id
+            return redirect(next_page)
+        g.key_id = "invalid"
+        errors.append("That API key is not valid. Ask the administrator for one, or check that it was copied whole.")
+    return page("login.html", status=401 if errors else 200, title="Sign in", errors=errors, next_page=next_page)
+
+
+@bp.post("/logout")
+def logout():
+    security.sign_out()
+    return redirect(url_for("ui.login"))
+
+
+def _local(target: str | None) -> str:
+    """Only a path of this site is a place to go after signing in."""
+    parsed = urlparse(target or "/")
+    if parsed.scheme or parsed.netloc or not (target or "/").startswith("/") or (target or "").startswith("//"):
+        return "/"
+    return target or "/"
+
+
+# -- search by photo ----------------------------------------------------------
+
+
+@bp.route("/", methods=["GET", "POST"])
+def search_page():
+    """Drop or pick a photo (POST), or search by an indexed face (``?face_id=``)."""
+    st = state()
+    values = {k: v for k, v in request.values.items() if v != ""}
+    try:
+        form = SearchForm.model_validate(values)
+    except ValidationError as exc:
+        raise UiError(422, _validation_message(exc)) from None
+    context: dict = {"title": "Search", "form": form, "result": None, "query": None}
+    index = served()
+    if request.method == "POST":
+        upload = request.files.get("photo")
+        if upload is None or not upload.filename:
+            raise UiError(400, "Choose a photo to search with.")
+        try:
+            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
+        except ImageError as exc:
+            raise UiError(400 if exc.code != "image_too_large" else 413, f"That file cannot be searched: {exc}.")
+        result = search_by_photo(index.store, rgb, st.query_detection or index.detection, form.k, form.max_distance,
+                                 st.annotations.attributions, max_faces=st.settings.search.max_query_faces)
+        if not result.faces:
+            context["errors"] = ["No face was found in that photo. Try one where the face is larger or facing the camera."]
+        context["query"] = {
+            "width": rgb.shape[1], "height": rgb.shape[0], "name": upload.filename,
+            "src": "data:image/jpeg;base64," + base64.b64encode(rgb_jpeg(rgb, PREVIEW_SIDE)).decode(),
+        }
+        context["result"] = result
+        g.setdefault("audit", {}).update(results=sum(len(f.matches) for f in result.faces), faces=len(result.faces))
+    elif form.face_id is not None:
+        record = index.store.faces([form.face_id]).get(form.face_id)
+        if record is None:
+            raise UiError(404, f"There is no face {form.face_id} in the index (it may have been removed).")
+        vector = index.store.vectors_of(np.array([form.face_id]))[0]
+        context["result"] = search_by_embedding(index.store, vector, form.k, form.max_distance,
+                                                st.annotations.attributions)
+        context["query"] = {"face": record}
+    return page("search.html", partial="search_results.html", **context)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    names = {"k": "Matches per face", "max_distance": "Maximum distance", "face_id": "Face"}
+    parts = [f"{names.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()[:3]]
+    return "; ".join(parts)
+
+
+# -- photos, faces, the index -------------------------------------------------
+
+
+@bp.get("/photos/<int:photo_id>")
+def photo_page(photo_id: int):
+    try:
+        photo = photos.photo_response(served().store, state().annotations, photo_id)
+    except photos.PhotoNotFound:
+        raise UiError(404, f"There is no photo {photo_id} in the index (it may have been removed or changed).") from None
+    return page("photo.html", title=photo.path.rsplit("/", 1)[-1], photo=photo)
+
+
+@bp.get("/photos/<int:photo_id>/image.jpg")
+def photo_image(photo_id: int):
+    face_id = request.args.get("face_id", type=int)
+    try:
+        jpeg, content = photos.photo_jpeg(served().store, photo_id, max_side=1600, face_id=face_id,
+                                          max_pixels=state().settings.indexer.max_image_pixels)
+    except (photos.PhotoNotFound, photos.PhotoUnavailable):
+        abort(404)
+    return _image(jpeg, f"{content[:32]}-{face_id or 0}")
+
+
+@bp.get("/faces/<int:face_id>/thumbnail.jpg")
+def face_thumbnail(face_id: int):
+    jpeg = served().store.thumbnail(face_id)
+    if jpeg is None:
+        abort(404)
+    return _image(jpeg, f"face-{face_id}")
+
+
+def _image(jpeg: bytes, etag: str) -> Response:
+    """An image with an ETag, cached privately: a second visit loads none again."""
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=3600"})
+    response = Response(jpeg, mimetype="image/jpeg")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.get("/index")
+def index_page():
+    data_dir = state().index.data_dir
+    info = index_response(served(), runs.last_run(data_dir))
+    return page("index.html", title="Index", info=info, runs=runs.recent_runs(data_dir, RECENT_RUNS),
+                warning=state().index.warning)
