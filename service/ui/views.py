@@ -78,6 +78,12 @@ def page_globals() -> dict:
     }
 
 
+@bp.app_template_filter("faces")
+def faces_filter(n: int) -> str:
+    """``1 face``, ``12 faces``."""
+    return f"{n:,} face" if n == 1 else f"{n:,} faces"
+
+
 @bp.errorhandler(UiError)
 def ui_error(exc: UiError):
     return error_page(exc.status, exc.message)
@@ -204,6 +210,15 @@ def photo_image(photo_id: int):
     except (photos.PhotoNotFound, photos.PhotoUnavailable):
         abort(404)
     return _image(jpeg, f"{content[:32]}-{face_id or 0}")
+
+
+@bp.get("/faces/<int:face_id>")
+def face_page(face_id: int):
+    """A face leads to its photo."""
+    record = served().store.faces([face_id]).get(face_id)
+    if record is None:
+        raise UiError(404, f"There is no face {face_id} in the index (it may have been removed).")
+    return redirect(url_for("ui.photo_page", photo_id=record.photo_id) + "#faces")
 
 
 @bp.get("/faces/<int:face_id>/thumbnail.jpg")

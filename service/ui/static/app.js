@@ -17,3 +17,23 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// The person page: select all faces on the page; shift-click selects a range.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("faces");
+  if (!form) return;
+  const boxes = () => Array.from(form.querySelectorAll('input[name="face_ids"]'));
+  const all = form.querySelector(".select-all");
+  if (all) all.addEventListener("click", () => boxes().forEach((box) => { box.checked = true; }));
+  let last = null;
+  form.addEventListener("click", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.name !== "face_ids") return;
+    const list = boxes();
+    if (event.shiftKey && last !== null) {
+      const [from, to] = [list.indexOf(last), list.indexOf(box)].sort((a, b) => a - b);
+      list.slice(from, to + 1).forEach((b) => { b.checked = box.checked; });
+    }
+    last = box;
+  });
+});

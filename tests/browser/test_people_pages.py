@@ -1,0 +1,42 @@
+"""The people pages in Chromium: cluster, name a cluster, then correct a
+person (not this person, merge and undo), as an administrator would."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import check_accessibility
+
+
+def test_cluster_name_and_correct_people(page: Page, live_server):
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").click()
+    clusters = page.locator("section.cluster:has(form.name-form)")
+    expect(clusters.first).to_be_visible()
+    check_accessibility(page, "people")
+    first, second = clusters.nth(0), clusters.nth(1)
+    first_faces = first.locator("[data-face-id]").count()
+    first.get_by_label("Name").fill("Alice Example")
+    first.get_by_role("button", name="Save").click()
+    page.locator("section.cluster:has(form.name-form)").first.get_by_label("Name").fill("Bob Example")
+    page.locator("section.cluster:has(form.name-form)").first.get_by_role("button", name="Save").click()
+    page.get_by_role("link", name="Alice Example", exact=True).first.click()
+    expect(page.get_by_role("heading", name="Alice Example")).to_be_visible()
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces)
+    check_accessibility(page, "person")
+    # Not this person: the face leaves the page.
+    page.get_by_label(re.compile(r"Select face \d+")).first.check()
+    page.get_by_role("button", name="Not this person").click()
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
+    # Merge with Bob, then undo it.
+    page.get_by_label("Merge with").select_option(label="Bob Example")
+    page.get_by_role("button", name="Merge").click()
+    expect(page.get_by_role("button", name="Undo merge")).to_be_visible()
+    merged = page.locator("ul.grid [data-face-id]").count()
+    assert merged > first_faces - 1
+    page.get_by_role("button", name="Undo merge").click()
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
+    page.goto(live_server.url + "/people")
+    expect(page.locator("a.person", has_text="Bob Example").first).to_be_visible()
