@@ -21,6 +21,7 @@ from gunicorn.app.base import BaseApplication
 from config.settings import Settings
 from indexer.store import EmbeddedStore
 from indexer.store.annotations import AnnotationsDB
+from service.ui.security import session_secret
 
 
 class FaceSearchServer(BaseApplication):
@@ -71,6 +72,9 @@ def run_server(settings: Settings) -> None:
     url = f"http://{_bind_host(service.host)}:{service.port}"
     where = Path(settings.data_dir).expanduser().resolve()
     generation = "" if store.data_dir == where else f" (generation {store.data_dir.name}; newer ones are picked up)"
+    session_secret(where)  # made once before the workers fork (they must sign cookies alike)
+    print(f"facesearch: open {url}/ in a browser (search, people, photos, the index), or use the API at {url}/api/v1/",
+          flush=True)
     print(f"facesearch: serving {faces} faces from {photos} photos in {where}{generation}", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
     print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
