@@ -54,7 +54,7 @@ def nearest_faces(
     results: list[list[Match]] = []
     for row_d, row_i in zip(distances, ids):
         matches = []
-        for dist, face_id in zip(row_d, row_i):
+        for dist, face_id in zip(row_d.tolist(), row_i.tolist()):  # Python floats: a huge max_distance stays one
             if face_id < 0 or (max_distance is not None and dist > max_distance):
                 continue
             record = records.get(int(face_id))

@@ -170,3 +170,35 @@ def test_signing_in_with_a_key(indexed):
     assert client.get("/index").status_code == 302
     # htmx requests are sent to the login page too.
     assert client.get("/index", headers={"HX-Request": "true"}).headers["HX-Redirect"].startswith("/login")
+
+
+def test_sightings_grouped_by_file_filtered_and_searched_again(indexed, photos):
+    client = client_of(indexed)
+    page = client.get("/recall").get_data(as_text=True)
+    assert '<label for="photo">Photo</label>' in page and 'type="file" accept="image/*" multiple' in page
+    assert '<button type="submit">Search</button>' in page
+    token = token_of(page)
+
+    def recall(**fields):
+        return client.post("/recall", data={"csrf_token": token, **fields}, content_type="multipart/form-data")
+
+    photo = lfw_photo("Tony_Blair", 1).read_bytes()
+    html = recall(photo=(io.BytesIO(photo), "probe.jpg"), max_distance="0.5").get_data(as_text=True)
+    assert "1 face seen in 1 file<" in html and "Tony_Blair_0001.jpg</a></h3>" in html
+    face_id = re.search(r'name="sure" value="(\d+)"', html).group(1)
+    probes = re.search(r'name="probes" value="([^"]+)"', html).group(1)
+    # A camera folder that holds none of them.
+    elsewhere = recall(photo=(io.BytesIO(photo), "probe.jpg"), path_prefix=str(photos / "Colin_Powell"))
+    assert "0 faces seen in 0 files<" in elsewhere.get_data(as_text=True)
+    # Search again with the earlier probe and a sighting one is sure of.
+    again = recall(probes=probes, sure=face_id, max_distance="0.5").get_data(as_text=True)
+    assert "of 2 probe faces" in again
+    assert recall(probes="not base64!").status_code == 400
+    assert "No face was found" in recall(photo=(io.BytesIO(_white_png()), "white.png")).get_data(as_text=True)
+    assert recall().status_code == 400
+
+
+def _white_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(out, format="PNG")
+    return out.getvalue()

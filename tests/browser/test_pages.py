@@ -89,3 +89,18 @@ def test_signing_in_with_a_read_key_and_an_admin_key(page: Page, keyed_server):
     page.get_by_label("API key").fill("admin-key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Administrator")).to_be_visible()
+
+
+def test_sightings_with_a_filter_and_a_second_search(page: Page, live_server):
+    page.goto(live_server.url + "/recall")
+    page.get_by_label("Photo").set_input_files(str(lfw_photo("Colin_Powell", 1)))
+    page.get_by_label("Camera folder").fill(str(DATA / "lfw" / "Colin_Powell"))
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile(r"seen in \d+ files?"))).to_be_visible(timeout=30_000)
+    sources = page.locator("#results section.source h3")
+    assert sources.count() >= 1
+    assert all("Colin_Powell" in text for text in sources.all_inner_texts())
+    check_accessibility(page, "recall")
+    page.get_by_label(re.compile(r"Sure: face \d+")).first.check()
+    page.get_by_role("button", name="Search again with the sightings ticked").click()
+    expect(page.locator("#results")).to_contain_text("of 2 probe faces")

@@ -1,0 +1,146 @@
+"""The sightings page, ``/recall``: every sighting of one person (recall
+search, ``service.recall``), grouped by source file, with video time
+ranges, filters by camera folder and time, a timeline, and "search again"
+with the sightings one is sure of as extra probes.
+
+The probe faces of a search travel with the page as a hidden field (their
+float32 embeddings, base64), so that "Search again" works as a plain form,
+without uploading the photos again."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from datetime import datetime, timezone
+
+import numpy as np
+from flask import g, request
+
+from indexer.faces import find_faces
+from indexer.images import ImageError, decode_rgb
+from indexer.model import EMBEDDING_DIM
+from service.api import served, state
+from service.recall import RecallFilters, TooManyHits, recall
+from service.ui.views import UiError, bp, page
+
+MAX_SIGHTINGS = 1000  # matches read for one page (recall.max_limit)
+FACES_PER_SOURCE = 12
+
+
+def _probe_field(probes: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(probes, dtype="<f4").tobytes()).decode()
+
+
+def _probes_from_field(text: str) -> np.ndarray:
+    try:
+        raw = base64.b64decode(text.encode(), validate=True)
+    except ValueError:
+        raise UiError(400, "The earlier probes could not be read: search with the photos again.") from None
+    x = np.frombuffer(raw, dtype="<f4")
+    if len(x) == 0 or len(x) % EMBEDDING_DIM or not np.isfinite(x).all():
+        raise UiError(400, "The earlier probes could not be read: search with the photos again.")
+    return x.reshape(-1, EMBEDDING_DIM).astype(np.float32)
+
+
+def _time(text: str | None, name: str) -> float | None:
+    """A ``datetime-local`` field (read as UTC, like EXIF times) as POSIX seconds."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        raise UiError(422, f"{name}: not a date and time.") from None
+
+
+@bp.route("/recall", methods=["GET", "POST"])
+def sightings_page():
+    st = state()
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    context: dict = {"title": "Sightings", "form": form, "sources": None,
+                     "config_distance": st.settings.recall.max_distance}
+    if request.method != "POST":
+        return page("recall.html", **context)
+    index = served()
+    probes: list[np.ndarray] = []
+    if form.get("probes"):
+        probes.append(_probes_from_field(form["probes"]))
+    chosen = [int(f) for f in request.form.getlist("sure") if f.isdigit()]
+    if chosen:
+        known = [f for f in chosen if f in index.store.faces(chosen)]
+        if known:
+            probes.append(index.store.vectors_of(np.array(known)))
+    uploads = [u for u in request.files.getlist("photo") if u.filename]
+    if len(uploads) > st.settings.recall.max_probes:
+        raise UiError(422, f"At most {st.settings.recall.max_probes} photos at a time.")
+    for upload in uploads:
+        try:
+            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
+        except ImageError as exc:
+            raise UiError(400, f"{upload.filename} cannot be searched: {exc}.") from None
+        faces = find_faces(rgb, st.query_detection or index.detection, max_faces=1)
+        if not faces:
+            raise UiError(422, f"No face was found in {upload.filename}.")
+        probes.append(faces[0].embedding[None])
+    if not probes:
+        raise UiError(400, "Choose one or more photos of the person.")
+    x = np.vstack(probes)[: st.settings.recall.max_probes]
+    try:
+        max_distance = float(form["max_distance"]) if form.get("max_distance") else st.settings.recall.max_distance
+    except ValueError:
+        raise UiError(422, "Maximum distance: not a number.") from None
+    if not 0 < max_distance <= 1:
+        raise UiError(422, "Maximum distance: between 0 and 1.")
+    filters = RecallFilters(form.get("path_prefix") or None, _time(form.get("time_from"), "From"),
+                            _time(form.get("time_to"), "To"))
+    try:
+        found = recall(index.store, x, max_distance=max_distance, limit=MAX_SIGHTINGS, offset=0, filters=filters,
+                       group_by=None, fusion="mean" if len(x) > 1 else "any", max_hits=st.settings.recall.max_hits,
+                       people=st.annotations.attributions)
+    except TooManyHits as exc:
+        raise UiError(422, f"{exc}.") from None
+    g.setdefault("audit", {}).update(results=len(found.matches), total=found.total)
+    context.update(sources=_by_source(found.matches), total=found.total, shown=len(found.matches),
+                   probes=_probe_field(x), probe_count=len(x), max_distance=max_distance,
+                   timeline=_timeline(found.matches), per_source=FACES_PER_SOURCE)
+    return page("recall.html", partial="recall_results.html", **context)
+
+
+def _by_source(matches) -> list[dict]:
+    """Sightings grouped by file, in the order of their best match; a
+    video's time ranges merged from its faces' tracks."""
+    grouped: dict[str, dict] = {}
+    for m in matches:
+        source = grouped.setdefault(m.path, {"path": m.path, "photo_id": m.photo_id, "matches": [], "ranges": []})
+        source["matches"].append(m)
+        if m.timestamp is not None:
+            start = m.track_start if m.track_start is not None else m.timestamp
+            end = m.track_end if m.track_end is not None else m.timestamp
+            source["ranges"].append([start, end])
+    for source in grouped.values():
+        merged: list[list[float]] = []
+        for start, end in sorted(source["ranges"]):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        source["ranges"] = merged
+        source["time"] = source["matches"][0].time
+    return list(grouped.values())
+
+
+def _timeline(matches) -> dict | None:
+    """Sightings per day, as bars of an SVG (days without a time left out)."""
+    days = Counter(datetime.fromtimestamp(m.time, timezone.utc).date() for m in matches if m.time is not None)
+    if not days:
+        return None
+    first, last = min(days), max(days)
+    span = (last - first).days + 1
+    if span > 400:  # then by month
+        days = Counter({d.replace(day=1): n for d, n in days.items()})
+    ordered = sorted(days.items())
+    top = max(days.values())
+    width = max(1, len(ordered))
+    bars = [{"x": i * 100 / width, "width": 100 / width * 0.8, "height": n / top * 100, "label": f"{d}: {n}"}
+            for i, (d, n) in enumerate(ordered)]
+    return {"bars": bars, "first": str(ordered[0][0]), "last": str(ordered[-1][0]), "top": top,
+            "days": len(ordered)}
