@@ -40,3 +40,21 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
     page.goto(live_server.url + "/people")
     expect(page.locator("a.person", has_text="Bob Example").first).to_be_visible()
+
+
+def test_naming_and_rejecting_without_a_mouse(page: Page, live_server):
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").press("Enter")
+    expect(page.locator("section.cluster:has(form.name-form)").first).to_be_visible()
+    page.locator("body").press("/")  # the first Name field
+    page.keyboard.type("Keyboard Person")
+    page.keyboard.press("Enter")
+    link = page.get_by_role("link", name="Keyboard Person", exact=True).first
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Keyboard Person")).to_be_visible()
+    count = page.locator("ul.grid [data-face-id]").count()
+    page.locator("body").press("a")  # select every face on the page
+    page.locator("body").press("n")  # not this person
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(0)
+    assert count > 0

@@ -37,3 +37,22 @@ document.addEventListener("DOMContentLoaded", () => {
     last = box;
   });
 });
+
+// Keyboard shortcuts, listed on the pages that have them (never while typing in a field):
+//   /  go to the first Name field (people) or the Photo field (search, sightings)
+//   a  select every face on the page (a person)
+//   n  mark the selected faces "Not this person" (a person)
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName))) return;
+  const click = (selector) => { const el = document.querySelector(selector); if (el) { event.preventDefault(); el.click(); } };
+  if (event.key === "/") {
+    const field = document.querySelector('.name-form input[name="name"], input[type="file"]');
+    if (field) { event.preventDefault(); field.focus(); }
+  } else if (event.key === "a") {
+    click("#faces .select-all");
+  } else if (event.key === "n") {
+    click('#faces button[value="reject"]');
+  }
+});
