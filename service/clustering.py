@@ -89,7 +89,7 @@ def _embeddings(store: FaceStore, settings: ClusteringSettings) -> tuple[np.ndar
     return store.all_embeddings()
 
 
-def _groups(run: StoredRun) -> tuple[list[np.ndarray], np.ndarray]:
+def groups(run: StoredRun) -> tuple[list[np.ndarray], np.ndarray]:
     """Row indices of ``run`` per cluster (0..k-1) and of the strangers,
     each nearest its centre first."""
     order = np.lexsort((run.distances, run.clusters))  # by cluster, then distance (NaN last)
@@ -105,7 +105,7 @@ def clusters_response(store: FaceStore, annotations: AnnotationsDB, run: StoredR
     records = store.faces(run.face_ids.tolist())
     people = annotations.cluster_people(run.info.run_id)
     paths = {face_id: record.path for face_id, record in records.items()}
-    members, strangers = _groups(run)
+    members, strangers = groups(run)
     clusters = []
     for cluster_id, rows in enumerate(members):
         listed = [
@@ -145,7 +145,7 @@ def contact_sheet_png(
     first, labelled with the cluster id, person and size; then the strangers.
     The picture says what it left out."""
     people = annotations.cluster_people(run.info.run_id)
-    members, strangers = _groups(run)
+    members, strangers = groups(run)
     rows: list[pictures.SheetRow] = []
     for cluster_id, indices in enumerate(members[:max_clusters]):
         person = people.get(cluster_id)

@@ -23,13 +23,7 @@ from indexer.store.annotations import (
 from indexer.store.generations import IndexBusyError
 from service import people
 from service.api import served, state
-from service.clustering import (
-    cluster_params,
-    clusters_response,
-    cost_chart_png,
-    cost_response,
-    run_clustering,
-)
+from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from service.ui import security
 from service.ui.views import UiError, bp, page
@@ -37,6 +31,7 @@ from service.ui.views import UiError, bp, page
 CLUSTERS_PER_PAGE = 50
 FACES_PER_ROW = 12
 FACES_PER_PAGE = 200
+MAX_STRANGERS = 100  # shown on the last page of clusters
 
 
 def _admin() -> None:
@@ -58,14 +53,36 @@ def people_page():
     rows, strangers, pages = [], [], 1
     number = _page_number()
     if run is not None:
-        clusters = clusters_response(store, st.annotations, run)
-        ordered = sorted(clusters.clusters, key=lambda c: (c.name is None, c.id))  # named first, by size
-        pages = max(1, math.ceil(len(ordered) / CLUSTERS_PER_PAGE))
-        rows = ordered[(number - 1) * CLUSTERS_PER_PAGE : number * CLUSTERS_PER_PAGE]
-        strangers = clusters.strangers if number == pages else []
+        rows, strangers, pages = _cluster_rows(store, st.annotations, run, number)
+    stranger_count = int((run.clusters < 0).sum()) if run is not None else 0
     return page("people.html", title="People", people=everyone, run=run, rows=rows, strangers=strangers,
-                page_number=number, pages=pages, per_row=FACES_PER_ROW,
+                stranger_count=stranger_count, page_number=number, pages=pages, per_row=FACES_PER_ROW,
                 names=sorted(p.name for p in everyone))
+
+
+def _cluster_rows(store, annotations, run, number: int) -> tuple[list[dict], list[dict], int]:
+    """One page of the run's clusters (named first, then by size), each with
+    the faces a row shows, and the strangers on the last page. Only the
+    shown faces are read from the index: a run of 2,000 clusters costs one
+    page's worth."""
+    members, stranger_rows = groups(run)
+    people_of = annotations.cluster_people(run.info.run_id)
+    order = sorted(range(len(members)), key=lambda c: (c not in people_of, -len(members[c]), c))
+    pages = max(1, math.ceil(len(order) / CLUSTERS_PER_PAGE))
+    shown = order[(number - 1) * CLUSTERS_PER_PAGE : number * CLUSTERS_PER_PAGE]
+    wanted = [run.face_ids[members[c][:FACES_PER_ROW]].tolist() for c in shown]
+    strange = run.face_ids[stranger_rows[:MAX_STRANGERS]].tolist() if number == pages else []
+    records = store.faces([f for ids in wanted for f in ids] + strange)
+
+    def listed(ids: list[int]) -> list[dict]:
+        return [{"face_id": f, "path": records[f].path} for f in ids if f in records]
+
+    rows = []
+    for cluster, ids in zip(shown, wanted):
+        person = people_of.get(cluster)
+        rows.append({"id": cluster, "size": len(members[cluster]), "members": listed(ids),
+                     "name": person.name if person else None, "person_id": person.person_id if person else None})
+    return rows, listed(strange), pages
 
 
 @bp.post("/people/clusters/<int:cluster_id>/name")

@@ -46,13 +46,16 @@ def test_naming_and_rejecting_without_a_mouse(page: Page, live_server):
     page.goto(live_server.url + "/people")
     page.get_by_role("button", name="Cluster faces").press("Enter")
     expect(page.locator("section.cluster:has(form.name-form)").first).to_be_visible()
+    page.wait_for_load_state("load")  # the shortcuts' script has run
     page.locator("body").press("/")  # the first Name field
+    expect(page.locator(".name-form input[name=name]").first).to_be_focused()
     page.keyboard.type("Keyboard Person")
     page.keyboard.press("Enter")
     link = page.get_by_role("link", name="Keyboard Person", exact=True).first
     link.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Keyboard Person")).to_be_visible()
+    page.wait_for_load_state("load")
     count = page.locator("ul.grid [data-face-id]").count()
     page.locator("body").press("a")  # select every face on the page
     page.locator("body").press("n")  # not this person
