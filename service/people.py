@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from config.settings import RecognitionSettings
-from indexer.carry_over import place_of
+from indexer.carry_over import carry_over, place_of
 from indexer.recognition import recognise_index
 from indexer.store import FaceStore
 from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, Places, UndoReport
@@ -166,12 +167,10 @@ def _distances(store: FaceStore, faces: list[AttributedFace], confirmed: np.ndar
     if not todo or not len(confirmed):
         return out
     c = store.vectors_of(confirmed)
-    c_sq = np.einsum("ij,ij->i", c, c)
     ids = np.array([faces[i].face_id for i in todo], dtype=np.int64)
     x = store.vectors_of(ids)
     for lo in range(0, len(ids), 1024):
-        q = x[lo : lo + 1024]
-        d_sq = np.einsum("ij,ij->i", q, q)[:, None] + c_sq[None, :] - 2.0 * (q @ c.T)
+        d_sq = faiss.pairwise_distances(x[lo : lo + 1024], c)
         d_sq[ids[lo : lo + 1024, None] == confirmed[None, :]] = np.inf  # not itself
         nearest = np.sqrt(np.maximum(d_sq.min(axis=1), 0.0))
         for j, value in enumerate(nearest.tolist()):
@@ -182,8 +181,10 @@ def _distances(store: FaceStore, faces: list[AttributedFace], confirmed: np.ndar
 def recognise(data_dir: Path, store: FaceStore, annotations: AnnotationsDB, settings: RecognitionSettings,
               *, everything: bool = False) -> RecogniseResponse:
     """Recognition now (``indexer.recognition``) over ``store``, the
-    published index, under the index lock (``IndexBusyError`` while a
+    published index, after what is left of faces gone from it is dropped
+    (``carry_over``), under the index lock (``IndexBusyError`` while a
     reindex runs: it recognises at its end)."""
     with IndexLock(Path(data_dir), command="facesearch recognise"):
+        carry_over(store, annotations)
         report = recognise_index(store, annotations, settings, everything=everything)
     return RecogniseResponse(**report.to_dict())

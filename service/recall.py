@@ -142,6 +142,24 @@ def _match(record: FaceRecord, distance: float, person: Attribution | None) -> R
     )
 
 
+def merged_ranges(faces) -> list[list[float]]:
+    """The [start, end] time ranges (seconds into a video) of the tracks of
+    these video faces (anything with ``timestamp``, ``track_start`` and
+    ``track_end``), overlapping ones merged, in order."""
+    spans = sorted(
+        (f.track_start if f.track_start is not None else f.timestamp or 0.0,
+         f.track_end if f.track_end is not None else f.timestamp or 0.0)
+        for f in faces
+    )
+    ranges: list[list[float]] = []
+    for start, end in spans:
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    return ranges
+
+
 def _by_source(hits: list[tuple[float, int]], records: dict[int, FaceRecord]) -> list[RecallSource]:
     grouped: dict[str, list[tuple[float, FaceRecord]]] = {}
     for dist, face_id in hits:  # nearest first, so each source's first hit is its best
@@ -150,19 +168,7 @@ def _by_source(hits: list[tuple[float, int]], records: dict[int, FaceRecord]) ->
     sources = []
     for path, rows in grouped.items():
         best_distance, best = rows[0]
-        ranges = None
-        if best.kind == "video":
-            spans = sorted(
-                (r.track_start if r.track_start is not None else r.timestamp or 0.0,
-                 r.track_end if r.track_end is not None else r.timestamp or 0.0)
-                for _, r in rows
-            )
-            ranges = []
-            for start, end in spans:
-                if ranges and start <= ranges[-1][1]:
-                    ranges[-1][1] = max(ranges[-1][1], end)
-                else:
-                    ranges.append([start, end])
+        ranges = merged_ranges([r for _, r in rows]) if best.kind == "video" else None
         sources.append(RecallSource.model_construct(
             path=path, kind=best.kind, best_distance=best_distance, best_face_id=best.face_id, hits=len(rows),
             time=best.taken_at, time_ranges=ranges,

@@ -222,9 +222,12 @@ class UndoReport:
     person_id: int
     restored_people: list[int] = field(default_factory=list)
     restored_face_ids: list[int] = field(default_factory=list)
-    faces_restored: int = 0
     rejections_restored: int = 0
     left_as_they_are: list[int] = field(default_factory=list)
+
+    @property
+    def faces_restored(self) -> int:
+        return len(self.restored_face_ids)
 
 
 def undo_last_merge(conn: sqlite3.Connection, person_id: int, rev: int) -> UndoReport:
@@ -267,7 +270,6 @@ def undo_last_merge(conn: sqlite3.Connection, person_id: int, rev: int) -> UndoR
             restored.add(face_id)
         else:
             report.left_as_they_are.append(face_id)
-    report.faces_restored = len(restored)
     report.restored_face_ids = sorted(restored)
     for other, kind, item, run_id in moves:
         if kind == "rejection":

@@ -22,7 +22,7 @@ from indexer.store.annotations import (
 )
 from indexer.store.generations import IndexBusyError
 from service import people
-from service.api import served, state
+from service.api import actor, audited, served, state
 from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from service.ui import security
@@ -90,13 +90,13 @@ def name_cluster(cluster_id: int):
     _admin()
     name = request.form.get("name", "").strip()
     try:
-        named = state().annotations.name_cluster_faces(cluster_id, name, actor=g.get("key_id"))
+        named = state().annotations.name_cluster_faces(cluster_id, name, actor=actor())
     except ValueError as exc:
         raise UiError(422, f"Name: {exc}.") from None
     except (NoClusteringError, ClusterNotFoundError) as exc:
         raise UiError(404, f"{exc}.") from None
-    g.setdefault("audit", {}).update(params={"cluster_id": cluster_id, "person_id": named.person.person_id},
-                                     face_ids=named.face_ids, results=named.changed)
+    audited(params={"cluster_id": cluster_id, "person_id": named.person.person_id},
+            face_ids=named.face_ids, results=named.changed)
     return redirect(url_for("ui.people_page", page=request.form.get("page") or None) + f"#cluster-{cluster_id}")
 
 
@@ -152,19 +152,19 @@ def correct_faces(person_id: int):
         raise UiError(422, "Select one or more faces first.")
     if len(face_ids) > MAX_CORRECTION_FACES:
         raise UiError(422, f"Select at most {MAX_CORRECTION_FACES:,} faces at a time.")
-    store, actor = served().store, g.get("key_id")
+    store, who = served().store, actor()
     try:
         if action == "reject":
-            done = people.reject(store, st.annotations, person_id, face_ids, actor)
+            done = people.reject(store, st.annotations, person_id, face_ids, who)
         elif action == "confirm":
-            done = people.assign(store, st.annotations, person_id, face_ids, actor)
+            done = people.assign(store, st.annotations, person_id, face_ids, who)
         elif action == "move":
             target = request.form.get("target", "").strip()
             new_name = request.form.get("new_name", "").strip()
             if new_name:
-                done = people.create_person(store, st.annotations, new_name, face_ids, actor)
+                done = people.create_person(store, st.annotations, new_name, face_ids, who)
             elif target.isdigit():
-                done = people.assign(store, st.annotations, int(target), face_ids, actor)
+                done = people.assign(store, st.annotations, int(target), face_ids, who)
             else:
                 raise UiError(422, "Choose the person to move the faces to, or type a new name.")
         elif action == "erase":
@@ -181,8 +181,8 @@ def correct_faces(person_id: int):
         raise UiError(409, f"{exc}: choose them in the list instead.") from None
     except ValueError as exc:
         raise UiError(422, f"{exc}.") from None
-    g.setdefault("audit", {}).update(params={"person_id": person_id, "action": action}, face_ids=done.face_ids,
-                                     results=done.changed)
+    audited(params={"person_id": person_id, "action": action}, face_ids=done.face_ids,
+            results=done.changed)
     return redirect(url_for("ui.person_page", person_id=person_id))
 
 
@@ -193,8 +193,8 @@ def _erase(person_id: int, face_ids: list[int]) -> Response:
     except IndexBusyError as exc:
         raise UiError(409, f"{exc} Try again when it has finished.") from None
     st.index.check_now()
-    g.setdefault("audit", {}).update(params={"person_id": person_id, "action": "erase"}, face_ids=report.face_ids,
-                                     results=report.faces_erased)
+    audited(params={"person_id": person_id, "action": "erase"}, face_ids=report.face_ids,
+            results=report.faces_erased)
     return redirect(url_for("ui.person_page", person_id=person_id))
 
 
@@ -205,13 +205,13 @@ def merge_person(person_id: int):
     if not other.isdigit():
         raise UiError(422, "Choose the person to merge into this one.")
     try:
-        merged = state().annotations.merge(person_id, [int(other)], actor=g.get("key_id"))
+        merged = state().annotations.merge(person_id, [int(other)], actor=actor())
     except PersonNotFoundError as exc:
         raise UiError(404, f"{exc}.") from None
     except MergeError as exc:
         raise UiError(422, f"{exc}.") from None
-    g.setdefault("audit", {}).update(params={"person_id": person_id, "people": [int(other)]},
-                                     face_ids=merged.face_ids, results=merged.changed)
+    audited(params={"person_id": person_id, "people": [int(other)]},
+            face_ids=merged.face_ids, results=merged.changed)
     return redirect(url_for("ui.person_page", person_id=person_id))
 
 
@@ -219,11 +219,11 @@ def merge_person(person_id: int):
 def undo_merge(person_id: int):
     _admin()
     try:
-        report = state().annotations.undo_merge(person_id, actor=g.get("key_id"))
+        report = state().annotations.undo_merge(person_id, actor=actor())
     except (PersonNotFoundError, NothingToUndoError) as exc:
         raise UiError(404, f"{exc}.") from None
     except NameTakenError as exc:
         raise UiError(409, f"{exc}.") from None
-    g.setdefault("audit", {}).update(params={"person_id": person_id, "merge_id": report.merge_id},
-                                     face_ids=report.restored_face_ids, results=report.faces_restored)
+    audited(params={"person_id": person_id, "merge_id": report.merge_id},
+            face_ids=report.restored_face_ids, results=report.faces_restored)
     return redirect(url_for("ui.person_page", person_id=person_id))

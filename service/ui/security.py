@@ -32,7 +32,7 @@ from pathlib import Path
 from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from service.access import ApiKey, allows, authenticate
+from service.access import ApiKey, allows
 
 SECRET_FILE = "ui-secret.key"
 CSRF_FIELD = "csrf_token"
@@ -102,10 +102,6 @@ def signed_in_scope(keys: tuple[ApiKey, ...]) -> str | None:
         return None
     g.key_id = session.get("key_id")
     return scope
-
-
-def check_key(given: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:
-    return authenticate(given, keys)
 
 
 def csrf_token() -> str:

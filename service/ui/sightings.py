@@ -14,13 +14,13 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import numpy as np
-from flask import g, request
+from flask import request
 
 from indexer.faces import find_faces
 from indexer.images import ImageError, decode_rgb
 from indexer.model import EMBEDDING_DIM
-from service.api import served, state
-from service.recall import RecallFilters, TooManyHits, recall
+from service.api import audited, served, state
+from service.recall import RecallFilters, TooManyHits, merged_ranges, recall
 from service.ui.views import UiError, bp, page
 
 MAX_SIGHTINGS = 1000  # matches read for one page (recall.max_limit)
@@ -98,7 +98,7 @@ def sightings_page():
                        people=st.annotations.attributions)
     except TooManyHits as exc:
         raise UiError(422, f"{exc}.") from None
-    g.setdefault("audit", {}).update(results=len(found.matches), total=found.total)
+    audited(results=len(found.matches), total=found.total)
     context.update(sources=_by_source(found.matches), total=found.total, shown=len(found.matches),
                    probes=_probe_field(x), probe_count=len(x), max_distance=max_distance,
                    timeline=_timeline(found.matches), per_source=FACES_PER_SOURCE)
@@ -106,25 +106,13 @@ def sightings_page():
 
 
 def _by_source(matches) -> list[dict]:
-    """Sightings grouped by file, in the order of their best match; a
-    video's time ranges merged from its faces' tracks."""
+    """Sightings grouped by file, in the order of their best match, with a
+    video's time ranges (``merged_ranges``)."""
     grouped: dict[str, dict] = {}
     for m in matches:
-        source = grouped.setdefault(m.path, {"path": m.path, "photo_id": m.photo_id, "matches": [], "ranges": []})
-        source["matches"].append(m)
-        if m.timestamp is not None:
-            start = m.track_start if m.track_start is not None else m.timestamp
-            end = m.track_end if m.track_end is not None else m.timestamp
-            source["ranges"].append([start, end])
+        grouped.setdefault(m.path, {"path": m.path, "photo_id": m.photo_id, "matches": []})["matches"].append(m)
     for source in grouped.values():
-        merged: list[list[float]] = []
-        for start, end in sorted(source["ranges"]):
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        source["ranges"] = merged
-        source["time"] = source["matches"][0].time
+        source["ranges"] = merged_ranges([m for m in source["matches"] if m.timestamp is not None])
     return list(grouped.values())
 
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from indexer.images import ImageError, decode_rgb, rgb_jpeg
 from indexer.store import runs
 from service import photos
-from service.api import served, state
+from service.access import authenticate
+from service.api import audited, served, state
 from service.index_info import index_response
 from service.searching import search_by_embedding, search_by_photo
 from service.ui import security
@@ -116,7 +117,7 @@ def login():
         return redirect(next_page)
     errors = []
     if request.method == "POST":
-        key = security.check_key(request.form.get("api_key", ""), keys)
+        key = authenticate(request.form.get("api_key", ""), keys)
         if key is not None:
             security.sign_in(key)
             g.key_id = key.key_id
@@ -171,7 +172,7 @@ def search_page():
             "src": "data:image/jpeg;base64," + base64.b64encode(rgb_jpeg(rgb, PREVIEW_SIDE)).decode(),
         }
         context["result"] = result
-        g.setdefault("audit", {}).update(results=sum(len(f.matches) for f in result.faces), faces=len(result.faces))
+        audited(results=sum(len(f.matches) for f in result.faces), faces=len(result.faces))
     elif form.face_id is not None:
         record = index.store.faces([form.face_id]).get(form.face_id)
         if record is None:
