@@ -91,3 +91,29 @@ def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
     refused = post(reader, "/people/clusters/0/name", name="Sneaky")
     assert refused.status_code == 403 and "administrator key" in refused.get_data(as_text=True)
     assert "Sneaky" not in admin.get("/people").get_data(as_text=True)
+
+
+def test_a_persons_sightings_over_time(data_dir):
+    from datetime import datetime, timezone
+
+    from indexer.store import EmbeddedStore, FileRecord
+    from indexer.store.metadata import Box
+    from tests.conftest import person_faces
+
+    days = ["2026-05-01", "2026-05-01", "2026-05-03"]
+    store = EmbeddedStore.open(data_dir)
+    for i, (day, vector) in enumerate(zip(days, person_faces("anna", 3))):
+        taken = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp()
+        store.put_file(FileRecord(path=f"/cam/{i}.jpg", size=1, mtime_ns=1, content_hash=f"c{i}", width=100,
+                                  height=100, detection="{}", model="fake", taken_at=taken),
+                       [(Box(10, 60, 70, 10), vector, b"")])
+    store.checkpoint()
+    face_ids = store.all_embeddings()[0].tolist()
+    store.close()
+    client = client_of(data_dir)
+    created = client.post("/api/v1/people", json={"name": "Anna", "face_ids": face_ids})
+    assert created.status_code == 201, created.get_json()
+    html = client.get(f"/people/{created.get_json()['id']}").get_data(as_text=True)
+    assert "Faces of Anna over time, by day: 2026-05-01 to 2026-05-03" in html
+    assert [t for t in re.findall(r"<title>([^<]+)</title>", html) if t.startswith("2026")] == \
+        ["2026-05-01: 2", "2026-05-03: 1"]

@@ -41,6 +41,10 @@ class FaceStore(Protocol):
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         """Metadata of the given faces; unknown ids are left out."""
 
+    def face_times(self, face_ids: list[int]) -> dict[int, float | None]:
+        """When each of the given faces was seen (POSIX seconds, None when
+        unknown); unknown ids are left out."""
+
     def faces_with_content(self, content_hashes: list[str]) -> list[FaceRecord]:
         """Every face of the indexed files with these content hashes."""
 

@@ -194,6 +194,9 @@ class EmbeddedStore:
     def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
         return self.db.faces(face_ids)
 
+    def face_times(self, face_ids: list[int]) -> dict[int, float | None]:
+        return self.db.face_times(face_ids)
+
     def thumbnail(self, face_id: int) -> bytes | None:
         return self.db.thumbnail(face_id)
 

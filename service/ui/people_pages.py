@@ -1,7 +1,7 @@
 """The people pages: ``/people`` (the clusters of the last run as rows of
 faces, named first, then unnamed, then strangers; naming, a new
 clustering, the cost curve) and ``/people/<id>`` (a person's faces by
-source, with the corrections). The same functions as the API
+source, with the corrections and their sightings over time). The same functions as the API
 (``service.people``, ``service.clustering``, ``indexer.erasure``); every
 change needs the admin scope."""
 
@@ -25,6 +25,7 @@ from service import people
 from service.api import actor, audited, served, state
 from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
+from service.timeline import timeline
 from service.ui import security
 from service.ui.views import UiError, bp, page
 
@@ -130,14 +131,15 @@ def person_page(person_id: int):
     st = state()
     number = _page_number()
     try:
-        person = st.annotations.person(person_id)
-        faces = people.person_faces(served().store, st.annotations, person_id, PersonFacesParams(
-            limit=FACES_PER_PAGE, offset=(number - 1) * FACES_PER_PAGE, order="newest"))
+        found = people.attributed_set(served().store, st.annotations, person_id)
     except PersonNotFoundError:
         raise UiError(404, f"There is no person {person_id} (they may have been merged or forgotten).") from None
+    faces = people.person_faces(served().store, st.annotations, person_id, PersonFacesParams(
+        limit=FACES_PER_PAGE, offset=(number - 1) * FACES_PER_PAGE, order="newest"), found=found)
     others = [p for p in st.annotations.people() if p.person_id != person_id]
-    return page("person.html", title=person.name, person=person, faces=faces, others=others, page_number=number,
-                pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)), max_faces=MAX_CORRECTION_FACES)
+    return page("person.html", title=found.person.name, person=found.person, faces=faces, others=others,
+                page_number=number, pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)),
+                max_faces=MAX_CORRECTION_FACES, timeline=timeline(found.times.values()))
 
 
 @bp.post("/people/<int:person_id>/faces")

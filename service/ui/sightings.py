@@ -10,7 +10,6 @@ without uploading the photos again."""
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from datetime import datetime, timezone
 
 import numpy as np
@@ -21,6 +20,7 @@ from indexer.images import ImageError, decode_rgb
 from indexer.model import EMBEDDING_DIM
 from service.api import audited, served, state
 from service.recall import RecallFilters, TooManyHits, merged_ranges, recall
+from service.timeline import timeline
 from service.ui.views import UiError, bp, page
 
 MAX_SIGHTINGS = 1000  # matches read for one page (recall.max_limit)
@@ -101,7 +101,7 @@ def sightings_page():
     audited(results=len(found.matches), total=found.total)
     context.update(sources=_by_source(found.matches), total=found.total, shown=len(found.matches),
                    probes=_probe_field(x), probe_count=len(x), max_distance=max_distance,
-                   timeline=_timeline(found.matches), per_source=FACES_PER_SOURCE)
+                   timeline=timeline(m.time for m in found.matches), per_source=FACES_PER_SOURCE)
     return page("recall.html", partial="recall_results.html", **context)
 
 
@@ -114,21 +114,3 @@ def _by_source(matches) -> list[dict]:
     for source in grouped.values():
         source["ranges"] = merged_ranges([m for m in source["matches"] if m.timestamp is not None])
     return list(grouped.values())
-
-
-def _timeline(matches) -> dict | None:
-    """Sightings per day, as bars of an SVG (days without a time left out)."""
-    days = Counter(datetime.fromtimestamp(m.time, timezone.utc).date() for m in matches if m.time is not None)
-    if not days:
-        return None
-    first, last = min(days), max(days)
-    span = (last - first).days + 1
-    if span > 400:  # then by month
-        days = Counter({d.replace(day=1): n for d, n in days.items()})
-    ordered = sorted(days.items())
-    top = max(days.values())
-    width = max(1, len(ordered))
-    bars = [{"x": i * 100 / width, "width": 100 / width * 0.8, "height": n / top * 100, "label": f"{d}: {n}"}
-            for i, (d, n) in enumerate(ordered)]
-    return {"bars": bars, "first": str(ordered[0][0]), "last": str(ordered[-1][0]), "top": top,
-            "days": len(ordered)}
