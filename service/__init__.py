@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for a malformed configured key."""
     from service import api_people, api_photos  # noqa: F401  (their routes join the API's blueprint)
     from service.access import parse_keys
+    from service import request_body
     from service.api import ServiceState, bp
     from service.audit import AuditLog
     from service.errors import register_error_handlers
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings, index=index, annotations=annotations, keys=keys, audit=audit
     )
     register_error_handlers(app, page_error=ui_error_page)
+    request_body.configure(app)
     app.register_blueprint(bp)
     ui_security.configure(app, index.data_dir)
     app.register_blueprint(ui_bp)

@@ -89,7 +89,9 @@ def register_error_handlers(app: Flask, page_error: Callable[[int, str], Respons
         message = exc.description or exc.name
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"the request is larger than the limit of {limit:,} bytes" if limit else message
+            if limit:
+                message = (f"the upload is larger than the limit of {round(limit / 2**20, 1):g} MiB ({limit:,} bytes): "
+                           "send a smaller file, or raise service.max_upload_mb")
         response = respond(status, HTTP_CODES.get(status, f"http_{status}"), message)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:

@@ -175,7 +175,7 @@ def test_signing_in_with_a_key(indexed):
 def test_sightings_grouped_by_file_filtered_and_searched_again(indexed, photos):
     client = client_of(indexed)
     page = client.get("/recall").get_data(as_text=True)
-    assert '<label for="photo">Photo</label>' in page and 'type="file" accept="image/*" multiple' in page
+    assert '<label for="photo">Photo</label>' in page and 'type="file" accept="image/*" data-max-bytes="16777216" multiple' in page
     assert '<button type="submit">Search</button>' in page
     token = token_of(page)
 

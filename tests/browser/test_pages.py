@@ -104,3 +104,28 @@ def test_sightings_with_a_filter_and_a_second_search(page: Page, live_server):
     page.get_by_label(re.compile(r"Sure: face \d+")).first.check()
     page.get_by_role("button", name="Search again with the sightings ticked").click()
     expect(page.locator("#results")).to_contain_text("of 2 probe faces")
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_message(page: Page, live_data, tmp_path):
+    """Refused in the page before sending; and when sent anyway (the check
+    taken out of the page), the server's 413 reaches the alert region."""
+    from config.settings import load_settings
+    from service import create_app
+    from tests.browser.conftest import serve
+
+    big = tmp_path / "big.jpg"
+    big.write_bytes((DATA / "lfw" / "Tony_Blair" / "Tony_Blair_0002.jpg").read_bytes() + b"\0" * 120_000)
+    app = create_app(load_settings(data_dir=live_data, service={"max_upload_mb": 0.1}))
+    for url in serve(app):
+        page.goto(url + "/")
+        expect(page.get_by_text("(up to 0.1 MiB)")).to_be_visible()
+        requests = []
+        page.on("request", lambda r: requests.append(r) if r.method == "POST" else None)
+        page.get_by_label("Photo").set_input_files(str(big))
+        expect(page.get_by_role("alert")).to_contain_text("big.jpg is 0.1 MiB: uploads are limited to 0.1 MiB")
+        page.get_by_role("button", name="Search").click()
+        assert not requests
+        page.get_by_label("Photo").evaluate("field => { delete field.dataset.maxBytes; field.setCustomValidity(''); }")
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_role("alert")).to_contain_text("larger than the limit of 0.1 MiB")
+        assert len(requests) == 1

@@ -1,6 +1,39 @@
-// facesearch's own few lines: drop a photo on the search form to search with it.
-// Everything works without this file: the form is a plain HTML form.
+// facesearch's own few lines: drop a photo on the search form to search with it,
+// uploads over the server's limit refused before they are sent, the person page's
+// selection, and keyboard shortcuts.
+// Everything works without this file: the forms are plain HTML forms.
 "use strict";
+
+// A file field with data-max-bytes (the server's upload limit): files larger in all
+// are refused before sending, with the message in the alert region and on the field
+// (which then blocks the form, htmx's requests too). The server refuses them anyway.
+const megabytes = (bytes) => (bytes / 1048576).toFixed(1) + " MiB";
+function checkSize(input) {
+  const limit = Number(input.dataset.maxBytes);
+  if (!limit) return true;
+  const total = Array.from(input.files || []).reduce((sum, file) => sum + file.size, 0);
+  const alerts = document.getElementById("alerts");
+  const message = total > limit
+    ? `${input.files.length === 1 ? input.files[0].name + " is" : "These files are"} ${megabytes(total)}: ` +
+      `uploads are limited to ${megabytes(limit)}. Choose a smaller photo.`
+    : "";
+  input.setCustomValidity(message);
+  if (alerts && (message || alerts.dataset.sizeMessage)) {
+    alerts.replaceChildren();
+    if (message) {
+      const p = document.createElement("p");
+      p.className = "error";
+      p.textContent = message;
+      alerts.append(p);
+    }
+    alerts.dataset.sizeMessage = message ? "1" : "";
+  }
+  return !message;
+}
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (input instanceof HTMLInputElement && input.type === "file") checkSize(input);
+});
 document.addEventListener("DOMContentLoaded", () => {
   const zone = document.querySelector(".dropzone");
   const input = zone && zone.querySelector('input[type="file"]');
@@ -13,7 +46,7 @@ document.addEventListener("DOMContentLoaded", () => {
     zone.classList.remove("dragging");
     if (event.dataTransfer && event.dataTransfer.files.length) {
       input.files = event.dataTransfer.files;
-      zone.requestSubmit();
+      if (checkSize(input)) zone.requestSubmit();
     }
   });
 });
