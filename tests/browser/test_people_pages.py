@@ -61,3 +61,28 @@ def test_naming_and_rejecting_without_a_mouse(page: Page, live_server):
     page.locator("body").press("n")  # not this person
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(0)
     assert count > 0
+
+
+def test_typing_an_existing_name_offers_the_merge(page: Page, live_server):
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").click()
+    unnamed = page.locator("section.cluster:has(form.name-form)")
+    expect(unnamed.first).to_be_visible()
+    page.wait_for_load_state("load")
+    first_faces = unnamed.nth(0).locator("[data-face-id]").count()
+    unnamed.nth(0).get_by_label("Name").fill("Alice Example")
+    unnamed.nth(0).get_by_role("button", name="Save").click()
+    second = page.locator("section.cluster:has(form.name-form)").first
+    size = int(re.search(r"· (\d+) faces?", second.get_by_role("heading").inner_text()).group(1))
+    field = second.get_by_label("Name")
+    field.press_sequentially("alice exam")
+    expect(second.locator(".help")).to_have_text("An existing name adds these faces to that person (a merge).")
+    field.press_sequentially("ple")
+    expect(second.locator(".help")).to_have_text(
+        f"Alice Example already exists: Save merges these {size} faces into Alice Example.")
+    check_accessibility(page, "people-merge-offer")
+    forms = page.locator("form.name-form").count()
+    field.press("Enter")  # (a click on Save while Chromium's list of names is open only closes the list)
+    expect(page.locator("form.name-form")).to_have_count(forms - 1)
+    page.get_by_role("link", name="Alice Example", exact=True).first.click()
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces + size)

@@ -89,3 +89,20 @@ document.addEventListener("keydown", (event) => {
     click('#faces button[value="reject"]');
   }
 });
+
+// The clusters page: typing the name of someone who exists offers the merge, in the
+// field's help ("Save adds these faces to Anna"); the same name in another case is
+// the same person.
+document.addEventListener("input", (event) => {
+  const field = event.target;
+  if (!(field instanceof HTMLInputElement) || !field.closest(".name-form") || !field.list) return;
+  const help = document.getElementById(field.getAttribute("aria-describedby") || "");
+  if (!help) return;
+  if (help.dataset.plain === undefined) help.dataset.plain = help.textContent;
+  const typed = field.value.trim().toLowerCase();
+  const known = Array.from(field.list.options).find((option) => option.value.toLowerCase() === typed);
+  help.textContent = known && typed
+    ? `${known.value} already exists: Save merges these ${help.dataset.faces} faces into ${known.value}.`
+    : help.dataset.plain;
+  help.classList.toggle("merge", Boolean(known && typed));
+});
