@@ -101,4 +101,7 @@ def check_accessibility(page, name: str) -> None:
            if v["impact"] in ("serious", "critical")]
     assert bad == [], bad
     SCREENSHOTS.mkdir(exist_ok=True)
+    # Lazy thumbnails below the fold would be blank in a full-page picture.
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach((img) => { img.loading = 'eager'; })")
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
