@@ -50,7 +50,7 @@ demo: install
 	$(VENV)/bin/facesearch index --data-dir $(DEMO_DATA) tests/data $(SHARED_PHOTOS)
 	$(VENV)/bin/facesearch serve --data-dir $(DEMO_DATA)
 
-# Speed and quality figures (see README "Benchmarks"); needs ../shared/data.
+# Speed and quality figures (see docs/benchmarks.md); needs ../shared/data.
 # About 50 minutes on 2 cores, most of it indexing all of LFW DevTrain 3 times.
 bench: install
 	$(UV) sync --frozen --group bench

@@ -13,7 +13,7 @@ the venv's dlib with ``tools/fast_dlib.py`` between the runs:
    (``benchmarks.detection``).
 
 The venv's dlib is put back as it was at the start, and so is
-``benchmarks/results/indexing.json`` (the full-LFW figures of the README).
+``benchmarks/results/indexing.json`` (the full-LFW figures of docs/benchmarks.md).
 Photos/s of each run and its ratio to the plain loop; target: >= 3x the
 plain loop with the fast build. Where the fast build cannot be installed
 (no AVX2, no compiler, ...) its rows are left out, with the reason.
