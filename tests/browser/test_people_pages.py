@@ -1,5 +1,5 @@
 """The people pages in Chromium: cluster, name a cluster, then correct a
-person (not this person, merge and undo), as an administrator would."""
+person (not this person, move, merge and undo), as an administrator would."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     page.get_by_label(re.compile(r"Select face \d+")).first.check()
     page.get_by_role("button", name="Not this person").click()
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
+    # Moved to Bob: the face leaves this page too.
+    page.get_by_label(re.compile(r"Select face \d+")).first.check()
+    page.get_by_label("Move to").select_option(label="Bob Example")
+    page.get_by_role("button", name="Move").click()
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 2)
     # Merge with Bob, then undo it.
     page.get_by_label("Merge with").select_option(label="Bob Example")
     page.get_by_role("button", name="Merge").click()
@@ -37,7 +42,7 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     merged = page.locator("ul.grid [data-face-id]").count()
     assert merged > first_faces - 1
     page.get_by_role("button", name="Undo merge").click()
-    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
+    expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 2)
     page.goto(live_server.url + "/people")
     expect(page.locator("a.person", has_text="Bob Example").first).to_be_visible()
 
