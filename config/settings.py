@@ -40,6 +40,19 @@ class DetectionSettings(BaseModel):
     jitters: int = Field(1, ge=1, le=100)
 
 
+class EncodingSettings(BaseModel):
+    """Which program runs dlib's face ResNet. Both give the same embeddings
+    (within 1e-6: ``tests/test_encoder.py``), so an index made with one is
+    searched with the other and switching needs no reindex."""
+
+    encoder: Literal["onnx", "dlib"] = Field(
+        "onnx", description="onnx: the network converted to ONNX, run by onnxruntime (~15x dlib-bin); dlib: dlib's own"
+    )
+    model_cache: str = Field(
+        "", description="folder of the converted model; empty: $XDG_CACHE_HOME/facesearch/models (~/.cache/...)"
+    )
+
+
 class IndexerSettings(BaseModel):
     workers: int = Field(0, ge=0, description="0 = one per CPU core")
     extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
@@ -181,6 +194,7 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = []
     read_keys: Annotated[list[str], NoDecode] = []
     detection: DetectionSettings = DetectionSettings()
+    encoding: EncodingSettings = EncodingSettings()
     indexer: IndexerSettings = IndexerSettings()
     thumbnails: ThumbnailSettings = ThumbnailSettings()
     video: VideoSettings = VideoSettings()

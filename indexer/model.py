@@ -1,26 +1,34 @@
-"""The one seam to the face model: dlib's HOG/CNN detectors and its ResNet
-face descriptor, reached through face_recognition.
+"""The one seam to the face model: dlib's HOG/CNN detectors and landmarks,
+reached through face_recognition, and its ResNet face descriptor, run by
+onnxruntime (the network converted from dlib's weights: ``dlib_onnx``) or
+by dlib itself (``configure``).
 
-Nothing else in facesearch imports ``face_recognition`` or ``dlib``. The
-functions here take RGB ``uint8`` arrays of shape (H, W, 3) and return plain
-``Box`` tuples and ``float32`` arrays; the models load lazily, once per
-process, behind a lock.
+Nothing else in facesearch imports ``face_recognition``, ``dlib`` or
+``onnxruntime``. The functions here take RGB ``uint8`` arrays of shape
+(H, W, 3) and return plain ``Box`` tuples and ``float32`` arrays; the models
+load lazily, once per process, behind a lock.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
+from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 EMBEDDING_DIM = 128
+CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's face chip, as compute_face_descriptor cuts it
+ENCODERS = ("onnx", "dlib")
 
 _lock = threading.Lock()
 _face_recognition: ModuleType | None = None
+_session_lock = threading.Lock()
+_session: Any = None  # the onnxruntime session, made at first use
+_encoder = {"kind": "onnx", "threads": 1, "cache": None, "cached_file": None}
 
 
 class Box(NamedTuple):
@@ -70,9 +78,66 @@ def _api() -> ModuleType:
     return _face_recognition
 
 
+def configure(encoder: str = "onnx", *, threads: int = 1, model_cache: Path | None = None) -> None:
+    """Which program runs the face descriptor: ``"onnx"`` (onnxruntime, with
+    ``threads`` intra-op threads, the converted model kept in
+    ``model_cache``) or ``"dlib"``. Both give the same embeddings within
+    1e-6. A change takes effect at the next encoding."""
+    global _session
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}: one of {', '.join(ENCODERS)}")
+    wanted = {"kind": encoder, "threads": int(threads), "cache": model_cache}
+    with _session_lock:
+        if any(_encoder[k] != v for k, v in wanted.items()):
+            _encoder.update(wanted, cached_file=None)
+            _session = None
+
+
+def configure_from(encoding: Any, *, threads: int = 1) -> None:
+    """``configure`` from ``config.settings.EncodingSettings``."""
+    configure(encoding.encoder, threads=threads,
+              model_cache=Path(encoding.model_cache).expanduser() if encoding.model_cache else None)
+
+
+def encoder() -> str:
+    """The configured encoder, ``"onnx"`` or ``"dlib"`` (loads nothing)."""
+    return _encoder["kind"]
+
+
 def load() -> None:
     """Load the models now (workers call this before their first photo)."""
     _api()
+    if _encoder["kind"] == "onnx":
+        _onnx_session()
+
+
+def weights_path() -> Path:
+    """dlib's ResNet weights, as installed by face_recognition_models."""
+    _api()
+    import face_recognition_models
+
+    return Path(face_recognition_models.face_recognition_model_location())
+
+
+def _onnx_session() -> Any:
+    """The onnxruntime session over the converted model, made once: one
+    sequential executor with the configured threads (processes give the
+    parallelism, as for BLAS)."""
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                import onnxruntime
+
+                from indexer import model_cache
+
+                model, _encoder["cached_file"] = model_cache.onnx_model(weights_path(), _encoder["cache"])
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = _encoder["threads"]
+                options.inter_op_num_threads = 1
+                options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+                _session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return _session
 
 
 def face_boxes(rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> list[Box]:
@@ -90,25 +155,63 @@ def face_embeddings(rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> n
     ``float32`` array of shape (len(boxes), 128). Landmarks use the 5-point
     predictor the ResNet model was trained with. Embeddings are not unit
     length; compare them with Euclidean distance (0.6 = same person, by
-    dlib's own threshold)."""
+    dlib's own threshold). The chips of all the boxes are encoded in one
+    batch; ``jitters`` > 1 (random re-sampling) is dlib's own, whatever the
+    encoder."""
     if not boxes:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    encodings = _api().face_encodings(
-        rgb, known_face_locations=[tuple(b) for b in boxes], num_jitters=jitters, model="small"
-    )
-    return np.ascontiguousarray(np.asarray(encodings, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM))
+    if _encoder["kind"] == "dlib" or jitters > 1:
+        encodings = _api().face_encodings(
+            rgb, known_face_locations=[tuple(b) for b in boxes], num_jitters=jitters, model="small"
+        )
+        return np.ascontiguousarray(np.asarray(encodings, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM))
+    return encode_chips(face_chips(rgb, boxes))
+
+
+def face_chips(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    """The aligned 150x150 face chips of ``boxes`` (uint8, (n, 150, 150, 3)),
+    cut by dlib from 5-point landmarks exactly as its
+    ``compute_face_descriptor`` cuts them."""
+    import dlib
+
+    predictor = _api().api.pose_predictor_5_point
+    shapes = dlib.full_object_detections()
+    for b in boxes:
+        shapes.append(predictor(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom)))
+    return np.stack(dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+
+def encode_chips(chips: np.ndarray) -> np.ndarray:
+    """Descriptors (n, 128) float32 of face chips (n, 150, 150, 3) uint8, by
+    the converted network in onnxruntime."""
+    x = np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32)
+    (out,) = _onnx_session().run(["descriptors"], {"chips": x})
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def runtime_info() -> dict[str, object]:
-    """Which dlib this process runs: version and whether it uses BLAS/CUDA."""
+    """What this process encodes with: the encoder (``onnx`` or ``dlib``),
+    onnxruntime's version, and the dlib build (version, BLAS, CUDA), which
+    detects and cuts the chips either way."""
     _api()
     info = dlib_info()
     return {
+        "encoder": _encoder["kind"],
+        "onnxruntime_version": _onnxruntime_version(),
         "dlib_version": info["version"],
         "dlib_blas": info["blas"],
         "dlib_cuda": info["cuda"],
         "model": MODEL_NAME,
     }
+
+
+def _onnxruntime_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def dlib_info() -> dict[str, object]:

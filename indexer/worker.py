@@ -68,6 +68,7 @@ def init_worker(settings_json: str) -> None:
     _settings = Settings.model_validate_json(settings_json)
     from indexer import model
 
+    model.configure_from(_settings.encoding, threads=1)
     model.load()
     from threadpoolctl import threadpool_limits
 

@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for a malformed configured key."""
     from service import api_people, api_photos  # noqa: F401  (their routes join the API's blueprint)
     from service.access import parse_keys
+    from indexer import model
     from service import request_body
     from service.api import ServiceState, bp
     from service.audit import AuditLog
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # And every BLAS loaded by now (numpy's, FAISS's: loaded by the CLI before
     # the thread variables were set); dlib's, loaded later, reads them.
     threadpool_limits(settings.service.threads_per_worker)
+    model.configure_from(settings.encoding, threads=settings.service.threads_per_worker)  # loaded at first query
     index = IndexHandle.open(
         settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection,
         index_settings=settings.index,

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from config.settings import DetectionSettings, Settings
 from indexer.erasure import erase_faces, preview_erasure
 from indexer.faces import find_faces
+from indexer import model as face_model
 from indexer.model import EMBEDDING_DIM
 from indexer.images import ImageError, decode_rgb
 from indexer.store import runs
@@ -232,7 +233,7 @@ def health() -> Response:
     return ok(
         HealthResponse(
             status="ok", faces=store.count(), photos=store.photo_count(), model=store.manifest.get("model", ""),
-            index_type=store.vectors.index_type, warning=state().index.warning,
+            encoder=face_model.encoder(), index_type=store.vectors.index_type, warning=state().index.warning,
         )
     )
 

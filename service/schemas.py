@@ -187,6 +187,7 @@ class HealthResponse(BaseModel):
     faces: int
     photos: int
     model: str
+    encoder: str = Field(..., description="What runs the face descriptor for query photos: onnx (onnxruntime) or dlib.")
     index_type: str
     warning: str | None = Field(
         None, description="Set while a newly published index generation cannot be opened (the previous one is served)."

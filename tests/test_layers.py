@@ -37,3 +37,19 @@ def test_no_package_imports_a_layer_above_it(package):
         for path in sorted((ROOT / package).rglob("*.py"))
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+# The one seam to the model: only these modules touch the model's libraries
+# (dlib_onnx builds the ONNX graph of dlib's weights with onnx, runs nothing).
+MODEL_LIBRARIES = {"dlib": {"indexer/model.py"}, "face_recognition": {"indexer/model.py"},
+                   "face_recognition_models": {"indexer/model.py"}, "onnxruntime": {"indexer/model.py"},
+                   "onnx": {"indexer/dlib_onnx.py"}}
+
+
+def test_only_the_model_seam_imports_the_model_libraries():
+    found: dict[str, set[str]] = {name: set() for name in MODEL_LIBRARIES}
+    for package in ("config", "indexer", "service", "facesearch"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for name in imported_packages(path) & set(MODEL_LIBRARIES):
+                found[name].add(str(path.relative_to(ROOT)))
+    assert found == MODEL_LIBRARIES

@@ -19,13 +19,16 @@ from facesearch.cli.serving import hash_key, serve
 def _version_text() -> str:
     from importlib.metadata import version
 
+    from config.settings import load_settings
     from indexer import model
 
+    model.configure_from(load_settings().encoding)
     info = model.runtime_info()
+    encoder = f"onnxruntime {info['onnxruntime_version']}" if info["encoder"] == "onnx" else "dlib"
     return (
-        f"facesearch {version('facesearch')}, dlib {info['dlib_version']} "
-        f"(BLAS {'on' if info['dlib_blas'] else 'off'}, CUDA {'on' if info['dlib_cuda'] else 'off'}), "
-        f"model {info['model']}"
+        f"facesearch {version('facesearch')}, encoder {info['encoder']} ({encoder}), dlib {info['dlib_version']} "
+        f"(BLAS {'on' if info['dlib_blas'] else 'off'}, CUDA {'on' if info['dlib_cuda'] else 'off'}; "
+        f"detection{'' if info['encoder'] == 'onnx' else ' and encoding'}), model {info['model']}"
     )
 
 
@@ -39,7 +42,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the version, the dlib build and the model, then exit.")
+              help="Show the version, the encoder, the dlib build and the model, then exit.")
 @click.option("-v", "--verbose", count=True, help="More log output (-v: each skipped photo, -vv: debug).")
 def main(verbose: int) -> None:
     """facesearch: index photo folders, then ask "who looks like this?"."""
