@@ -1,5 +1,6 @@
 """The ``dlib-bin`` wheel against the fast dlib build (``make install FAST=1``:
-dlib from source with OpenBLAS, clang and ``-march=x86-64-v3``), side by side.
+dlib from source with OpenBLAS, clang and ``-march=x86-64-v3``) and the ONNX
+encoder, side by side (dlib-bin alone where no fast build is cached).
 
 What is measured, in each build, with the same photos and boxes:
 
@@ -11,7 +12,11 @@ What is measured, in each build, with the same photos and boxes:
   ``obama-1080p.jpg`` of the shared photos cut and resized to 640x480 as in
   ``benchmarks/query_photo.py`` (``--photo``; ``tests/data/group/bbt3.jpg``
   when the shared data is missing);
-- agreement: the max abs difference of each build's 15 embeddings to dlib-bin's.
+- agreement: the max abs difference of each build's 15 embeddings to dlib-bin's;
+- the ONNX encoder (``encoding.encoder = "onnx"``, onnxruntime, 1 thread)
+  in each build's process (the build cuts the chips): ms per face for the
+  whole encoding (landmarks, chip, network), the network alone per face in
+  batches of 1 and 32, and its max abs difference to that build's dlib.
 
 How: one venv cannot hold both builds (both are the ``dlib`` module), so each
 is unpacked with ``uv pip install --target`` into ``.tools/dlib-bench/<name>/``
@@ -79,11 +84,15 @@ def photo_640x480(path: Path):
 
 
 def child(photo: Path, repeats: int) -> dict:
-    """Measure the dlib this process imports; returns a JSON-able dict."""
+    """Measure the dlib this process imports, and the ONNX encoder beside it
+    (its chips are cut by that dlib); returns a JSON-able dict."""
+    import numpy as np
+
     from indexer import model
     from indexer.images import decode_rgb
     from tests.conftest import LFW_PEOPLE, lfw_photo
 
+    model.configure("dlib")
     model.load()
     info = model.dlib_info()
     import dlib
@@ -94,13 +103,34 @@ def child(photo: Path, repeats: int) -> dict:
             rgb = decode_rgb(lfw_photo(person, n).read_bytes())
             boxes = model.face_boxes(rgb, upsample=1)
             faces.append((rgb, max(boxes, key=lambda b: b.area)))
+
+    def per_face_ms() -> float:
+        seconds = []
+        for _ in range(repeats):
+            for rgb, box in faces:
+                started = now()
+                model.face_embeddings(rgb, [box])
+                seconds.append(now() - started)
+        return 1000 * statistics.median(seconds)
+
     embeddings = [model.face_embeddings(rgb, [box])[0].tolist() for rgb, box in faces]  # also warms up
-    per_face = []
-    for _ in range(repeats):
-        for rgb, box in faces:
+    encode_ms = per_face_ms()
+    model.configure("onnx", threads=1)
+    onnx_embeddings = np.vstack([model.face_embeddings(rgb, [box]) for rgb, box in faces])  # also loads it
+    onnx_ms = per_face_ms()
+    chips = np.vstack([model.face_chips(rgb, [box]) for rgb, box in faces])
+    batch = np.concatenate([chips] * (-(-32 // len(chips))))[:32]
+    network = {}
+    for size, x in (("1", chips[:1]), ("32", batch)):
+        seconds = []
+        for _ in range(3 * repeats):
             started = now()
-            model.face_embeddings(rgb, [box])
-            per_face.append(now() - started)
+            model.encode_chips(x)
+            seconds.append((now() - started) / len(x))
+        network[size] = 1000 * statistics.median(seconds)
+    onnx = {"ms_per_face": onnx_ms, "network_ms_per_face_batch_1": network["1"],
+            "network_ms_per_face_batch_32": network["32"],
+            "max_abs_difference_to_dlib": float(np.abs(onnx_embeddings - np.asarray(embeddings)).max())}
     rgb = photo_640x480(photo)
     hog = {}
     for upsample in (0, 1):
@@ -111,7 +141,7 @@ def child(photo: Path, repeats: int) -> dict:
             model.face_boxes(rgb, upsample=upsample)
             seconds.append(now() - started)
         hog[f"upsample_{upsample}"] = {"ms": 1000 * statistics.median(seconds), "faces": found}
-    return {"dlib": info, "module": dlib.__file__, "encode_ms_per_face": 1000 * statistics.median(per_face),
+    return {"dlib": info, "module": dlib.__file__, "encode_ms_per_face": encode_ms, "onnx": onnx,
             "faces": len(faces), "hog": hog, "embeddings": embeddings}
 
 
@@ -150,6 +180,7 @@ def best(rounds: list[dict]) -> dict:
     """Per measure, the lowest median over the rounds."""
     out = dict(rounds[0])
     out["encode_ms_per_face"] = min(r["encode_ms_per_face"] for r in rounds)
+    out["onnx"] = {key: min(r["onnx"][key] for r in rounds) for key in rounds[0]["onnx"]}
     out["hog"] = {up: {"ms": min(r["hog"][up]["ms"] for r in rounds), "faces": rounds[0]["hog"][up]["faces"]}
                   for up in rounds[0]["hog"]}
     return out
@@ -186,7 +217,7 @@ def main() -> None:
     prefix = tool.cache_key(bin_version.split(".post")[0], tags, "")  # ends with "-"
     folders = sorted(f for f in tool.cache_root(None).glob(prefix + "*") if tool.cached_wheel(f))
     if not folders:
-        raise SystemExit(f"no fast build cached in {tool.cache_root(None)}: run `make install FAST=1` first")
+        print(f"no fast build cached in {tool.cache_root(None)} (`make install FAST=1` makes one): dlib-bin only")
     builds = {"dlib-bin": unpack(f"dlib-bin-{bin_version}", f"dlib-bin=={bin_version}", uv)}
     made = {"dlib-bin": {}}
     for folder in folders:
@@ -216,6 +247,16 @@ def main() -> None:
     print_table(["build", "BLAS", "encode ms/face", "x", "HOG up0 ms", "x", "HOG up1 ms", "x", "max diff", "build min"],
                 rows, title=f"dlib builds, 1 thread, best of {args.rounds} rounds; HOG on {photo.name} cut to 640x480; "
                             "x = speed-up over dlib-bin")
+    onnx_rows = []
+    for name, r in results.items():
+        o = r["onnx"]
+        onnx_rows.append([name, r["encode_ms_per_face"], o["ms_per_face"], r["encode_ms_per_face"] / o["ms_per_face"],
+                          base["encode_ms_per_face"] / o["ms_per_face"], o["network_ms_per_face_batch_1"],
+                          o["network_ms_per_face_batch_32"], f"{o['max_abs_difference_to_dlib']:.1e}"])
+    print_table(["chips cut by", "dlib ms/face", "onnx ms/face", "x this dlib", "x dlib-bin", "network b1 ms",
+                 "network b32 ms", "max diff"], onnx_rows,
+                title="The ONNX encoder beside each dlib, 1 thread: a whole face (landmarks, chip, network) and "
+                      "the network alone per face, batches of 1 and 32")
     for name, info in made.items():
         if info:
             print(f"{name}: {Path(info['wheel']).name}, CXXFLAGS {info.get('cxxflags')}, {info.get('compiler')}")

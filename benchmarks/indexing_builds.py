@@ -7,10 +7,10 @@ photos spread from A to Z, 2 worker processes) as a child process, switching
 the venv's dlib with ``tools/fast_dlib.py`` between the runs:
 
 1. ``dlib-bin``: the plain loop (one process, face_recognition's defaults)
-   and ours with 2 workers;
+   and ours with 2 workers, with dlib's encoder and with the ONNX one;
 2. the fast build (from the wheel cache; built first when missing, ~6.5 min):
-   ours with 2 workers, then again with ``upsample_policy = "retry"``
-   (``benchmarks.detection``).
+   ours with 2 workers (both encoders), then dlib's again with
+   ``upsample_policy = "retry"`` (``benchmarks.detection``).
 
 The venv's dlib is put back as it was at the start, and so is
 ``benchmarks/results/indexing.json`` (the full-LFW figures of docs/benchmarks.md).
@@ -50,7 +50,8 @@ def switch(command: str) -> dict:
 
 
 def indexing(limit: int, *extra: str, env: dict | None = None) -> dict:
-    subprocess.run([sys.executable, "-m", "benchmarks.indexing", "--limit", str(limit), "--workers", "2", *extra],
+    subprocess.run([sys.executable, "-m", "benchmarks.indexing", "--limit", str(limit), "--workers", "2",
+                    "--breakdown", "0", *extra],
                    check=True, env={**os.environ, **(env or {})})
     return json.loads((RESULTS_DIR / "indexing.json").read_text())
 
@@ -68,16 +69,19 @@ def main() -> None:
     rows: list[dict] = []
     try:
         state = switch("revert")
-        first = runs_of(indexing(args.limit))
+        first = runs_of(indexing(args.limit, "--encoders", "dlib,onnx"))
         plain = first["plain"]
         rows.append({"run": "plain face_recognition loop, dlib-bin", **plain, "dlib": state})
-        rows.append({"run": "ours, 2 workers, dlib-bin", **first["ours-2w"], "dlib": state})
+        rows.append({"run": "ours, 2 workers, dlib-bin", **first["ours-2w-dlib"], "dlib": state})
+        rows.append({"run": "ours, 2 workers, onnx (the default install)", **first["ours-2w-onnx"], "dlib": state})
         state = switch("apply")
         if state["blas"]:
-            fast = runs_of(indexing(args.limit, "--skip-plain"))
-            rows.append({"run": "ours, 2 workers, fast build", **fast["ours-2w"], "dlib": state})
-            retry = runs_of(indexing(args.limit, "--skip-plain", env={"FACESEARCH_DETECTION__UPSAMPLE_POLICY": "retry"}))
-            rows.append({"run": 'ours, 2 workers, fast build, upsample_policy "retry"', **retry["ours-2w"],
+            fast = runs_of(indexing(args.limit, "--skip-plain", "--encoders", "dlib,onnx"))
+            rows.append({"run": "ours, 2 workers, fast build", **fast["ours-2w-dlib"], "dlib": state})
+            rows.append({"run": "ours, 2 workers, fast build's HOG, onnx", **fast["ours-2w-onnx"], "dlib": state})
+            retry = runs_of(indexing(args.limit, "--skip-plain", "--encoders", "dlib",
+                                     env={"FACESEARCH_DETECTION__UPSAMPLE_POLICY": "retry"}))
+            rows.append({"run": 'ours, 2 workers, fast build, upsample_policy "retry"', **retry["ours-2w-dlib"],
                          "dlib": state})
         else:
             print("the fast build could not be installed here: its rows are left out", file=sys.stderr)
