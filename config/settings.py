@@ -38,6 +38,12 @@ class DetectionSettings(BaseModel):
     max_side: int = Field(1600, ge=0, description="pixels; 0 = no downscale")
     min_face_size: int = Field(20, ge=0, description="pixels, box height in the original photo")
     jitters: int = Field(1, ge=1, le=100)
+    second_pass: bool = Field(
+        True, description="a photo where HOG finds no face is searched again: HOG at upsample + 1, then the CNN detector"
+    )
+    second_pass_max_pixels: int = Field(
+        160_000, ge=0, description="only photos whose detection copy has at most this many pixels (~400x400)"
+    )
 
 
 class EncodingSettings(BaseModel):

@@ -67,8 +67,10 @@ def detection_signature(settings: Settings) -> str:
     """The settings that decide which faces are found and their embeddings,
     as canonical JSON. Photos indexed under another signature are not mixed.
     The default ``upsample_policy`` ("fixed") is left out, so that indexes
-    made before the policy existed keep their signature."""
-    detection = settings.detection.model_dump()
+    made before the policy existed keep their signature; so is the second
+    pass, which only adds faces, encoded the same way, to photos where the
+    first found none."""
+    detection = settings.detection.model_dump(exclude={"second_pass", "second_pass_max_pixels"})
     if detection["upsample_policy"] == "fixed":
         del detection["upsample_policy"]
     return json.dumps({"embedding_model": MODEL_NAME, **detection}, sort_keys=True)

@@ -141,7 +141,7 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> 
                 _check_length(timestamp, settings.video)
                 sightings = [
                     Sighting(timestamp, face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails))
-                    for face in find_faces(rgb, settings.detection)
+                    for face in find_faces(rgb, settings.detection, second_pass=False)
                 ]
                 tracker.add_frame(timestamp, sightings)
                 result.height, result.width = rgb.shape[:2]

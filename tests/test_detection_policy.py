@@ -1,5 +1,7 @@
 """The "retry" upsample policy: upsample 0 first, the configured upsample
-only where that found no face; and its place in the detection signature."""
+only where that found no face; the second pass (HOG at upsample + 1, then
+the CNN detector, on small photos where HOG found nothing, never on video
+frames); and their place in the detection signature."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def test_retry_searches_again_where_upsample_0_found_nothing(detector):
 
 
 def test_a_face_under_the_minimum_size_does_not_stop_the_retry(detector, monkeypatch):
-    retry = DetectionSettings(upsample=1, upsample_policy="retry", min_face_size=120)
+    retry = DetectionSettings(upsample=1, upsample_policy="retry", min_face_size=120, second_pass=False)
     assert detect_boxes(image(True), retry) == []
     assert detector == [0, 1]
 
@@ -63,3 +65,54 @@ def test_the_default_policy_keeps_the_signature_of_older_indexes():
     assert detection_from_signature(fixed).upsample_policy == "fixed"
     retry = detection_signature(load_settings(detection={"upsample_policy": "retry"}))
     assert retry != fixed and detection_from_signature(retry).upsample_policy == "retry"
+
+
+@pytest.fixture
+def picky(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """A detector for which HOG finds nothing below upsample 2 in dark
+    images and nothing at all in very dark ones, where only the CNN finds a
+    face; records (detector, upsample) of each call."""
+    calls: list[tuple[str, int]] = []
+
+    def face_boxes(rgb, *, model="hog", upsample=1):
+        calls.append((model, upsample))
+        if model == "cnn":
+            return [Box(10, 90, 90, 10)]
+        if rgb.mean() < 20 or (rgb.mean() < 128 and upsample < 2):
+            return []
+        return [Box(0, 100, 100, 0)]
+
+    monkeypatch.setattr(model, "face_boxes", face_boxes)
+    return calls
+
+
+def dark(level: int, side: int = 200) -> np.ndarray:
+    return np.full((side, side, 3), level, dtype=np.uint8)
+
+
+def test_the_second_pass_upsamples_once_more_then_asks_the_cnn(picky):
+    detection = DetectionSettings(upsample=1)
+    assert detect_boxes(dark(50), detection) == [Box(0, 100, 100, 0)]
+    assert picky == [("hog", 1), ("hog", 2)]
+    picky.clear()
+    assert detect_boxes(dark(10), detection) == [Box(10, 90, 90, 10)]
+    assert picky == [("hog", 1), ("hog", 2), ("cnn", 0)]
+
+
+def test_no_second_pass_where_a_face_was_found_for_large_photos_or_video(picky):
+    detection = DetectionSettings(upsample=1)
+    assert detect_boxes(dark(200), detection) and picky == [("hog", 1)]
+    picky.clear()
+    big = DetectionSettings(upsample=1, second_pass_max_pixels=200 * 200 - 1)
+    assert detect_boxes(dark(10), big) == [] and picky == [("hog", 1)]
+    picky.clear()
+    assert detect_boxes(dark(10), detection, second_pass=False) == [] and picky == [("hog", 1)]
+    picky.clear()
+    assert detect_boxes(dark(10), DetectionSettings(upsample=1, second_pass=False)) == [] and picky == [("hog", 1)]
+
+
+def test_the_second_pass_is_not_part_of_the_signature():
+    plain = detection_signature(load_settings())
+    assert detection_signature(load_settings(detection={"second_pass": False})) == plain
+    assert detection_signature(load_settings(detection={"second_pass_max_pixels": 10})) == plain
+    assert "second_pass" not in plain

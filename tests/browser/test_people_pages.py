@@ -75,8 +75,11 @@ def test_typing_an_existing_name_offers_the_merge(page: Page, live_server):
     expect(unnamed.first).to_be_visible()
     page.wait_for_load_state("load")
     first_faces = unnamed.nth(0).locator("[data-face-id]").count()
+    forms = page.locator("form.name-form").count()
     unnamed.nth(0).get_by_label("Name").fill("Alice Example")
     unnamed.nth(0).get_by_role("button", name="Save").click()
+    expect(page.locator("form.name-form")).to_have_count(forms - 1)  # the new page, not the old one
+    page.wait_for_load_state("load")
     second = page.locator("section.cluster:has(form.name-form)").first
     size = int(re.search(r"· (\d+) faces?", second.get_by_role("heading").inner_text()).group(1))
     field = second.get_by_label("Name")
