@@ -1,12 +1,15 @@
 """Detection policies: how many faces each finds and what it costs.
 
-Policies (``detection.upsample`` and ``detection.upsample_policy``), all with
-the HOG detector and the default downscale to ``max_side`` 1600 px:
+Policies (``detection.upsample``, ``upsample_policy`` and ``second_pass``),
+all with the HOG detector and the default downscale to ``max_side`` 1600 px:
 
 * ``upsample 1``: the default; finds faces from ~40 px;
 * ``upsample 0``: a quarter of the cost, faces from ~80 px;
 * ``retry``: upsample 0 first, upsample 1 only on photos where it found no
-  face (``upsample_policy = "retry"``).
+  face (``upsample_policy = "retry"``);
+* ``upsample 1 + second pass``: the default: where upsample 1 found no face
+  in a photo of at most ``second_pass_max_pixels``, HOG at upsample 2, then
+  the CNN detector (``detection.second_pass``). The first three without it.
 
 On two sets, in one process, one photo at a time (decoding not timed):
 LFW DevTrain (250x250 crops, one person each; ``--limit`` photos spread from
@@ -47,9 +50,10 @@ from indexer.model import Box
 from indexer.tracks import iou
 
 POLICIES = {
-    "upsample 1": DetectionSettings(upsample=1),
-    "upsample 0": DetectionSettings(upsample=0),
-    "retry (0, then 1 if none)": DetectionSettings(upsample=1, upsample_policy="retry"),
+    "upsample 1": DetectionSettings(upsample=1, second_pass=False),
+    "upsample 0": DetectionSettings(upsample=0, second_pass=False),
+    "retry (0, then 1 if none)": DetectionSettings(upsample=1, upsample_policy="retry", second_pass=False),
+    "upsample 1 + second pass (default)": DetectionSettings(upsample=1),
 }
 REFERENCE = "upsample 1"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}

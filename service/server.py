@@ -1,7 +1,7 @@
 """``facesearch serve``: the app under gunicorn, one index copy per worker.
 
-Workers are processes (``sync`` worker class): a query photo's encoding holds
-the GIL for ~60 ms per face, so threads would serialise. Each worker opens the
+Workers are processes (``sync`` worker class): a query photo's detection
+holds the GIL (HOG: ~170 ms at 640x480), so threads would serialise. Each worker opens the
 published index read-only in its own ``create_app`` call (no ``preload_app``:
 FAISS and OpenMP state are not shared across a fork), switches to each newly
 published generation by itself (``service.index_handle``) and runs FAISS with
