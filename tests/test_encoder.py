@@ -138,3 +138,12 @@ def test_the_encoder_is_named(app, encoder):
     out = CliRunner().invoke(main, ["--version"], env={"FACESEARCH_ENCODING__ENCODER": "dlib"}).output
     assert "encoder dlib" in out and "detection and encoding" in out
     assert "encoder onnx (onnxruntime 1." in CliRunner().invoke(main, ["--version"]).output
+
+
+def test_more_chips_than_a_batch(encoder):
+    name, rgb, boxes = faces_of_test_data()[0]
+    chips = encoder.face_chips(rgb, boxes[:1])
+    many = np.repeat(chips, encoder.BATCH_FACES + 5, axis=0)
+    out = encoder.encode_chips(many)
+    assert out.shape == (len(many), 128)
+    assert np.abs(out - encoder.encode_chips(chips)).max() <= 1e-6

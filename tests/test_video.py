@@ -112,6 +112,23 @@ def test_two_people_are_two_tracks_at_the_right_times(fake_model, data_dir, tmp_
     assert thumb.format == "JPEG" and max(thumb.size) <= 160
 
 
+def test_empty_frames_get_no_second_pass(fake_model, data_dir, tmp_path: Path, monkeypatch):
+    """Most CCTV frames show nobody: a frame where HOG finds no face is not
+    searched again (the second pass is for photos)."""
+    from indexer import model
+
+    calls = []
+
+    def face_boxes(rgb, *, model="hog", upsample=1):
+        calls.append((model, upsample))
+        return fake_model.face_boxes(rgb, model=model, upsample=upsample)
+
+    monkeypatch.setattr(model, "face_boxes", face_boxes)
+    video = write_video(tmp_path / "videos" / "cam1.mkv", A_GAP_B)
+    assert index_paths([video.parent], video_settings(data_dir), progress=False).errors == []
+    assert len(calls) == 14 and set(calls) == {("hog", 1)}  # 7 s at 2 fps, 2 of them empty
+
+
 def test_a_minute_in_front_of_the_camera_is_one_track_of_three_faces(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "long.mkv", [(60, A)], size=(96, 64), fps=4, face_side=48)
     index_paths([video], video_settings(data_dir), progress=False)
