@@ -106,8 +106,8 @@ def index_run(path: Path, rate: float, data_dir: Path) -> dict:
     counts = {"frames": 0, "sightings": 0}
     find_faces = worker.find_faces
 
-    def counting(rgb, detection):  # the worker runs in this process (1 worker)
-        faces = find_faces(rgb, detection)
+    def counting(rgb, detection, **options):  # the worker runs in this process (1 worker)
+        faces = find_faces(rgb, detection, **options)
         counts["frames"] += 1
         counts["sightings"] += len(faces)
         return faces
