@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,31 @@ def test_more_chips_than_a_batch(encoder):
     out = encoder.encode_chips(many)
     assert out.shape == (len(many), 128)
     assert np.abs(out - encoder.encode_chips(chips)).max() <= 1e-6
+
+
+LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-devtrain"
+# LFW photos where HOG at upsample 1 finds no face: one HOG at upsample 2
+# finds, one only the CNN finds (benchmark 10, docs/benchmarks.md).
+HARD = {"Yasar_Yakis/Yasar_Yakis_0002.jpg": ("hog", 2), "Tom_Daschle/Tom_Daschle_0021.jpg": ("cnn", 0)}
+
+
+@pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW DevTrain is not at {LFW} (../shared/data)")
+def test_the_second_pass_finds_the_faces_hog_misses(monkeypatch):
+    detection = load_settings().detection
+    for name, (detector, upsample) in HARD.items():
+        rgb = decode_rgb((LFW / name).read_bytes())
+        assert detect_boxes(rgb, detection, second_pass=False) == [], name
+        calls = []
+        boxes_of = model.face_boxes
+
+        def face_boxes(image, *, model="hog", upsample=1):
+            calls.append((model, upsample))
+            return boxes_of(image, model=model, upsample=upsample)
+
+        monkeypatch.setattr(model, "face_boxes", face_boxes)
+        boxes = detect_boxes(rgb, detection)
+        monkeypatch.undo()
+        assert len(boxes) == 1 and calls[-1] == (detector, upsample), (name, calls)
+        box = boxes[0]
+        assert 60 <= box.height <= 200 and 40 <= (box.left + box.right) / 2 <= 210  # LFW's centred face
+        assert model.face_embeddings(rgb, boxes).shape == (1, 128)
