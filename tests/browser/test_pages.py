@@ -37,7 +37,7 @@ def test_search_by_photo_end_to_end(page: Page, live_server):
     first = page.locator("#results .matches li").first
     expect(first).to_contain_text("Tony_Blair_0002.jpg")
     first.locator("a.face").click()
-    expect(page.get_by_role("heading", name="Tony_Blair_0002.jpg")).to_be_visible()
+    expect(page.get_by_role("heading", name="Tony_Blair_0002.jpg", exact=True)).to_be_visible()
     expect(page.locator("svg.photo rect.box")).to_have_count(1)
     check_accessibility(page, "photo")
     # "Search for this face" from the photo page.

@@ -23,7 +23,7 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     page.locator("section.cluster:has(form.name-form)").first.get_by_label("Name").fill("Bob Example")
     page.locator("section.cluster:has(form.name-form)").first.get_by_role("button", name="Save").click()
     page.get_by_role("link", name="Alice Example", exact=True).first.click()
-    expect(page.get_by_role("heading", name="Alice Example")).to_be_visible()
+    expect(page.get_by_role("heading", name="Alice Example", exact=True)).to_be_visible()
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces)
     check_accessibility(page, "person")
     # Not this person: the face leaves the page.
@@ -59,7 +59,7 @@ def test_naming_and_rejecting_without_a_mouse(page: Page, live_server):
     link = page.get_by_role("link", name="Keyboard Person", exact=True).first
     link.focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Keyboard Person")).to_be_visible()
+    expect(page.get_by_role("heading", name="Keyboard Person", exact=True)).to_be_visible()
     page.wait_for_load_state("load")
     count = page.locator("ul.grid [data-face-id]").count()
     page.locator("body").press("a")  # select every face on the page
