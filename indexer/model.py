@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from config.settings import EncodingSettings
+
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 EMBEDDING_DIM = 128
 CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's face chip, as compute_face_descriptor cuts it
@@ -94,7 +96,7 @@ def configure(encoder: str = "onnx", *, threads: int = 1, model_cache: Path | No
             _session = None
 
 
-def configure_from(encoding: Any, *, threads: int = 1) -> None:
+def configure_from(encoding: EncodingSettings, *, threads: int = 1) -> None:
     """``configure`` from ``config.settings.EncodingSettings``."""
     configure(encoding.encoder, threads=threads,
               model_cache=Path(encoding.model_cache).expanduser() if encoding.model_cache else None)

@@ -3,20 +3,20 @@
 The file is named after the source weights' SHA-256 and the converter's
 version, and a ``.sha256`` file beside it holds the hash of the ONNX bytes:
 a cached model whose bytes do not match (a torn write, a disk error, an edit)
-is converted again, never run. Writes go to a temporary file renamed into
-place, so concurrent workers converting at once each leave a whole file.
-Where the folder cannot be written, the model is converted in memory at
-each start (~0.9 s) and a warning says so."""
+is converted again, never run. Writes are atomic (``atomic_write_bytes``),
+so concurrent workers converting at once each leave a whole file. Where
+the folder cannot be written, the model is converted in memory at each
+start (~0.9 s) and a warning says so."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from indexer import dlib_onnx
+from indexer.store.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +48,10 @@ def onnx_model(weights_path: Path, folder: Path | None = None) -> tuple[bytes, P
         log.warning("the cached face model %s does not match its hash: converting it again", path)
     model = dlib_onnx.convert(weights)
     try:
-        _write(path, model)
-        _write(digest_file, hashlib.sha256(model).hexdigest().encode() + b"\n")
+        atomic_write_bytes(path, model)
+        atomic_write_bytes(digest_file, hashlib.sha256(model).hexdigest().encode() + b"\n")
     except OSError as exc:
         log.warning("cannot keep the converted face model in %s (%s): converting it at each start", path.parent, exc)
         return model, None
     return model, path
 
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
