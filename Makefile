@@ -24,26 +24,40 @@ FAST        ?=
 FAST_DLIB    = $(VENV)/bin/python tools/fast_dlib.py --venv $(VENV) --uv $(UV)
 FAST_REAPPLY = $(if $(filter 0,$(FAST)),true,$(FAST_DLIB) reapply)
 
+# SCALE=1: also the scale-out backends (Milvus client + Milvus Lite, Dask
+# distributed; docs/scale-out.md). `make test` always installs them.
+SCALE       ?=
+STAMP        = $(VENV)/.installed$(if $(filter 1,$(SCALE)),-scale,)
+
 .PHONY: install test demo lock clean bench
 
-install: $(VENV)/.installed
+install: $(STAMP)
 ifeq ($(FAST),1)
 	@$(FAST_DLIB) apply
 else ifeq ($(FAST),0)
 	@$(FAST_DLIB) revert
 endif
 
-# Reinstall only when the lock or the project definition changed.
+# Reinstall only when the lock or the project definition changed (or the
+# other set of extras is installed: each sync installs exactly its set).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@$(FAST_REAPPLY)
+	@rm -f $(VENV)/.installed-scale
+	@touch $@
+
+$(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --extra scale
+	@$(FAST_REAPPLY)
+	@rm -f $(VENV)/.installed
 	@touch $@
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-test: install
+test:
+	@$(MAKE) --no-print-directory install SCALE=1
 	$(VENV)/bin/python -m pytest
 
 demo: install
@@ -53,7 +67,7 @@ demo: install
 # Speed and quality figures (see docs/benchmarks.md); needs ../shared/data.
 # About 50 minutes on 2 cores, most of it indexing all of LFW DevTrain 3 times.
 bench: install
-	$(UV) sync --frozen --group bench
+	$(UV) sync --frozen --group bench $(if $(filter 1,$(SCALE)),--extra scale,)
 	@$(FAST_REAPPLY)
 	$(VENV)/bin/python -m benchmarks.search_latency --approximate
 	$(VENV)/bin/python -m benchmarks.query_photo

@@ -131,6 +131,35 @@ class IndexSettings(BaseModel):
     retrain_growth: float = Field(2.0, gt=1, description="train the lists again past this factor of growth or shrinkage")
 
 
+class StoreSettings(BaseModel):
+    """Where the face vectors live (docs/scale-out.md). The metadata, the
+    thumbnails and the generations stay in the data directory either way."""
+
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: embedded, in the data directory; milvus: a Milvus collection ([milvus])"
+    )
+
+
+class MilvusSettings(BaseModel):
+    """The Milvus collection of ``store.backend = "milvus"``."""
+
+    uri: str = Field(
+        "milvus.db",
+        description="a file path: Milvus Lite (one process; relative to the data directory); "
+        "http://host:19530: a Milvus server or cluster",
+    )
+    token: str = Field("", description="user:password or an API key; empty for none")
+    collection: str = Field(
+        "facesearch_faces", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+        description="one collection per data directory",
+    )
+    range_pages: Literal["iterator", "bands"] = Field(
+        "iterator",
+        description="range searches past 16,384 hits: Milvus's search iterator (falling back to distance "
+        "bands when it fails), or distance bands only",
+    )
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -208,6 +237,8 @@ class Settings(BaseSettings):
     recall: RecallSettings = RecallSettings()
     erasure: ErasureSettings = ErasureSettings()
     index: IndexSettings = IndexSettings()
+    store: StoreSettings = StoreSettings()
+    milvus: MilvusSettings = MilvusSettings()
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
     recognition: RecognitionSettings = RecognitionSettings()

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import uuid4
 
-from indexer.store import EmbeddedStore, FaceStore, generations
+from config.settings import Settings
+from indexer.store import FaceStore, after_publish, generations, open_store
 from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import IndexLock, current_dir
 
@@ -65,10 +66,11 @@ def erase_faces(
     annotations: AnnotationsDB,
     *,
     person_id: int | None = None,
+    settings: Settings | None = None,
 ) -> ErasureReport:
     """Erase the given faces (ids not in the index are ignored, but still
     removed from the annotations); with ``person_id`` also forget that
-    person."""
+    person. ``settings``: the store backend (FAISS without)."""
     data_dir = Path(data_dir).expanduser().resolve()
     ids = sorted({int(i) for i in face_ids})
     report = ErasureReport(dry_run=False)
@@ -76,15 +78,16 @@ def erase_faces(
         erased: list[tuple[int, str]] = []
         if ids and current_dir(data_dir) is not None:
             wip = generations.begin(data_dir, full=False, key={"erase": uuid4().hex})
-            store = EmbeddedStore.open(wip.path, repair=True)
+            store = open_store(wip.path, settings, repair=True)
             try:
                 erased = store.erase_faces(ids)
                 store.seal()
-                store.db.vacuum()
+                store.purge_deleted()
             finally:
                 store.close()
             if erased:
                 generations.publish(data_dir, wip, keep_previous=False)
+                after_publish(data_dir, settings, strict=True)
             else:
                 generations.discard(wip)
         report.labels_removed, report.clustering_rows_removed = annotations.forget_faces(ids, person_id=person_id)

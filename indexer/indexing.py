@@ -19,9 +19,10 @@ from tqdm import tqdm
 from config.settings import DetectionSettings, Settings
 from indexer.model import MODEL_NAME
 from indexer.scanner import ScannedFile, is_under, scan
-from indexer.store import EmbeddedStore, FileRecord, StoreError, generations
+from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
 from indexer.store.ann import AnnPlan
 from indexer.store.generations import IndexLock, current_dir, current_name
+from indexer.store.metadata_store import MetadataStore
 from indexer.store.metadata import FileState, utc_now
 from indexer.store.runs import append_run
 from indexer.hashing import file_hash
@@ -198,18 +199,18 @@ def index_paths(
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
         published = current_dir(data_dir)
-        base = _published_states(published, signature) if not full and published is not None else {}
+        base = _published_states(published, signature, settings) if not full and published is not None else {}
         plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
-            if plan.empty and not _ann_out_of_date(published, AnnPlan.from_settings(settings.index)):
+            if plan.empty and not _out_of_date(published, settings):
                 report.approximate_index = _published_manifest(published).get("ann")
                 _report_kept(plan, report)
                 _recognise(data_dir, settings, report, only_if_needed=True)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
         wip = generations.begin(data_dir, full=full, key=key)
-        store = EmbeddedStore.open(wip.path, repair=True)
+        store = open_store(wip.path, settings, repair=True)
         try:
             if wip.resumed or plan is None:
                 plan = plan_changes(store.file_states(), entries, roots, allow_empty)
@@ -222,6 +223,7 @@ def index_paths(
         finally:
             store.close()
         name = generations.publish(data_dir, wip)
+        after_publish(data_dir, settings)
         _recognise(data_dir, settings, report)
         _finish(data_dir, report, started, started_at, name, published=True)
         return report
@@ -245,7 +247,7 @@ def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_
                 snapshot = annotations.recognition_input()
                 if not settings.recognition.enabled or (snapshot.has_watermark and not snapshot.dirty):
                     return
-            store = EmbeddedStore.open_published(data_dir)
+            store = open_published(data_dir, settings)
             try:
                 report.faces_carried_over = carry_over(store, annotations)
                 if settings.recognition.enabled:
@@ -259,15 +261,22 @@ def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_
         report.recognition = {"error": str(exc)}
 
 
-def _ann_out_of_date(published: Path | None, plan: AnnPlan | None) -> bool:
-    """Whether the published generation has an approximate index where the
+def _out_of_date(published: Path | None, settings: Settings) -> bool:
+    """Whether the published generation keeps its vectors in another
+    backend than ``store.backend``, or has an approximate index where the
     settings want none, or the other way round (a run with no photo to
-    change still publishes a generation then)."""
+    change still publishes a generation then: it moves the vectors or
+    builds or drops that index)."""
     if published is None:
         return False
     manifest = _published_manifest(published)
     if not manifest:
         return False
+    if manifest.get("backend", "faiss") != settings.store.backend:
+        return True
+    if settings.store.backend != "faiss":
+        return False
+    plan = AnnPlan.from_settings(settings.index)
     wanted = plan is not None and plan.fits(int(manifest.get("faces") or 0))
     return wanted != bool(manifest.get("ann"))
 
@@ -296,13 +305,14 @@ def repair_index(settings: Settings) -> int:
                 f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
                 f"`facesearch index --full --data-dir {data_dir} PATH...`"
             ) from None
-        store = EmbeddedStore.open(wip.path, repair=True)
+        store = open_store(wip.path, settings, repair=True)
         try:
             count = store.count() if store.repaired else store.rebuild_index()
             store.seal()
         finally:
             store.close()
         generations.publish(data_dir, wip)
+        after_publish(data_dir, settings)
         return count
 
 
@@ -314,10 +324,11 @@ def _report_kept(plan: Plan, report: IndexReport) -> None:
         report.errors.append({"path": root, "error": message})
 
 
-def _published_states(published: Path, signature: str) -> dict[str, FileState]:
+def _published_states(published: Path, signature: str, settings: Settings) -> dict[str, FileState]:
     """The published generation's files, after refusing to mix embeddings of
-    two detection settings (one open of the store for both)."""
-    store = EmbeddedStore.open(published, readonly=True)
+    two detection settings (one open of the store for both). Read from the
+    metadata alone: the vectors may be in another backend (being moved)."""
+    store = MetadataStore.open_metadata(published)
     try:
         stored = store.manifest.get("detection")
         if store.photo_count() and stored not in (None, signature):
@@ -332,7 +343,7 @@ def _published_states(published: Path, signature: str) -> dict[str, FileState]:
 
 
 def _run(
-    store: EmbeddedStore,
+    store: FaceStore,
     plan: Plan,
     settings: Settings,
     signature: str,
@@ -386,7 +397,7 @@ def _finish(
     append_run(data_dir, {"started_at": started_at, "finished_at": utc_now(), **report.to_dict()})
 
 
-def _apply(store: EmbeddedStore, result: PhotoResult, signature: str, report: IndexReport) -> None:
+def _apply(store: FaceStore, result: PhotoResult, signature: str, report: IndexReport) -> None:
     if result.error is not None:
         log.info("skipped %s: %s", result.path, result.error)
         report.errors.append({"path": result.path, "error": result.error})

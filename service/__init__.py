@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     model.configure_from(settings.encoding, threads=settings.service.threads_per_worker)  # loaded at first query
     index = IndexHandle.open(
         settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection,
-        index_settings=settings.index,
+        settings=settings,
     )
     annotations = AnnotationsDB.open(index.data_dir)
 

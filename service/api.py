@@ -233,7 +233,7 @@ def health() -> Response:
     return ok(
         HealthResponse(
             status="ok", faces=store.count(), photos=store.photo_count(), model=store.manifest.get("model", ""),
-            encoder=face_model.encoder(), index_type=store.vectors.index_type, warning=state().index.warning,
+            encoder=face_model.encoder(), index_type=store.index_type, warning=state().index.warning,
         )
     )
 
@@ -478,7 +478,7 @@ def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, 
         report = preview_erasure(index.store, face_ids, index.generation)
     else:
         try:
-            report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id)
+            report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id, settings=st.settings)
         except IndexBusyError as exc:
             raise ApiError(409, "index_busy", f"{exc} Retry the erasure afterwards.") from None
         st.index.check_now()  # this worker stops serving the erased faces at once

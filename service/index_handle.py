@@ -10,10 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.settings import DetectionSettings, IndexSettings
+from config.settings import DetectionSettings, IndexSettings, Settings
 from indexer.indexing import detection_from_signature
-from indexer.store import EmbeddedStore, StoreError
-from indexer.store.ann import AnnIndex
+from indexer.store import FaceStore, StoreError, open_published
 from indexer.store.generations import current_name
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ class ServedIndex:
     directory of the first layout) and the detection settings its photos were
     indexed with (query photos are searched for faces the same way)."""
 
-    store: EmbeddedStore
+    store: FaceStore
     generation: str | None
     detection: DetectionSettings
 
@@ -59,13 +58,13 @@ class IndexHandle:
         *,
         check_every_s: float,
         default_detection: DetectionSettings,
-        index_settings: IndexSettings | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data_dir = data_dir
         self.check_every_s = check_every_s
         self.default_detection = default_detection
-        self.index_settings = index_settings or IndexSettings()
+        self.settings = settings
         self._clock = clock
         self._served = served
         self._next_check = clock() + check_every_s
@@ -80,19 +79,19 @@ class IndexHandle:
         *,
         check_every_s: float,
         default_detection: DetectionSettings,
-        index_settings: IndexSettings | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> IndexHandle:
         """Open the published index of ``data_dir``; ``StoreError`` (with
         what to do) when there is none or it cannot be read.
         ``default_detection``: for an index whose manifest does not record
-        its detection settings. ``index_settings``: whether and how top-k
-        searches use the generation's approximate index."""
+        its detection settings. ``settings``: the store backend, and whether
+        and how top-k searches use a FAISS generation's approximate index
+        (``index``); the defaults without."""
         data_dir = Path(data_dir).expanduser().resolve()
-        index_settings = index_settings or IndexSettings()
-        served = _load(data_dir, default_detection, index_settings)
+        served = _load(data_dir, default_detection, settings)
         return cls(data_dir, served, check_every_s=check_every_s, default_detection=default_detection,
-                   index_settings=index_settings, clock=clock)
+                   settings=settings, clock=clock)
 
     @property
     def warning(self) -> str | None:
@@ -129,7 +128,7 @@ class IndexHandle:
         if name == self._served.generation:
             return
         try:
-            served = _load(self.data_dir, self.default_detection, self.index_settings)
+            served = _load(self.data_dir, self.default_detection, self.settings)
         except Exception as exc:  # whatever is wrong with the new generation must not stop the service
             self._failed_to_switch(f"generation {name}", exc)
             return
@@ -151,24 +150,15 @@ class IndexHandle:
             self._logged_warning = self._warning
 
 
-def _load(data_dir: Path, default_detection: DetectionSettings, index_settings: IndexSettings) -> ServedIndex:
+def _load(data_dir: Path, default_detection: DetectionSettings, settings: Settings | None) -> ServedIndex:
     """Open the published generation of ``data_dir`` read-only, ready to
-    search: its 8-bit copy built, and its approximate index in use where it
-    has one and ``index_settings.search`` is not "exact". An approximate
-    index that cannot be used is logged and left out: search stays exact."""
-    store = EmbeddedStore.open_published(data_dir)
+    search (``FaceStore.prepare_search``)."""
+    store = open_published(data_dir, settings)
     try:
-        store.vectors.prepare_search()
-        if index_settings.search != "exact":
-            try:
-                ann = AnnIndex.load(store.data_dir, index_settings.nprobe)
-                store.vectors.use_ann(ann, index_settings.candidates)
-            except Exception as exc:  # a damaged or stale file only costs speed
-                log.warning("searching %s exactly: its approximate index cannot be used (%s)", store.data_dir, exc)
+        store.prepare_search(settings.index if settings is not None else IndexSettings())
     except BaseException:
         store.close()
         raise
     detection = detection_from_signature(store.manifest.get("detection")) or default_detection
     generation = None if store.data_dir == data_dir else store.data_dir.name
     return ServedIndex(store=store, generation=generation, detection=detection)
-

@@ -15,7 +15,7 @@ def index_response(served: ServedIndex, last_run: dict | None) -> IndexResponse:
     return IndexResponse(
         faces=store.count(), photos=store.photo_count(), generation=served.generation,
         published_at=store.manifest.get("updated_at"), model=store.manifest.get("model", ""),
-        index_type=store.vectors.index_type, search=store.vectors.search_description,
+        index_type=store.index_type, search=store.search_description,
         last_run=None if last_run is None else _last_run(last_run),
     )
 

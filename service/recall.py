@@ -6,39 +6,18 @@ its offset)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from indexer.store import FaceStore
+from indexer.store import FaceFilter, FaceStore
 from indexer.store.metadata import FaceRecord
 from service.schemas import RecallMatch, RecallResponse, RecallSource
 from indexer.store.attribution import Attribution
 from service.searching import PeopleLookup, box_model, person_fields
 
 
-@dataclass(frozen=True)
-class RecallFilters:
-    """``path_prefix``: only faces of files whose path starts with it (a
-    camera's folder); ``time_from``/``time_to``: only faces seen in that
-    range (POSIX seconds, inclusive)."""
-
-    path_prefix: str | None = None
-    time_from: float | None = None
-    time_to: float | None = None
-
-    def keep(self, record: FaceRecord) -> bool:
-        if self.path_prefix is not None and not record.path.startswith(self.path_prefix):
-            return False
-        if self.time_from is not None or self.time_to is not None:
-            seen = record.time
-            if seen is None:
-                return False
-            if self.time_from is not None and seen < self.time_from:
-                return False
-            if self.time_to is not None and seen > self.time_to:
-                return False
-        return True
+# ``path_prefix`` (a camera's folder), ``time_from``/``time_to`` (POSIX
+# seconds, inclusive): searched inside the store where it can (Milvus).
+RecallFilters = FaceFilter
 
 
 class TooManyHits(ValueError):
@@ -67,10 +46,13 @@ def expanded_probe(store: FaceStore, probes: np.ndarray, expand_distance: float)
     return np.vstack([probes, found]).mean(axis=0, keepdims=True).astype(np.float32)
 
 
-def faces_within(store: FaceStore, probes: np.ndarray, max_distance: float, max_hits: int) -> dict[int, float]:
+def faces_within(
+    store: FaceStore, probes: np.ndarray, max_distance: float, max_hits: int, where: FaceFilter | None = None
+) -> dict[int, float]:
     """Face id -> smallest Euclidean distance to any probe, for every face
-    within ``max_distance`` of one. ``TooManyHits`` past ``max_hits``."""
-    lims, d2, ids = store.range_search(probes, max_distance**2)
+    within ``max_distance`` of one and matching ``where``. ``TooManyHits``
+    past ``max_hits``."""
+    lims, d2, ids = store.range_search(probes, max_distance**2, where or None)
     if len(ids) > max_hits * max(1, len(probes)):
         raise TooManyHits(
             f"{len(ids):,} faces lie within {max_distance} of the probes, more than recall.max_hits "
@@ -117,7 +99,7 @@ def recall(
         extra = expanded_probe(store, np.ascontiguousarray(probes, dtype=np.float32), expand_distance)
         if extra is not None:
             searched = np.vstack([searched, extra])
-    best = faces_within(store, searched, max_distance, max_hits) if store.count() else {}
+    best = faces_within(store, searched, max_distance, max_hits, filters) if store.count() else {}
     records = store.faces(list(best))
     hits = sorted(
         ((dist, face_id) for face_id, dist in best.items() if face_id in records and filters.keep(records[face_id])),

@@ -19,7 +19,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
-from indexer.store import EmbeddedStore
+from indexer.store import open_published
 from indexer.store.annotations import AnnotationsDB
 from service.ui.security import session_secret
 
@@ -49,7 +49,7 @@ class FaceSearchServer(BaseApplication):
         app = create_app(self.settings)
         served = app.extensions["facesearch"].index.current()
         print(f"facesearch: worker {os.getpid()} ready in {time.monotonic() - started:.1f} s "
-              f"({served.store.count()} faces, search {served.store.vectors.search_description})", flush=True)
+              f"({served.store.count()} faces, search {served.store.search_description})", flush=True)
         return app
 
 
@@ -64,8 +64,8 @@ def run_server(settings: Settings) -> None:
     threads = str(settings.service.threads_per_worker)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
-    store = EmbeddedStore.open_published(settings.data_dir)
-    faces, photos, example = store.count(), store.photo_count(), store.db.example_path()
+    store = open_published(settings.data_dir, settings)
+    faces, photos, example = store.count(), store.photo_count(), store.example_path()
     store.close()
     AnnotationsDB.open(settings.data_dir).close()  # writable? (and its tables made once, before the workers)
     service = settings.service

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
-from indexer.store import EmbeddedStore, StoreError
+from indexer.store import StoreError, open_published
 
 
 @click.command()
@@ -47,7 +47,7 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
     request = ClusterRequest(method=method, k=k, stranger_distance=stranger_distance,
                              neighbour_distance=neighbour_distance, threshold=threshold, seed=seed)
     try:
-        store = EmbeddedStore.open_published(settings.data_dir)
+        store = open_published(settings.data_dir, settings)
         annotations = AnnotationsDB.open(Path(settings.data_dir).expanduser().resolve())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

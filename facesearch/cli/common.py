@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from config.settings import Settings, load_settings
-from indexer.store import EmbeddedStore, StoreError
+from indexer.store import FaceStore, StoreError, open_published
 from indexer.store.annotations import AnnotationsDB
 
 CONFIG_OPTION = click.option(
@@ -31,12 +31,12 @@ def cli_settings(config_file: Path | None, **overrides) -> Settings:
         raise click.UsageError(f"invalid setting: {exc}") from None
 
 
-def open_index(settings: Settings) -> tuple[Path, EmbeddedStore, AnnotationsDB]:
+def open_index(settings: Settings) -> tuple[Path, FaceStore, AnnotationsDB]:
     """The data directory, its published index (read-only) and its
     annotations; a missing or damaged index is a clear error. Close both."""
     root = Path(settings.data_dir).expanduser().resolve()
     try:
-        store = EmbeddedStore.open_published(root)
+        store = open_published(root, settings)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     try:

@@ -83,7 +83,7 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
             if not yes and not click.confirm("Erase them for good?", err=True):
                 raise click.ClickException("nothing erased")
             try:
-                report = erase_faces(root, sorted(ids), annotations, person_id=person_id)
+                report = erase_faces(root, sorted(ids), annotations, person_id=person_id, settings=settings)
             except IndexBusyError as exc:
                 raise click.ClickException(f"{exc} Retry the erasure afterwards.") from None
             click.echo(f"erased {report.faces_erased} faces from {len(report.photos)} files; "

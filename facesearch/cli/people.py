@@ -15,7 +15,7 @@ import click
 
 from config.settings import Settings
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, open_index
-from indexer.store import EmbeddedStore
+from indexer.store import FaceStore
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
@@ -40,7 +40,7 @@ FACE_IDS = click.argument("face_ids", nargs=-1, required=True, type=click.IntRan
 class Opened:
     settings: Settings
     root: Path
-    store: EmbeddedStore
+    store: FaceStore
     annotations: AnnotationsDB
 
     def audit(self, path: str, **record) -> None:

@@ -1,11 +1,13 @@
 """Face storage: vectors (FAISS) plus metadata (SQLite) behind one interface."""
 
-from indexer.store.base import FaceStore, StoreError
-from indexer.store.embedded import EmbeddedStore, StoreMismatchError
+from indexer.store.backends import after_publish, open_published, open_store
+from indexer.store.base import FaceFilter, FaceStore, StoreError, StoreMismatchError
+from indexer.store.embedded import EmbeddedStore
 from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoFace, PhotoRecord
 
 __all__ = [
     "EmbeddedStore",
+    "FaceFilter",
     "FaceRecord",
     "FaceStore",
     "FileRecord",
@@ -14,4 +16,7 @@ __all__ = [
     "PhotoRecord",
     "StoreError",
     "StoreMismatchError",
+    "after_publish",
+    "open_published",
+    "open_store",
 ]

@@ -1,15 +1,18 @@
 """The store interface the indexer and the service use. The embedded default
-is FAISS + SQLite (``EmbeddedStore``); a server-backed store (Milvus, for
-collections that outgrow one machine) is meant to implement the same
-protocol."""
+is FAISS + SQLite (``EmbeddedStore``); ``MilvusStore`` keeps the vectors in
+a Milvus collection instead (``store.backend = "milvus"``). Open either
+through ``indexer.store.backends``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from indexer.model import Box
+from config.settings import IndexSettings
 from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoRecord
 
 
@@ -17,7 +20,47 @@ class StoreError(RuntimeError):
     """The store cannot be used as it is; the message says how to repair it."""
 
 
+class StoreMismatchError(StoreError):
+    """The vectors and the metadata disagree (``facesearch repair`` mends it)."""
+
+
+@dataclass(frozen=True)
+class FaceFilter:
+    """Which faces a range search may return: ``path_prefix``, of files
+    whose path starts with it (a camera's folder); ``time_from``/``time_to``,
+    seen in that range (POSIX seconds, inclusive; a face of unknown time is
+    left out by either)."""
+
+    path_prefix: str | None = None
+    time_from: float | None = None
+    time_to: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.path_prefix is not None or self.time_from is not None or self.time_to is not None
+
+    def keep(self, record: FaceRecord) -> bool:
+        if self.path_prefix is not None and not record.path.startswith(self.path_prefix):
+            return False
+        if self.time_from is not None or self.time_to is not None:
+            seen = record.time
+            if seen is None:
+                return False
+            if self.time_from is not None and seen < self.time_from:
+                return False
+            if self.time_to is not None and seen > self.time_to:
+                return False
+        return True
+
+
 class FaceStore(Protocol):
+    """One generation of an index: its metadata in SQLite and its vectors
+    in FAISS (``EmbeddedStore``) or Milvus (``MilvusStore``)."""
+
+    backend: str  # "faiss" or "milvus"
+    data_dir: Path  # the generation's directory
+    manifest: Mapping[str, object]  # what checkpoints recorded: model, detection, faces, updated_at, ann, ...
+    repaired: str | None  # what a writable open with ``repair`` rebuilt, if anything
+
     def count(self) -> int:
         """Number of indexed faces."""
 
@@ -27,10 +70,12 @@ class FaceStore(Protocol):
         A store may answer approximately (a large collection's ANN index)
         unless ``exact``."""
 
-    def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(lims, D, I)``: every face within **squared** L2 ``radius_sq`` of
-        each query; query i's hits are ``D[lims[i]:lims[i+1]]``,
-        ``I[lims[i]:lims[i+1]]``, unordered."""
+    def range_search(
+        self, x: np.ndarray, radius_sq: float, where: FaceFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lims, D, I)``: every face within **squared** L2 ``radius_sq``
+        (exclusive) of each query and matching ``where``; query i's hits are
+        ``D[lims[i]:lims[i+1]]``, ``I[lims[i]:lims[i+1]]``, unordered."""
 
     def face_ids(self) -> np.ndarray:
         """Every indexed face id, int64 ascending."""
@@ -61,8 +106,26 @@ class FaceStore(Protocol):
     def file_states(self) -> dict[str, FileState]:
         """Every indexed photo by path, for change detection."""
 
-    def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
-        """Replace a photo's faces; returns (faces added, faces removed)."""
+    def photo_count(self) -> int:
+        """Number of indexed photos and recordings."""
+
+    def example_path(self) -> str | None:
+        """The path of one indexed photo with a face (for hints)."""
+
+    @property
+    def index_type(self) -> str:
+        """What holds the vectors, in a few words ("IDMap2,Flat", "Milvus FLAT")."""
+
+    @property
+    def search_description(self) -> str:
+        """How top-k searches are answered, in words."""
+
+    def prepare_search(self, index_settings: IndexSettings) -> None:
+        """Get ready to serve searches (load what a search needs)."""
+
+    def put_file(self, record: FileRecord, faces: list[tuple]) -> tuple[int, int]:
+        """Replace a photo's faces, each ``(box, embedding, jpeg)`` plus a
+        ``FaceTime`` for a video's; returns (faces added, faces removed)."""
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Record new stat data for a file whose content is unchanged."""
@@ -82,7 +145,15 @@ class FaceStore(Protocol):
     def checkpoint(self, **manifest_extra: object) -> None:
         """Make every write so far durable (a killed run resumes from here)."""
 
-    def seal(self, **manifest_extra: object) -> None:
-        """The final checkpoint before the store is published."""
+    def seal(self, ann: object = ..., **manifest_extra: object) -> None:
+        """The final checkpoint before the store is published; ``ann``: the
+        FAISS approximate index plan (``AnnPlan``), ignored by Milvus."""
+
+    def rebuild_index(self) -> int:
+        """Rebuild the vectors from the metadata's embeddings; returns the
+        number of faces."""
+
+    def purge_deleted(self) -> None:
+        """After an erasure: leave no byte of deleted faces where it can."""
 
     def close(self) -> None: ...

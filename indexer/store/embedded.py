@@ -18,58 +18,42 @@ embeddings (no photo is re-encoded); the indexer repairs by itself.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 
+from config.settings import IndexSettings
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
-from indexer.store.ann import ANN_FILE, AnnPlan
+from indexer.store.ann import ANN_FILE, AnnIndex, AnnPlan
 from indexer.store.ann import refresh as refresh_ann
-from indexer.store.atomic import atomic_write_bytes
-from indexer.store.base import StoreError
+from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
 from indexer.store.generations import current_dir
-from indexer.store.metadata import FaceRecord, FileRecord, FileState, MetadataDB, PhotoRecord, utc_now
+from indexer.store.metadata import FileRecord, MetadataDB, utc_now
+from indexer.store.metadata_store import MANIFEST_FILE, MetadataStore, read_manifest
 from indexer.store.vectors import FlatL2Index
-from indexer.tracks import iou
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 INDEX_FILE = "faces.faiss"
 DB_FILE = "metadata.sqlite3"
-MANIFEST_FILE = "manifest.json"
-
-
-# A newly found face is an erased one when its box overlaps the erased box
-# this much (intersection over union); the same detector on the same file
-# gives the same box, a changed detection setting a slightly different one.
-ERASED_IOU = 0.5
-
-
-def _same_time(a: float | None, b: float | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-3)
 
 
 # ``EmbeddedStore.seal``'s default: the approximate index stays the kind it was.
 KEEP_ANN = object()
 
 
-class StoreMismatchError(StoreError):
-    """The FAISS index and the metadata disagree."""
 
-
-class EmbeddedStore:
+class EmbeddedStore(MetadataStore):
     """FAISS + SQLite store in ``data_dir``. Open with ``EmbeddedStore.open``."""
 
+    backend = "faiss"
+
     def __init__(self, data_dir: Path, vectors: FlatL2Index, db: MetadataDB, manifest: dict) -> None:
-        self.data_dir = data_dir
+        super().__init__(data_dir, db, manifest)
         self.vectors = vectors
-        self.db = db
-        self.manifest = manifest
-        self.repaired: str | None = None  # the problem ``open(repair=True)`` rebuilt for, if any
 
     # -- opening -----------------------------------------------------------
 
@@ -103,11 +87,17 @@ class EmbeddedStore:
                 f"no index in {data_dir}: run `facesearch index --data-dir {data_dir} PATH...` first"
             )
         try:
-            manifest = _read_manifest(manifest_path)
+            manifest = read_manifest(manifest_path)
         except StoreError:
             if not repair:
                 raise
             manifest = None
+        if manifest is not None and manifest.get("backend", "faiss") != "faiss" and not repair:
+            raise StoreError(
+                f"the index in {data_dir} keeps its vectors in {manifest.get('backend')}, not in FAISS: set "
+                f"store.backend = \"{manifest.get('backend')}\" (FACESEARCH_STORE__BACKEND), or run "
+                "`facesearch index` with store.backend = \"faiss\" to move the vectors back"
+            )
         if manifest is not None and manifest.get("format_version") != FORMAT_VERSION:
             raise StoreError(
                 f"{manifest_path} has format version {manifest.get('format_version')}, this facesearch "
@@ -163,6 +153,8 @@ class EmbeddedStore:
             return f"the manifest says {self.manifest.get('faces')} faces but the metadata holds {db_count}"
         if not self.manifest and db_count:
             return "the manifest is missing"
+        if self.manifest.get("backend", "faiss") != "faiss":
+            return f"the vectors were kept in {self.manifest.get('backend')}"
         return None
 
     def rebuild_index(self) -> int:
@@ -182,39 +174,43 @@ class EmbeddedStore:
     def search(self, x: np.ndarray, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return self.vectors.search(x, k, exact=exact)
 
-    def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.vectors.range_search(x, radius_sq)
-
-    def face_ids(self) -> np.ndarray:
-        return self.db.face_ids()
+    def range_search(
+        self, x: np.ndarray, radius_sq: float, where: FaceFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FAISS's range search; ``where`` is checked against the metadata
+        of the hits."""
+        lims, d, ids = self.vectors.range_search(x, radius_sq)
+        if not where or not len(ids):
+            return lims, d, ids
+        records = self.db.faces(np.unique(ids).tolist())
+        keep = np.array([int(i) in records and where.keep(records[int(i)]) for i in ids.tolist()], dtype=bool)
+        kept_before = np.concatenate([[0], np.cumsum(keep)])  # hits kept before each position
+        return kept_before[lims].astype(lims.dtype), d[keep], ids[keep]
 
     def vectors_of(self, face_ids: np.ndarray) -> np.ndarray:
         return self.vectors.reconstruct(face_ids)
 
-    def faces(self, face_ids: list[int]) -> dict[int, FaceRecord]:
-        return self.db.faces(face_ids)
+    @property
+    def index_type(self) -> str:
+        return self.vectors.index_type
 
-    def face_times(self, face_ids: list[int]) -> dict[int, float | None]:
-        return self.db.face_times(face_ids)
+    @property
+    def search_description(self) -> str:
+        """How top-k searches are answered, in words."""
+        return self.vectors.search_description
 
-    def thumbnail(self, face_id: int) -> bytes | None:
-        return self.db.thumbnail(face_id)
-
-    def photo(self, photo_id: int) -> PhotoRecord | None:
-        return self.db.photo(photo_id)
-
-    def faces_with_content(self, content_hashes: list[str]) -> list[FaceRecord]:
-        return self.db.faces_with_content(content_hashes)
-
-    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(face ids, photo ids, embeddings (n, 128) float32) of every face, by face id."""
-        return self.db.all_embeddings()
-
-    def file_states(self) -> dict[str, FileState]:
-        return self.db.file_states()
-
-    def photo_count(self) -> int:
-        return self.db.file_count()
+    def prepare_search(self, index_settings: IndexSettings) -> None:
+        """Before serving: build the 8-bit copy, and use the generation's
+        approximate index where it has one and ``index_settings.search`` is
+        not "exact". One that cannot be used is logged and left out: search
+        stays exact."""
+        self.vectors.prepare_search()
+        if index_settings.search != "exact":
+            try:
+                ann = AnnIndex.load(self.data_dir, index_settings.nprobe)
+                self.vectors.use_ann(ann, index_settings.candidates)
+            except Exception as exc:  # a damaged or stale file only costs speed
+                log.warning("searching %s exactly: its approximate index cannot be used (%s)", self.data_dir, exc)
 
     # -- writing -----------------------------------------------------------
 
@@ -228,9 +224,6 @@ class EmbeddedStore:
             self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.stack([f[1] for f in faces]))
         return len(new_ids), len(removed)
 
-    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
-        self.db.touch_file(path, size, mtime_ns)
-
     def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
         return self.db.move_file(old_path, new_path, size, mtime_ns)
 
@@ -243,20 +236,6 @@ class EmbeddedStore:
         erased = self.db.erase_faces(face_ids)
         self.vectors.remove(np.asarray([face_id for face_id, _ in erased], dtype=np.int64))
         return erased
-
-    def _not_erased(self, content_hash: str, faces: list[tuple]) -> list[tuple]:
-        """``faces`` less those found where a face of the same content was
-        erased: boxes overlapping by IoU >= ERASED_IOU (and, in a video, at
-        the same timestamp)."""
-        places = self.db.erased_places(content_hash) if faces else []
-        if not places:
-            return faces
-        kept = []
-        for face in faces:
-            at = face[3].timestamp if len(face) > 3 and face[3] is not None else None
-            if not any(iou(face[0], box) >= ERASED_IOU and _same_time(at, when) for box, when in places):
-                kept.append(face)
-        return kept
 
     def clear(self) -> None:
         """Forget every photo and face (``index --full``)."""
@@ -297,19 +276,7 @@ class EmbeddedStore:
             faces=self.vectors.ntotal,
             photos=self.db.file_count(),
             updated_at=utc_now(),
+            backend="faiss",
         )
-        atomic_write_bytes(
-            self.data_dir / MANIFEST_FILE, (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode()
-        )
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _read_manifest(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read {path} ({exc}); run `facesearch repair --data-dir {path.parent}`") from exc
+        self.manifest.pop("milvus", None)
+        self._write_manifest()

@@ -180,6 +180,29 @@ class PhotoRecord:
     faces: list[PhotoFace]
 
 
+@dataclass(frozen=True)
+class VectorRows:
+    """A batch of ``MetadataDB.vector_rows``: ids int64 (n,), embeddings
+    float32 (n, 128), and per face its file's path, the time it was seen
+    (POSIX seconds, NaN when unknown) and the file's kind."""
+
+    ids: np.ndarray
+    x: np.ndarray
+    paths: list[str]
+    times: list[float]
+    kinds: list[str]
+
+    @classmethod
+    def of(cls, rows: list[tuple]) -> "VectorRows":
+        return cls(
+            ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            x=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32),
+            paths=[r[2] for r in rows],
+            times=[float("nan") if r[3] is None else float(r[3]) for r in rows],
+            kinds=[r[4] or "photo" for r in rows],
+        )
+
+
 class MetadataDB:
     """SQLite database of photos and faces. Writes happen in one open
     transaction until ``commit()``; readers (the service) see the last commit
@@ -360,6 +383,38 @@ class MetadataDB:
         if not ids:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, EMBEDDING_DIM), np.float32)
         return np.concatenate(ids), np.concatenate(file_ids), np.concatenate(vectors).astype(np.float32, copy=False)
+
+    def vector_rows(
+        self, face_ids: Iterable[int] | None = None, batch: int = 10_000, *, embeddings: bool = True
+    ) -> Iterator[VectorRows]:
+        """The faces a vector store outside SQLite keeps beside each vector
+        (``indexer.store.milvus``): id, embedding, file path, time seen
+        (``FaceRecord.time``, NaN when unknown) and file kind, in id order, in
+        batches; all faces, or the given ones. Without ``embeddings`` the
+        ``x`` of each batch is empty (n, 0)."""
+        seen = f"{self._col('files', 'taken_at')} + COALESCE({self._col('faces', 'timestamp')}, 0)"
+        vector = "faces.embedding" if embeddings else "x''"
+        select = (f"SELECT faces.id, {vector}, files.path, {seen}, {self._col('files', 'kind')} "
+                  "FROM faces JOIN files ON files.id = faces.file_id")
+        if face_ids is None:
+            last = -1
+            while True:
+                with self._lock:
+                    rows = self.conn.execute(f"{select} WHERE faces.id > ? ORDER BY faces.id LIMIT ?",
+                                             (last, batch)).fetchall()
+                if not rows:
+                    return
+                yield VectorRows.of(rows)
+                last = int(rows[-1][0])
+        ids = sorted({int(i) for i in face_ids})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            with self._lock:
+                rows = self.conn.execute(
+                    f"{select} WHERE faces.id IN ({','.join('?' * len(chunk))}) ORDER BY faces.id", chunk
+                ).fetchall()
+            if rows:
+                yield VectorRows.of(rows)
 
     # -- writing (indexer only) -------------------------------------------
 

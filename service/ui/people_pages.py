@@ -191,7 +191,7 @@ def correct_faces(person_id: int):
 def _erase(person_id: int, face_ids: list[int]) -> Response:
     st = state()
     try:
-        report = erase_faces(st.index.data_dir, face_ids, st.annotations)
+        report = erase_faces(st.index.data_dir, face_ids, st.annotations, settings=st.settings)
     except IndexBusyError as exc:
         raise UiError(409, f"{exc} Try again when it has finished.") from None
     st.index.check_now()
