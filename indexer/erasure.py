@@ -32,6 +32,7 @@ from uuid import uuid4
 
 from config.settings import Settings
 from indexer.store import FaceStore, after_publish, generations, open_store
+from indexer.store.backends import connection_held
 from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import IndexLock, current_dir
 
@@ -74,7 +75,7 @@ def erase_faces(
     data_dir = Path(data_dir).expanduser().resolve()
     ids = sorted({int(i) for i in face_ids})
     report = ErasureReport(dry_run=False)
-    with IndexLock(data_dir, command="facesearch erase"):
+    with IndexLock(data_dir, command="facesearch erase"), connection_held(data_dir, settings):
         erased: list[tuple[int, str]] = []
         if ids and current_dir(data_dir) is not None:
             wip = generations.begin(data_dir, full=False, key={"erase": uuid4().hex})

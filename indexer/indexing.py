@@ -21,6 +21,7 @@ from indexer.model import MODEL_NAME
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
 from indexer.store.ann import AnnPlan
+from indexer.store.backends import connection_held
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata_store import MetadataStore
 from indexer.store.metadata import FileState, utc_now
@@ -193,7 +194,7 @@ def index_paths(
     signature = detection_signature(settings)
     report = IndexReport(workers=worker_count(settings))
     data_dir.mkdir(parents=True, exist_ok=True)
-    with IndexLock(data_dir, command="facesearch index " + " ".join(roots)):
+    with IndexLock(data_dir, command="facesearch index " + " ".join(roots)), connection_held(data_dir, settings):
         extensions = settings.indexer.extensions + settings.indexer.video_extensions
         entries = list(scan([Path(r) for r in roots], extensions, exclude=[data_dir]))
         report.images_seen = len(entries)

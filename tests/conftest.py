@@ -93,6 +93,53 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+# -- store backends -----------------------------------------------------------
+
+BACKENDS = ["faiss", "milvus"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each store backend: "milvus" sets
+    FACESEARCH_STORE__BACKEND and a Milvus Lite file of its own in the
+    environment, so that the settings, the CLI and child processes all use
+    it. Modules opt in with ``pytestmark = pytest.mark.usefixtures("backend")``."""
+    if request.param == "milvus":
+        try:
+            import pymilvus  # noqa: F401  (installed?)
+        except ImportError:
+            pytest.skip("the Milvus client is not installed (make install SCALE=1)")
+        monkeypatch.setenv("FACESEARCH_STORE__BACKEND", "milvus")
+        monkeypatch.setenv("FACESEARCH_MILVUS__URI", str(tmp_path / "milvus.db"))
+    return request.param
+
+
+def store_at(path: Path, **kwargs):
+    """The store in ``path`` with the backend the environment selects."""
+    from indexer.store import open_store
+
+    return open_store(path, load_settings(), **kwargs)
+
+
+def published_store(data_dir: Path):
+    """The published generation of ``data_dir``, read-only, with the backend
+    the environment selects."""
+    from indexer.store import open_published
+
+    return open_published(data_dir, load_settings())
+
+
+def drop_collection(data_dir: Path) -> None:
+    """Drop the Milvus collection of ``data_dir`` (the environment's)."""
+    from indexer.store.milvus import open_collection
+
+    collection, _ = open_collection(load_settings().milvus, data_dir, create=False)
+    try:
+        collection.client.drop_collection(collection.name)
+    finally:
+        collection.conn.release()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "index"
@@ -178,9 +225,7 @@ def put_person(store, name: str, n: int, first: int = 0) -> None:
 def people_index(data_dir: Path) -> Path:
     """An index of the PEOPLE_SIZES people, one face a photo, plus one
     stranger far from everybody (/photos/stranger/0.jpg)."""
-    from indexer.store import EmbeddedStore
-
-    store = EmbeddedStore.open(data_dir)
+    store = store_at(data_dir)
     for name, n in PEOPLE_SIZES.items():
         put_person(store, name, n)
     put_person(store, "stranger", 1)

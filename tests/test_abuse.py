@@ -23,7 +23,7 @@ from PIL import GifImagePlugin, Image, ImageFile
 from config.settings import load_settings
 from indexer import model
 from indexer.images import ImageError, decode_rgb
-from indexer.store import EmbeddedStore
+from tests.conftest import store_at
 from service import create_app
 from service.schemas import MAX_JSON_BODY_BYTES
 from tests.conftest import PEOPLE_SIZES, FakeModel, lfw_photo, person_faces, put_person
@@ -75,7 +75,7 @@ def bomb() -> bytes:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("abuse") / "index"
-    store = EmbeddedStore.open(data_dir)
+    store = store_at(data_dir)
     for name, n in {**PEOPLE_SIZES, "stranger": 1}.items():
         put_person(store, name, n)
     store.checkpoint()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from config.settings import load_settings
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from service import create_app
 from tests.conftest import DATA, lfw_photo
 
@@ -32,7 +32,7 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 
 def an_embedding(real_index) -> list[float]:
-    store = EmbeddedStore.open_published(real_index)
+    store = published_store(real_index)
     ids, x = next(store.db.iter_embeddings())
     return x[0].tolist()
 

@@ -13,7 +13,7 @@ from PIL import Image
 from config.settings import load_settings
 from facesearch.cli import main
 from indexer.clustering import METHODS
-from indexer.store import EmbeddedStore
+from tests.conftest import store_at
 from service import create_app
 from service.clustering import MAX_COST_POINTS, cost_ks
 from service.pictures import CELL, GAP, TEXT
@@ -124,7 +124,7 @@ def test_request_methods_are_the_algorithms_methods():
 
 
 def test_an_empty_index_gives_an_empty_clustering(data_dir: Path):
-    EmbeddedStore.open(data_dir).checkpoint()
+    store_at(data_dir).checkpoint()
     client = create_app(load_settings(data_dir=data_dir)).test_client()
     body = client.post("/api/v1/clusters", json={}).get_json()
     assert {k: body[k] for k in ("method", "k", "clusters", "strangers")} == {
@@ -180,7 +180,7 @@ def test_names_survive_reindexing_and_reclustering(people_index: Path, people_cl
     people_client.put(f"/api/v1/clusters/{cluster_of(body, 'dora')['id']}", json={"name": "Dora"})
 
     # Reindex: one photo of Anna is gone, a new person with the most photos arrives.
-    store = EmbeddedStore.open(people_index)
+    store = store_at(people_index)
     assert store.remove_file("/photos/anna/0.jpg") == 1
     put_person(store, "eve", 9)
     store.checkpoint()
@@ -225,7 +225,7 @@ def test_cost_curve(people_client, people_index: Path):
     body = response.get_json()
     assert body["unit"] == "sum of squared Euclidean distances" and body["faces"] == FACES
     assert [p["k"] for p in body["points"]] == [1, 2, 3, 4, 5, 6]
-    _, _, x = EmbeddedStore.open(people_index, readonly=True).all_embeddings()
+    _, _, x = store_at(people_index, readonly=True).all_embeddings()
     x = x.astype(np.float64)
     assert body["points"][0]["cost"] == pytest.approx(((x - x.mean(0)) ** 2).sum(), rel=1e-3)  # k = 1: squared
     costs = [p["cost"] for p in body["points"]]

@@ -59,12 +59,12 @@ def test_onnx_and_dlib_give_the_same_embeddings(encoder):
 
 def test_an_index_made_with_dlib_searched_with_onnx(encoder, tmp_path):
     from indexer.indexing import index_paths
-    from indexer.store import EmbeddedStore
+    from tests.conftest import published_store
 
     data_dir = tmp_path / "index"
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, encoding={"encoder": "dlib"})
     assert index_paths([DATA / "lfw"], settings, progress=False).errors == []
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     _, stored = next(store.db.iter_embeddings())
     for name, rgb, boxes in faces_of_test_data():
         encoder.configure("dlib")

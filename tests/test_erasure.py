@@ -13,11 +13,14 @@ import pytest
 from config.settings import load_settings
 from facesearch.cli import main
 from indexer.indexing import index_paths
-from indexer.store import EmbeddedStore, generations
+from indexer.store import generations
+from tests.conftest import published_store
 from indexer.store.generations import GENERATIONS_DIR, IndexLock
 from service import create_app
 from service.audit import AuditLog
 from tests.conftest import PEOPLE_SIZES, person_faces
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
 TOTAL = sum(PEOPLE_SIZES.values()) + 1
 
@@ -144,7 +147,7 @@ def test_erasure_needs_an_admin_key_and_waits_for_no_reindex(people_index: Path)
 
 
 def faces_of(data_dir: Path) -> dict[str, int]:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         ids = store.all_embeddings()[0].tolist()
         counts: dict[str, int] = {}
@@ -162,7 +165,7 @@ def test_reindexing_does_not_bring_erased_faces_back(fake_model, settings, photo
     index_paths([photos], settings, progress=False, full=True)  # two generations on disk
     before = faces_of(settings.data_dir)
     target = sorted(photos.rglob("*.jpg"))[0]
-    store = EmbeddedStore.open_published(settings.data_dir)
+    store = published_store(settings.data_dir)
     erased_id = min(i for i, r in store.faces(store.all_embeddings()[0].tolist()).items() if r.path == str(target))
     store.close()
     client = client_of(settings.data_dir)
@@ -204,7 +207,7 @@ def test_cli_erase_by_person_with_dry_run_and_confirmation(runner, people_index:
 
 
 def faces_left(data_dir: Path) -> int:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         return store.count()
     finally:

@@ -93,13 +93,14 @@ def add_real_photo(data_dir, tmp_path) -> int:
 
     from indexer.hashing import file_hash
     from indexer.model import Box
-    from indexer.store import EmbeddedStore, FileRecord
+    from indexer.store import FileRecord
+    from tests.conftest import store_at
     from tests.conftest import fake_vector
 
     path = tmp_path / "real.jpg"
     Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
     size, digest = file_hash(str(path))
-    store = EmbeddedStore.open(data_dir)
+    store = store_at(data_dir)
     record = FileRecord(path=str(path), size=size, mtime_ns=path.stat().st_mtime_ns, content_hash=digest, width=64,
                         height=48, detection="{}", model="fake")
     store.put_file(record, [(Box(4, 40, 40, 4), fake_vector(b"real"), path.read_bytes())])

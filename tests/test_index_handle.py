@@ -8,7 +8,8 @@ import pytest
 
 from config.settings import load_settings
 from indexer.indexing import IndexReport
-from indexer.store import EmbeddedStore, StoreError
+from indexer.store import StoreError
+from tests.conftest import store_at
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.generations import CURRENT_FILE, GENERATIONS_DIR
 from indexer.store.runs import append_run
@@ -21,7 +22,7 @@ def build_generation(data_dir: Path, name: str, people: dict[str, int]) -> Path:
     """A generation directory of one-face photos of ``people`` (as a reindex
     would leave it), not yet published."""
     path = data_dir / GENERATIONS_DIR / name
-    store = EmbeddedStore.open(path)
+    store = store_at(path)
     for person, n in people.items():
         put_person(store, person, n)
     store.checkpoint()
@@ -177,7 +178,7 @@ def run_record(**overrides) -> dict:
 def test_index_endpoint_reports_the_generation_and_the_last_run(two_generations: Path):
     client = app_of(two_generations).test_client()
     body = client.get("/api/v1/index").get_json()
-    manifest = EmbeddedStore.open(two_generations / GENERATIONS_DIR / "g000001", readonly=True).manifest
+    manifest = store_at(two_generations / GENERATIONS_DIR / "g000001", readonly=True).manifest
     assert body == {
         "faces": 5, "photos": 5, "generation": "g000001", "published_at": manifest["updated_at"],
         "model": manifest["model"], "index_type": manifest["index_type"], "search": "exact",

@@ -12,13 +12,15 @@ from PIL import Image
 from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.scanner import scan
-from indexer.store import EmbeddedStore, StoreError
+from indexer.store import FaceStore, StoreError
 from indexer.store.generations import current_dir
-from tests.conftest import DATA
+from tests.conftest import DATA, drop_collection, published_store
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
 
-def store_of(settings) -> EmbeddedStore:
-    return EmbeddedStore.open_published(settings.data_dir)
+def store_of(settings) -> FaceStore:
+    return published_store(settings.data_dir)
 
 
 def test_scan_walks_recursively_and_filters(tmp_path: Path):
@@ -140,16 +142,19 @@ def test_cli_index_human_summary_and_bad_path(fake_model, runner, data_dir: Path
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
-def test_cli_repair_rebuilds_a_damaged_index(fake_model, runner, data_dir: Path, photos: Path):
+def test_cli_repair_rebuilds_a_damaged_index(fake_model, runner, data_dir: Path, photos: Path, backend):
     runner.invoke(main, ["index", "--data-dir", str(data_dir), "--workers", "1", str(photos)])
     damaged = current_dir(data_dir)
-    (damaged / "faces.faiss").write_bytes(b"garbage")
+    if backend == "faiss":
+        (damaged / "faces.faiss").write_bytes(b"garbage")
+    else:  # the collection is lost (dropped by hand, or another Milvus)
+        drop_collection(data_dir)
     with pytest.raises(StoreError, match="facesearch repair"):
-        EmbeddedStore.open_published(data_dir)
+        published_store(data_dir)
     result = runner.invoke(main, ["repair", "--data-dir", str(data_dir)])
     assert result.exit_code == 0 and "15 faces" in result.output
     assert current_dir(data_dir) != damaged  # published as a new generation
-    assert EmbeddedStore.open_published(data_dir).count() == 15
+    assert published_store(data_dir).count() == 15
 
 
 def test_cli_serve_without_an_index_says_what_to_do(runner, tmp_path: Path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexer.indexing import index_paths
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from indexer.store.generations import GENERATIONS_DIR, current_name
 from indexer.store.runs import last_run
 
@@ -34,7 +34,7 @@ def child(data_dir: Path, photos: Path, env: dict) -> subprocess.Popen:
 def published_state(data_dir: Path) -> dict[str, int]:
     """Faces per path of the published generation, after checking that its
     FAISS index and metadata agree and that no face is listed twice."""
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         ids, _, _ = store.all_embeddings()
         assert len(set(ids.tolist())) == len(ids) == store.count()
@@ -63,9 +63,13 @@ def changed_photos(fake_model, settings, photos: Path):
     return expected, before
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+STORE_CLASSES = {"faiss": "indexer.store.embedded:EmbeddedStore", "milvus": "indexer.store.milvus:MilvusStore"}
+
 POINTS = [
-    ("indexer.store.embedded:EmbeddedStore.checkpoint", 2),  # mid-run, between checkpoints
-    ("indexer.store.embedded:EmbeddedStore.seal", 1),  # all encoded, not sealed
+    ("STORE.checkpoint", 2),  # mid-run, between checkpoints
+    ("STORE.seal", 1),  # all encoded, not sealed
     ("indexer.store.generations:publish", 1),  # sealed, not published
     ("indexer.store.generations:atomic_write_bytes", 2),  # renamed, CURRENT not yet replaced (call 1: begin)
     ("indexer.store.generations:_remove_old", 1),  # published, old generations not cleaned
@@ -73,9 +77,10 @@ POINTS = [
 ]
 
 
-@pytest.mark.parametrize(("point", "call"), POINTS, ids=[p.rsplit(":", 1)[1] for p, _ in POINTS])
-def test_kill_at_a_point_of_the_run(changed_photos, settings, photos, point, call):
+@pytest.mark.parametrize(("point", "call"), POINTS, ids=[p.rsplit(":", 1)[-1] for p, _ in POINTS])
+def test_kill_at_a_point_of_the_run(changed_photos, settings, photos, point, call, backend):
     expected, before = changed_photos
+    point = point.replace("STORE", STORE_CLASSES[backend])
     proc = child(settings.data_dir, photos, {"KILL_AT": point, "KILL_AT_CALL": str(call)})
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -99,11 +104,11 @@ def test_kill_from_outside_while_encoding(changed_photos, settings, photos, afte
     assert published_state(settings.data_dir) == expected
 
 
-def test_a_run_killed_twice_still_finishes(changed_photos, settings, photos):
+def test_a_run_killed_twice_still_finishes(changed_photos, settings, photos, backend):
     expected, _ = changed_photos
     for call in (1, 2):
         proc = child(settings.data_dir, photos, {
-            "KILL_AT": "indexer.store.embedded:EmbeddedStore.checkpoint", "KILL_AT_CALL": str(call + 1)})
+            "KILL_AT": STORE_CLASSES[backend] + ".checkpoint", "KILL_AT_CALL": str(call + 1)})
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
     report = index_paths([photos], settings, progress=False)

@@ -11,7 +11,7 @@ from config.settings import DetectionSettings, load_settings
 from indexer.faces import detect_boxes, find_faces
 from indexer.images import decode_rgb
 from indexer.indexing import index_paths
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from tests.conftest import DATA, LFW_PEOPLE, lfw_photo
 
 pytestmark = pytest.mark.model
@@ -87,8 +87,8 @@ def test_rotated_phone_photo_is_found_upright(tmp_path):
 def test_worker_processes_give_the_same_index_as_one_process(real_index, tmp_path):
     one = tmp_path / "one"
     index_paths([DATA / "lfw" / "Colin_Powell"], load_settings(data_dir=one, indexer={"workers": 1}), progress=False)
-    two = EmbeddedStore.open_published(real_index)
-    single = EmbeddedStore.open_published(one)
+    two = published_store(real_index)
+    single = published_store(one)
     ids, x = next(single.db.iter_embeddings())
     records = single.faces(list(ids))
     for face_id, vec in zip(ids, x):

@@ -16,7 +16,7 @@ from PIL import Image
 from config.settings import load_settings
 from indexer.images import preview_jpeg
 from indexer.indexing import index_paths
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from indexer.video import open_video
 from service import create_app
 from tests.test_api import assert_error
@@ -30,7 +30,7 @@ def client_of(data_dir: Path):
 
 
 def photo_id_of(data_dir: Path, path: Path) -> int:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         face_id = store.db.face_ids_of(str(path))[0]
         return store.faces([face_id])[face_id].photo_id
@@ -133,7 +133,7 @@ def test_a_video_gives_the_frame_of_a_face(fake_model, tmp_path, data_dir):
     video = write_video(tmp_path / "cams" / "door.mkv", A_GAP_B)
     index_paths([video.parent], load_settings(data_dir=data_dir, indexer={"workers": 1}))
     client = client_of(data_dir)
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     ids = store.face_ids().tolist()
     records = store.faces(ids)
     store.close()

@@ -11,15 +11,18 @@ from PIL import Image
 from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.model import Box
-from indexer.store import EmbeddedStore, FileRecord
+from indexer.store import FileRecord
+from tests.conftest import published_store, store_at
 from indexer.store.metadata import FaceTime
 from service import create_app
 from tests.conftest import PEOPLE_SIZES, person_faces
 from tests.test_api import assert_error
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
+
 
 def embeddings_of(data_dir) -> tuple[np.ndarray, list[str]]:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         ids, _, x = store.all_embeddings()
         records = store.faces(ids.tolist())
@@ -85,7 +88,7 @@ def camera_index(data_dir):
     vectors = person_faces("anna", 6)
     jpeg = io.BytesIO()
     Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
-    store = EmbeddedStore.open(data_dir)
+    store = store_at(data_dir)
     for i, taken in enumerate((t0 - 3600, t0 + 3600)):
         store.put_file(FileRecord(f"/cams/photos/{i}.jpg", 1, 1, f"p{i}", 100, 100, "{}", "fake", taken_at=taken),
                        [(Box(1, 5, 5, 1), vectors[i], jpeg.getvalue())])

@@ -15,7 +15,7 @@ from PIL import Image
 from config.settings import RecognitionSettings, load_settings
 from indexer.indexing import index_paths
 from indexer.recognition import suggest
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from indexer.store.annotations import AnnotationsDB
 from service import create_app
 from tests.conftest import DATA, LFW_PEOPLE, fake_vector, person_faces
@@ -97,7 +97,7 @@ def write(registry, folder: Path, name: str, vector: np.ndarray) -> Path:
 
 
 def face_of(data_dir: Path, path: Path) -> int:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         return store.db.face_ids_of(str(path.resolve()))[0]
     finally:
@@ -185,7 +185,7 @@ def test_the_real_model_recognises_new_photos_of_named_people(tmp_path, data_dir
         for n in (2, 3):
             shutil.copy(DATA / "lfw" / person / f"{person}_{n:04d}.jpg", photos / person)
     report = index_paths([photos], settings)
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     suggested = {}
     for face_id, who in annotations.attributions(store.face_ids().tolist()).items():
         if who.source == "suggested":

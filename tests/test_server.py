@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 
 pytestmark = pytest.mark.model
 
@@ -65,7 +65,7 @@ def serving(data_dir: Path, workers: int = 2, env: dict | None = None):
 def test_serve_answers_searches(real_index: Path):
     with serving(real_index) as (base, output):
         health = get_json(f"{base}/api/v1/health")
-        store = EmbeddedStore.open_published(real_index)
+        store = published_store(real_index)
         assert health["faces"] == store.count()
         _, x = next(store.db.iter_embeddings())
         for vec in x[:5]:

@@ -1,5 +1,6 @@
-"""The FAISS wrapper against brute-force numpy, and the embedded store's
-persistence, consistency checks and repair."""
+"""The FAISS wrapper against brute-force numpy, and the store's persistence,
+consistency checks and repair (the tests taking ``backend``: on FAISS and on
+Milvus Lite; tests/test_milvus_store.py has Milvus's own)."""
 
 import json
 import sqlite3
@@ -11,6 +12,7 @@ import pytest
 from indexer.model import Box
 from indexer.store import EmbeddedStore, FileRecord, StoreError, StoreMismatchError
 from indexer.store.vectors import FlatL2Index
+from tests.conftest import store_at
 
 DIM = 128
 
@@ -128,17 +130,18 @@ def faces(n: int, seed: int) -> list[tuple[Box, np.ndarray, bytes]]:
     return [(Box(1, 20 + i, 30, i), rng.normal(0, 0.1, DIM).astype(np.float32), b"jpeg") for i in range(n)]
 
 
-def test_store_persists_faces_with_metadata(data_dir: Path):
-    store = EmbeddedStore.open(data_dir)
+def test_store_persists_faces_with_metadata(data_dir: Path, backend):
+    store = store_at(data_dir)
     assert store.put_file(record("/p/a.jpg"), faces(2, 1)) == (2, 0)
     assert store.put_file(record("/p/b.jpg"), faces(3, 2)) == (3, 0)
     store.checkpoint(detection="sig")
     store.close()
 
-    reader = EmbeddedStore.open(data_dir, readonly=True)
-    assert reader.count() == 5 and reader.photo_count() == 2
+    reader = store_at(data_dir, readonly=True)
+    assert reader.count() == 5 and reader.photo_count() == 2 and reader.backend == backend
     manifest = json.loads((data_dir / "manifest.json").read_text())
-    assert manifest["faces"] == 5 and manifest["dimension"] == 128 and manifest["index_type"] == "IDMap2,Flat"
+    assert manifest["faces"] == 5 and manifest["dimension"] == 128 and manifest["backend"] == backend
+    assert manifest["index_type"] == reader.index_type == {"faiss": "IDMap2,Flat", "milvus": "Milvus FLAT"}[backend]
     assert manifest["format_version"] == 1 and manifest["detection"] == "sig"
     query = faces(3, 2)[1][1]
     distances, ids = reader.search(query, 1)
@@ -150,8 +153,8 @@ def test_store_persists_faces_with_metadata(data_dir: Path):
     reader.close()
 
 
-def test_replacing_and_removing_a_file_updates_both_sides(data_dir: Path):
-    store = EmbeddedStore.open(data_dir)
+def test_replacing_and_removing_a_file_updates_both_sides(data_dir: Path, backend):
+    store = store_at(data_dir)
     store.put_file(record("/p/a.jpg"), faces(2, 1))
     store.put_file(record("/p/b.jpg"), faces(1, 2))
     old_ids = set(store.db.face_ids_of("/p/a.jpg"))
@@ -166,8 +169,8 @@ def test_replacing_and_removing_a_file_updates_both_sides(data_dir: Path):
     store.close()
 
 
-def test_mismatch_is_refused_with_a_repair_hint_and_repair_fixes_it(data_dir: Path):
-    store = EmbeddedStore.open(data_dir)
+def test_mismatch_is_refused_with_a_repair_hint_and_repair_fixes_it(data_dir: Path, backend):
+    store = store_at(data_dir)
     store.put_file(record("/p/a.jpg"), faces(4, 1))
     store.checkpoint()
     store.close()
@@ -176,12 +179,14 @@ def test_mismatch_is_refused_with_a_repair_hint_and_repair_fixes_it(data_dir: Pa
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("DELETE FROM faces WHERE id = (SELECT MIN(id) FROM faces)")
     with pytest.raises(StoreMismatchError, match="facesearch repair"):
-        EmbeddedStore.open(data_dir, readonly=True)
+        store_at(data_dir, readonly=True)
 
-    repaired = EmbeddedStore.open(data_dir, repair=True)
-    assert repaired.count() == 3
+    repaired = store_at(data_dir, repair=True)
+    assert repaired.count() == 3 and repaired.repaired
     repaired.close()
-    assert EmbeddedStore.open(data_dir, readonly=True).count() == 3
+    reader = store_at(data_dir, readonly=True)
+    assert reader.count() == 3
+    reader.close()
 
 
 def test_damaged_index_file_is_refused_then_rebuilt(data_dir: Path):
@@ -197,9 +202,9 @@ def test_damaged_index_file_is_refused_then_rebuilt(data_dir: Path):
     assert EmbeddedStore.open(data_dir, readonly=True).count() == 2
 
 
-def test_missing_index_is_a_clear_error(tmp_path: Path):
+def test_missing_index_is_a_clear_error(tmp_path: Path, backend):
     with pytest.raises(StoreError, match="facesearch index"):
-        EmbeddedStore.open(tmp_path / "nothing", readonly=True)
+        store_at(tmp_path / "nothing", readonly=True)
 
 
 def test_other_format_version_is_refused(data_dir: Path):
@@ -225,8 +230,8 @@ def test_saved_files_are_readable_by_others_like_the_database(data_dir: Path):
         assert (data_dir / name).stat().st_mode & 0o777 == 0o644
 
 
-def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: Path):
-    store = EmbeddedStore.open(data_dir)
+def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: Path, backend):
+    store = store_at(data_dir)
     empty_ids, empty_files, empty_x = store.all_embeddings()
     assert len(empty_ids) == len(empty_files) == 0 and empty_x.shape == (0, DIM)
     store.put_file(record("/p/a.jpg"), faces(2, 1))

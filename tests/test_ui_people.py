@@ -96,12 +96,14 @@ def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
 def test_a_persons_sightings_over_time(data_dir):
     from datetime import datetime, timezone
 
-    from indexer.store import EmbeddedStore, FileRecord
+    from indexer.store import FileRecord
+
+    from tests.conftest import store_at
     from indexer.store.metadata import Box
     from tests.conftest import person_faces
 
     days = ["2026-05-01", "2026-05-01", "2026-05-03"]
-    store = EmbeddedStore.open(data_dir)
+    store = store_at(data_dir)
     for i, (day, vector) in enumerate(zip(days, person_faces("anna", 3))):
         taken = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp()
         store.put_file(FileRecord(path=f"/cam/{i}.jpg", size=1, mtime_ns=1, content_hash=f"c{i}", width=100,

@@ -21,7 +21,7 @@ from indexer.images import decode_rgb
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.recording_time import QUICKTIME_EPOCH_OFFSET, recording_start
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import FALLBACK_FPS, VideoReader
 from tests.conftest import fake_vector, lfw_photo
@@ -67,7 +67,7 @@ def video_settings(data_dir: Path, **video):
 
 def indexed_faces(data_dir: Path) -> list:
     """Every face of the published index, by timestamp."""
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         ids, _, _ = store.all_embeddings()
         return sorted(store.faces(ids.tolist()).values(), key=lambda r: r.timestamp)
@@ -76,7 +76,7 @@ def indexed_faces(data_dir: Path) -> list:
 
 
 def file_rows(data_dir: Path) -> list[tuple]:
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         return store.db.conn.execute(
             "SELECT path, kind, duration_s, taken_at, width, height, face_count FROM files ORDER BY path"
@@ -106,7 +106,7 @@ def test_two_people_are_two_tracks_at_the_right_times(fake_model, data_dir, tmp_
     assert (kind, duration, width, height, count) == ("video", 7.0, 320, 180, 6)
     assert taken_at == pytest.approx(video.stat().st_mtime)  # no recording time in a Matroska file
     # Each face's thumbnail comes from its frame.
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     thumb = Image.open(io.BytesIO(store.thumbnail(faces[0].face_id)))
     store.close()
     assert thumb.format == "JPEG" and max(thumb.size) <= 160
@@ -311,7 +311,7 @@ def test_real_model_finds_each_person_at_the_right_times(data_dir, tmp_path: Pat
     faces = indexed_faces(data_dir)
     tracks = sorted({(f.track_start, f.track_end) for f in faces})
     assert len(tracks) == 2 and len(faces) <= 6  # two people, at most 3 faces a track
-    store = EmbeddedStore.open_published(data_dir)
+    store = published_store(data_dir)
     try:
         # Probes: other photos of the same people find them where they were (one sample = 0.5 s).
         for probe, (start, end) in ((lfw_photo("Tony_Blair", 2), (0, 3)), (lfw_photo("Colin_Powell", 2), (4, 7))):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from facesearch.cli import main
-from indexer.store import EmbeddedStore
+from tests.conftest import published_store
 from indexer.store.generations import IndexLock
 from indexer.watch import parse_interval, stop_on_signals, watch
 
@@ -140,7 +140,7 @@ def test_a_vanished_folder_is_a_failed_run_not_a_removal(
     assert result.exit_code == 0, result.output
     first, second = [json.loads(line) for line in result.stdout.splitlines()]
     assert first["faces_total"] == 15 and "no longer exists" in second["failure"]
-    assert EmbeddedStore.open_published(data_dir).count() == 15
+    assert published_store(data_dir).count() == 15
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ import sqlite3
 import threading
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -74,6 +75,9 @@ def _pymilvus():
             "store.backend = \"milvus\" needs the Milvus client: install it with `make install SCALE=1` "
             "(pymilvus and milvus-lite)"
         ) from None
+    # An iterator over Milvus Lite warns at every use that it picks the
+    # timestamp on the client side (the same consistency: Strong).
+    logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
     return pymilvus
 
 
@@ -165,6 +169,16 @@ def _stop_lite(path: str, *, vacuum: bool) -> None:
             conn.execute("VACUUM")
         finally:
             conn.close()
+
+
+@contextmanager
+def hold(settings: MilvusSettings, data_dir: Path) -> Iterator[None]:
+    """One more user of the connection for the block (see ``connection_held``)."""
+    conn = _Connection.get(resolved_uri(settings.uri, data_dir), settings.token)
+    try:
+        yield
+    finally:
+        conn.release()
 
 
 # -- filters ---------------------------------------------------------------
@@ -323,24 +337,27 @@ def collect_garbage(settings: MilvusSettings, data_dir: Path) -> int:
     Rows born after the newest published generation are kept: they belong
     to a reindex that may be running. Returns the rows deleted."""
     data_dir = Path(data_dir)
-    seen: list[str] = []
+    unseen: list[str] = []
     newest = -1
     for path in sorted((data_dir / GENERATIONS_DIR).glob("g??????")):
         manifest = read_manifest(path / MANIFEST_FILE) or {}
         number = generation_number(path.name)
         newest = max(newest, number)
         milvus = manifest.get("milvus") if manifest.get("backend") == "milvus" else None
-        if isinstance(milvus, dict):
-            seen.append(f"({visible(number, int(milvus['floor']))})")
+        if isinstance(milvus, dict):  # the rows it does not see (Milvus Lite has no `not`)
+            floor = int(milvus["floor"])
+            unseen.append(f"(born < {floor} or born > {number} or died <= {number})")
     if newest < 0 or not (data_dir / IDENTITY_FILE).exists():
         return 0
     collection, _ = open_collection(settings, data_dir, create=False)
     try:
-        expr = f"born <= {newest}" + (f" and not ({' or '.join(seen)})" if seen else "")
+        expr = " and ".join([f"born <= {newest}", *unseen])
         before = _count(collection, expr)
         if before:
             collection.client.delete(collection.name, filter=expr)
         return before
+    except _pymilvus().MilvusException as exc:
+        raise StoreError(f"Milvus refused to delete old rows ({exc})") from None
     finally:
         collection.conn.release()
 
@@ -430,12 +447,15 @@ class MilvusStore(MetadataStore):
                         f"metadata (no photo is re-encoded) with `facesearch repair --data-dir {data_root(data_dir)}`"
                     )
             else:
-                if (recorded or {}).get("generation") != generation:
+                fresh = (recorded or {}).get("generation") != generation
+                if fresh:
                     store.start_fresh()
                 changed = store.reconcile()
                 if changed:
                     store.repaired = f"{changed} Milvus rows disagreed with the metadata"
                     log.warning("repaired %s: %s", data_dir, store.repaired)
+                if changed or fresh:
+                    store._save()
             return store
         except BaseException:
             store.close()
