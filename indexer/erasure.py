@@ -88,7 +88,7 @@ def erase_faces(
                 store.close()
             if erased:
                 generations.publish(data_dir, wip, keep_previous=False)
-                after_publish(data_dir, settings, strict=True)
+                after_publish(data_dir, settings, erasure=True)
             else:
                 generations.discard(wip)
         report.labels_removed, report.clustering_rows_removed = annotations.forget_faces(ids, person_id=person_id)

@@ -32,7 +32,7 @@ class FaceSearchServer(BaseApplication):
     def load_config(self) -> None:
         service = self.settings.service
         self.cfg.set("bind", f"{_bind_host(service.host)}:{service.port}")
-        self.cfg.set("workers", service.workers or os.cpu_count() or 1)
+        self.cfg.set("workers", worker_count(self.settings))
         self.cfg.set("worker_class", "sync")
         self.cfg.set("timeout", service.timeout_s)
         self.cfg.set("accesslog", None)
@@ -51,6 +51,23 @@ class FaceSearchServer(BaseApplication):
         print(f"facesearch: worker {os.getpid()} ready in {time.monotonic() - started:.1f} s "
               f"({served.store.count()} faces, search {served.store.search_description})", flush=True)
         return app
+
+
+def lite_file(settings: Settings) -> str | None:
+    """The Milvus Lite file the store uses, or None (FAISS, or a Milvus
+    server)."""
+    if settings.store.backend != "milvus" or "://" in settings.milvus.uri:
+        return None
+    path = Path(settings.milvus.uri).expanduser()
+    return str(path if path.is_absolute() else Path(settings.data_dir).expanduser().resolve() / path)
+
+
+def worker_count(settings: Settings) -> int:
+    """``service.workers`` (0: one per core), but one on Milvus Lite, which
+    serves a single process."""
+    if lite_file(settings) is not None:
+        return 1
+    return settings.service.workers or os.cpu_count() or 1
 
 
 def _bind_host(host: str) -> str:
@@ -76,6 +93,11 @@ def run_server(settings: Settings) -> None:
     print(f"facesearch: open {url}/ in a browser (search, people, photos, the index), or use the API at {url}/api/v1/",
           flush=True)
     print(f"facesearch: serving {faces} faces from {photos} photos in {where}{generation}", flush=True)
+    lite = lite_file(settings)
+    if lite is not None:
+        print(f"facesearch: one worker: the vectors are in Milvus Lite ({lite}), which one process may open at a "
+              "time, so `facesearch index` cannot run while this serves; for both at once and more workers, run a "
+              "Milvus server and set milvus.uri = \"http://host:19530\" (docs/scale-out.md)", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
     print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
     sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied

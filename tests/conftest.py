@@ -99,18 +99,17 @@ BACKENDS = ["faiss", "milvus"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test on each store backend: "milvus" sets
-    FACESEARCH_STORE__BACKEND and a Milvus Lite file of its own in the
-    environment, so that the settings, the CLI and child processes all use
-    it. Modules opt in with ``pytestmark = pytest.mark.usefixtures("backend")``."""
+    FACESEARCH_STORE__BACKEND in the environment, so that the settings, the
+    CLI and child processes all use it, with the default Milvus Lite file in
+    each data directory. Modules opt in with ``pytestmark = pytest.mark.usefixtures("backend")``."""
     if request.param == "milvus":
         try:
             import pymilvus  # noqa: F401  (installed?)
         except ImportError:
             pytest.skip("the Milvus client is not installed (make install SCALE=1)")
-        monkeypatch.setenv("FACESEARCH_STORE__BACKEND", "milvus")
-        monkeypatch.setenv("FACESEARCH_MILVUS__URI", str(tmp_path / "milvus.db"))
+        monkeypatch.setenv("FACESEARCH_STORE__BACKEND", "milvus")  # milvus.uri: DATA_DIR/milvus.db
     return request.param
 
 

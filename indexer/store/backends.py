@@ -38,19 +38,20 @@ def open_published(data_dir: Path | str, settings: Settings | None = None) -> Fa
     return open_store(path, settings, readonly=True)
 
 
-def after_publish(data_dir: Path | str, settings: Settings | None, *, strict: bool = False) -> None:
+def after_publish(data_dir: Path | str, settings: Settings | None, *, erasure: bool = False) -> None:
     """Once a generation is published (and old ones deleted): Milvus deletes
-    the rows no generation left on disk can see. A failure only leaves rows
-    no search sees, which a later publish deletes: logged, or raised with
-    ``strict`` (an erasure, whose faces' rows must go now)."""
+    the rows no generation left on disk can see, and after an ``erasure``
+    has their bytes rewritten away. A failure only leaves rows no search
+    sees, which a later publish deletes: logged, or raised after an erasure
+    (whose faces' rows must go now)."""
     if settings is None or settings.store.backend != "milvus":
         return
     from indexer.store.milvus import collect_garbage
 
     try:
-        collect_garbage(settings.milvus, Path(data_dir).expanduser().resolve())
+        collect_garbage(settings.milvus, Path(data_dir).expanduser().resolve(), purge=erasure)
     except StoreError as exc:
-        if strict:
+        if erasure:
             raise
         log.warning("old Milvus rows are left for the next publish: %s", exc)
 

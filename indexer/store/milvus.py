@@ -110,7 +110,6 @@ class _Connection:
         self.token = token
         self.client = client
         self.users = 0
-        self.vacuum = False
 
     @classmethod
     def get(cls, uri: str, token: str) -> "_Connection":
@@ -132,7 +131,26 @@ class _Connection:
             self.client.close()
         finally:
             if is_lite(self.uri):
-                _stop_lite(self.uri, vacuum=self.vacuum)
+                _stop_lite(self.uri)
+
+    def purge(self, collection: str) -> None:
+        """Have deleted rows' bytes rewritten away: a server compacts the
+        collection (in the background; object storage keeps the old
+        segments until its garbage collection, docs/scale-out.md); Milvus
+        Lite is stopped, its file vacuumed and started again (a request of
+        another thread meanwhile fails)."""
+        if not is_lite(self.uri):
+            self.client.compact(collection)
+            return
+        with self._lock:
+            self.client.close()
+            _stop_lite(self.uri)
+            conn = sqlite3.connect(self.uri)
+            try:
+                conn.execute("VACUUM")
+            finally:
+                conn.close()
+            self.client = _client(self.uri, self.token)
 
 
 def _client(uri: str, token: str):
@@ -158,17 +176,11 @@ def _client(uri: str, token: str):
         raise StoreError(f"cannot reach Milvus at {uri} ({exc})") from None
 
 
-def _stop_lite(path: str, *, vacuum: bool) -> None:
+def _stop_lite(path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from milvus_lite.server_manager import server_manager_instance
     server_manager_instance.release_server(path)
-    if vacuum and Path(path).is_file():
-        conn = sqlite3.connect(path)
-        try:
-            conn.execute("VACUUM")
-        finally:
-            conn.close()
 
 
 @contextmanager
@@ -331,9 +343,10 @@ def _and(*parts: str) -> str:
     return " and ".join(f"({p})" for p in parts if p)
 
 
-def collect_garbage(settings: MilvusSettings, data_dir: Path) -> int:
+def collect_garbage(settings: MilvusSettings, data_dir: Path, *, purge: bool = False) -> int:
     """Delete the rows no generation left on disk can see (after a publish;
-    an erasure's publish leaves one generation, so its faces' rows go).
+    an erasure's publish leaves one generation, so its faces' rows go), and
+    with ``purge`` have their bytes rewritten away (``_Connection.purge``).
     Rows born after the newest published generation are kept: they belong
     to a reindex that may be running. Returns the rows deleted."""
     data_dir = Path(data_dir)
@@ -355,6 +368,8 @@ def collect_garbage(settings: MilvusSettings, data_dir: Path) -> int:
         before = _count(collection, expr)
         if before:
             collection.client.delete(collection.name, filter=expr)
+        if purge:
+            collection.conn.purge(collection.name)
         return before
     except _pymilvus().MilvusException as exc:
         raise StoreError(f"Milvus refused to delete old rows ({exc})") from None
@@ -697,19 +712,6 @@ class MilvusStore(MetadataStore):
         self.manifest["ann"] = None
         self.checkpoint(**manifest_extra)
         self.db.seal()
-
-    def purge_deleted(self) -> None:
-        """After an erasure: vacuum the metadata, and ask Milvus to compact
-        the collection (a server rewrites the segments without the deleted
-        rows; Milvus Lite is vacuumed when its last store closes)."""
-        self.db.vacuum()
-        if is_lite(self.collection.conn.uri):
-            self.collection.conn.vacuum = True
-            return
-        try:
-            self.collection.client.compact(self.collection.name)
-        except Exception as exc:
-            log.warning("Milvus did not start a compaction of %s (%s)", self.collection.name, exc)
 
     def _flush(self) -> None:
         if self.readonly or not (self._pending_add or self._pending_remove):
