@@ -12,6 +12,7 @@ Two kinds of face model:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -105,9 +106,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     CLI and child processes all use it, with the default Milvus Lite file in
     each data directory. Modules opt in with ``pytestmark = pytest.mark.usefixtures("backend")``."""
     if request.param == "milvus":
-        try:
-            import pymilvus  # noqa: F401  (installed?)
-        except ImportError:
+        if importlib.util.find_spec("pymilvus") is None:
             pytest.skip("the Milvus client is not installed (make install SCALE=1)")
         monkeypatch.setenv("FACESEARCH_STORE__BACKEND", "milvus")  # milvus.uri: DATA_DIR/milvus.db
     return request.param

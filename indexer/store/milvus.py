@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 DB_FILE = "metadata.sqlite3"
+FAISS_FILES = ("faces.faiss", "faces.ann.faiss")  # the embedded store's, never in a Milvus generation
 IDENTITY_FILE = "milvus.json"  # in DATA_DIR: which collection holds this data directory's vectors
 PK_SHIFT = 40  # face ids below 2**40
 ALIVE = 2**62  # ``died`` of a row still current
@@ -452,6 +453,9 @@ class MilvusStore(MetadataStore):
                 f"published: rebuild it from the metadata with `facesearch repair --data-dir {data_root(data_dir)}`"
             )
         floor = int(recorded["floor"]) if recorded and not created else generation
+        if not readonly:
+            for stale in FAISS_FILES:  # copied from a FAISS generation being moved into Milvus
+                (data_dir / stale).unlink(missing_ok=True)
         store = cls(data_dir, db, manifest, collection, generation, floor, settings, readonly)
         try:
             if readonly or not repair:
