@@ -548,10 +548,6 @@ class MetadataDB:
             self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
         return removed
 
-    def clear(self) -> None:
-        with self._lock:
-            self.conn.execute("DELETE FROM files")
-
     def commit(self) -> None:
         with self._lock:
             self.conn.commit()
