@@ -65,6 +65,20 @@ class IndexerSettings(BaseModel):
     video_extensions: list[str] = [".mp4", ".avi", ".mkv", ".mov", ".webm"]
     max_image_pixels: int = Field(100_000_000, gt=0)
     checkpoint_every: int = Field(500, gt=0)
+    scheduler: str = Field("", description="a Dask scheduler (tcp://host:8786): its workers detect and encode")
+    in_flight: int = Field(0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 4 per worker thread")
+    path_map: list[str] = Field(
+        [], description='"FROM=TO": a path under FROM here is read under TO on the Dask workers'
+    )
+
+    @field_validator("path_map")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            source, sep, target = entry.partition("=")
+            if not sep or not source or not target:
+                raise ValueError(f"indexer.path_map entry {entry!r} is not FROM=TO")
+        return value
 
     @field_validator("extensions", "video_extensions")
     @classmethod

@@ -46,7 +46,8 @@ class IndexReport:
     faces_removed: int = 0
     faces_total: int = 0
     photos_total: int = 0
-    workers: int = 1
+    workers: int = 1  # processes that took part: local ones, or the Dask workers that processed a file
+    scheduler: str | None = None  # the Dask scheduler's address, when the work went to a cluster
     duration_s: float = 0.0
     generation: str | None = None  # the published generation after the run
     published: bool = False  # whether this run published it
@@ -192,7 +193,8 @@ def index_paths(
     roots = [str(Path(p).expanduser().resolve()) for p in paths]
     data_dir = Path(settings.data_dir).expanduser().resolve()
     signature = detection_signature(settings)
-    report = IndexReport(workers=worker_count(settings))
+    report = IndexReport(workers=0 if settings.indexer.scheduler else worker_count(settings),
+                         scheduler=settings.indexer.scheduler or None)
     data_dir.mkdir(parents=True, exist_ok=True)
     with IndexLock(data_dir, command="facesearch index " + " ".join(roots)), connection_held(data_dir, settings):
         extensions = settings.indexer.extensions + settings.indexer.video_extensions
@@ -367,7 +369,7 @@ def _run(
         file=sys.stderr,
     )
     with bar:
-        for result in _results(plan.jobs, settings, report.workers):
+        for result in _results(plan.jobs, settings, report):
             _apply(store, result, signature, report)
             if on_result is not None:
                 on_result(result)
@@ -429,12 +431,25 @@ def _apply(store: FaceStore, result: PhotoResult, signature: str, report: IndexR
         log.info("no face in %s", result.path)
 
 
-def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings, workers: int) -> Iterator[PhotoResult]:
-    """Process jobs in this process (1 worker) or in a pool of processes.
-    Processes, not threads: dlib's descriptor holds the GIL. The pool uses
-    ``spawn`` so that no OpenMP state of the parent (FAISS) is forked."""
+def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings,
+             report: IndexReport) -> Iterator[PhotoResult]:
+    """Process jobs on a Dask cluster (``indexer.scheduler``: the report
+    then counts the workers that took part), in this process (1 worker) or
+    in a pool of processes. Processes, not threads: dlib's descriptor holds
+    the GIL. The pool uses ``spawn`` so that no OpenMP state of the parent
+    (FAISS) is forked."""
     if not jobs:
         return
+    if settings.indexer.scheduler:
+        from indexer.distributed import dask_results
+
+        seen: set[str] = set()
+        try:
+            yield from dask_results(jobs, settings, seen)
+        finally:
+            report.workers = len(seen)
+        return
+    workers = report.workers
     settings_json = settings.model_dump_json()
     if workers <= 1 or len(jobs) == 1:
         init_worker(settings_json)

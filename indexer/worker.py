@@ -55,9 +55,16 @@ def init_worker(settings_json: str) -> None:
     group, and only the parent decides (stop the pool, or let the run finish
     under ``index --watch``); a worker killed mid-photo would leave the pool
     waiting for its result forever."""
-    global _settings
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare(settings_json)
+
+
+def prepare(settings_json: str) -> None:
+    """Set this process up to process files: the settings, one BLAS/OpenMP
+    thread, the model loaded (also what a Dask worker does once,
+    ``indexer.distributed``)."""
+    global _settings
     # The variables hold for a BLAS loaded from now on (OpenBLAS reads them
     # when it loads); threadpool_limits, called once the model is loaded,
     # sets every one loaded by then: numpy's, FAISS's and, in the fast build

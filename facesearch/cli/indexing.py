@@ -48,6 +48,8 @@ class Interval(click.ParamType):
 @click.option("--allow-empty", is_flag=True,
               help="Remove the photos of a PATH that has none left (by default they are kept: an unmounted disk).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (0: one per core).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A Dask scheduler (tcp://host:8786): its workers detect and encode (indexer.scheduler).")
 @click.option("--detector", type=click.Choice(["hog", "cnn"]), default=None, help="Face detector.")
 @click.option("--upsample", type=click.IntRange(0, 4), default=None, help="Detector upsampling count.")
 @click.option("--max-side", type=click.IntRange(min=0), default=None,
@@ -64,12 +66,13 @@ class Interval(click.ParamType):
                    f"seconds (default {DEFAULT_INTERVAL}).")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, hidden=True,
               help="With --watch: stop after this many runs.")
-def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, detector, upsample, max_side,
+def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, scheduler, detector, upsample, max_side,
           min_face_size, jitters, progress, watch_, interval, max_runs) -> None:
     """Index every face of the photos under PATHS (folders are walked
     recursively): new photos are added, changed ones re-encoded, and photos
     gone from PATHS removed. Unreadable photos and photos without a face are
     reported, never fatal."""
+    from indexer.distributed import DistributedError
     from indexer.indexing import index_paths
 
     if not watch_ and (interval is not None or max_runs is not None):
@@ -78,22 +81,22 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, det
         raise click.UsageError("--full rebuilds once: run `facesearch index --full` first, then --watch")
     detection = {k: v for k, v in dict(model=detector, upsample=upsample, max_side=max_side,
                                        min_face_size=min_face_size, jitters=jitters).items() if v is not None}
-    settings = cli_settings(config_file, data_dir=data_dir, detection=detection,
-                         indexer={"workers": workers} if workers is not None else None)
+    indexer = {k: v for k, v in dict(workers=workers, scheduler=scheduler).items() if v is not None}
+    settings = cli_settings(config_file, data_dir=data_dir, detection=detection, indexer=indexer or None)
     if watch_:
         interval_s = interval if interval is not None else parse_interval(DEFAULT_INTERVAL)
         _watch(paths, settings, interval_s, max_runs=max_runs, as_json=as_json, progress=bool(progress))
         return
     try:
         report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress)
-    except StoreError as exc:
+    except (StoreError, DistributedError) as exc:
         raise click.ClickException(str(exc)) from None
     out = sys.stderr if as_json else sys.stdout
     click.echo(
         f"{report.images_seen} photos seen: {report.images_indexed} indexed, {report.images_unchanged} unchanged, "
         f"{report.images_without_faces} without a face, {len(report.errors)} unreadable, "
         f"{report.images_removed} removed; faces +{report.faces_added} -{report.faces_removed}, "
-        f"{report.faces_total} in the index ({report.duration_s:.1f} s, {report.workers} workers) "
+        f"{report.faces_total} in the index ({report.duration_s:.1f} s, {_workers(report)}) "
         f"in {Path(settings.data_dir).resolve()}",
         file=out,
     )
@@ -115,6 +118,12 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, det
         click.echo(json.dumps(report.to_dict()))
 
 
+def _workers(report) -> str:
+    if report.scheduler:
+        return f"{report.workers} Dask workers of {report.scheduler}"
+    return f"{report.workers} workers"
+
+
 def _watch(
     paths: tuple[Path, ...], settings: Settings, interval_s: float, *, max_runs: int | None, as_json: bool,
     progress: bool,
@@ -122,6 +131,7 @@ def _watch(
     """``index --watch``: a run every ``interval_s`` seconds until a signal
     (or ``max_runs`` runs). A run that fails (another reindex holds the lock,
     a PATH is gone...) is reported and the schedule goes on."""
+    from indexer.distributed import DistributedError
     from indexer.indexing import index_paths
     from indexer.store.metadata import utc_now
 
@@ -132,7 +142,7 @@ def _watch(
             if gone:  # an unmounted share must not look like deleted photos
                 raise StoreError(f"{', '.join(gone)} no longer exists (unmounted?): nothing indexed or removed")
             report = index_paths(paths, settings, progress=progress)
-        except (StoreError, OSError) as exc:
+        except (StoreError, DistributedError, OSError) as exc:
             failure = str(exc)
         except Exception as exc:  # a bug: show it, keep the schedule
             log.exception("reindex run failed")
