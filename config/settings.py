@@ -66,7 +66,7 @@ class IndexerSettings(BaseModel):
     max_image_pixels: int = Field(100_000_000, gt=0)
     checkpoint_every: int = Field(500, gt=0)
     scheduler: str = Field("", description="a Dask scheduler (tcp://host:8786): its workers detect and encode")
-    in_flight: int = Field(0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 4 per worker thread")
+    in_flight: int = Field(0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 16 per worker thread")
     path_map: list[str] = Field(
         [], description='"FROM=TO": a path under FROM here is read under TO on the Dask workers'
     )

@@ -9,10 +9,11 @@ Faults: a worker that dies mid-task has its tasks run again elsewhere by the
 scheduler; a file that has killed ``distributed.scheduler.allowed-failures``
 workers (the scheduler's setting, 3 by default) comes back as
 ``KilledWorker`` and is reported as an unreadable file, not retried for
-ever. A lost scheduler fails the run (``DistributedError``); the next run
-resumes from the last checkpoint, as after ``kill -9``. At most
-``indexer.in_flight`` files are out at a time (back-pressure: results are
-written as they come, and the scheduler never holds a whole archive).
+ever (its batch is first sent again file by file). A lost scheduler fails
+the run (``DistributedError``); the next run resumes from the last
+checkpoint, as after ``kill -9``. At most ``indexer.in_flight`` files are
+out at a time (back-pressure: results are written as they come, and the
+scheduler never holds a whole archive).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from indexer.worker import PhotoResult, prepare, process_file
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
-IN_FLIGHT_PER_THREAD = 4
+BATCH_FILES = 8  # files a task
+IN_FLIGHT_PER_THREAD = 2  # batches out per worker thread
 
 
 class DistributedError(RuntimeError):
@@ -40,19 +42,22 @@ class DistributedError(RuntimeError):
 _ready_for: str | None = None  # the settings this worker process was set up with
 
 
-def process_remote(settings_json: str, job: tuple[str, int, int, str | None],
-                   path_map: list[str]) -> tuple[str, PhotoResult]:
-    """One file on a Dask worker: set the process up once (one BLAS thread,
-    the model loaded), read the file where this machine sees it, and return
-    (this worker's address, the result under the coordinator's path)."""
+def process_remote(settings_json: str, batch: list[tuple[str, int, int, str | None]],
+                   path_map: list[str]) -> tuple[str, list[PhotoResult]]:
+    """A batch of files on a Dask worker: set the process up once (one BLAS
+    thread, the model loaded), read each file where this machine sees it,
+    and return (this worker's address, the results under the coordinator's
+    paths)."""
     global _ready_for
     if _ready_for != settings_json:
         prepare(settings_json)
         _ready_for = settings_json
-    path = job[0]
-    result = process_file((mapped(path, path_map), *job[1:]))
-    result.path = path
-    return _worker_address(), result
+    results = []
+    for path, *rest in batch:
+        result = process_file((mapped(path, path_map), *rest))
+        result.path = path
+        results.append(result)
+    return _worker_address(), results
 
 
 def mapped(path: str, path_map: list[str]) -> str:
@@ -107,12 +112,32 @@ def connect(address: str):
     return client
 
 
+def batches(jobs: list[tuple[str, int, int, str | None]], size: int,
+            video_extensions: list[str]) -> Iterator[list[tuple[str, int, int, str | None]]]:
+    """``jobs`` in batches of ``size`` files, a video alone (it is long)."""
+    batch: list[tuple[str, int, int, str | None]] = []
+    for job in jobs:
+        if job[0].lower().endswith(tuple(video_extensions)):
+            yield [job]
+            continue
+        batch.append(job)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Settings,
                  workers_seen: set[str]) -> Iterator[PhotoResult]:
-    """Process ``jobs`` on the cluster of ``settings.indexer.scheduler``,
-    yielding results as they finish (any order), at most
-    ``indexer.in_flight`` files out at a time. ``workers_seen`` collects
-    the addresses of the workers that processed some."""
+    """Process ``jobs`` on the cluster of ``settings.indexer.scheduler`` in
+    batches of ``BATCH_FILES`` (a task costs the scheduler and this process
+    about a millisecond: per photo, that would be a third of the work),
+    yielding results as batches finish (any order), at most
+    ``indexer.in_flight`` files out at a time. A batch that killed its
+    workers is sent again one file at a time, so that only the file that
+    does it is reported. ``workers_seen`` collects the addresses of the
+    workers that processed some."""
     from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
@@ -121,41 +146,55 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
     client = connect(address)
     try:
         threads = sum(client.nthreads().values())
-        bound = settings.indexer.in_flight or IN_FLIGHT_PER_THREAD * max(1, threads)
+        in_flight = settings.indexer.in_flight or IN_FLIGHT_PER_THREAD * BATCH_FILES * max(1, threads)
         settings_json = settings.model_dump_json()
         run = uuid.uuid4().hex[:8]
-        pending = iter(enumerate(jobs))
+        waiting = batches(jobs, min(BATCH_FILES, in_flight), settings.indexer.video_extensions)
+        retry: list[list[tuple[str, int, int, str | None]]] = []  # single files of batches that killed workers
         futures = as_completed(loop=client.loop)
-        by_future = {}
+        out: dict[str, list] = {}
+        numbers = iter(range(10**12))
 
-        def submit_next() -> None:
-            for number, job in pending:
-                future = client.submit(process_remote, settings_json, job, settings.indexer.path_map,
-                                       key=f"facesearch-{run}-{number}", pure=False)
-                by_future[future.key] = job
-                futures.add(future)
-                return
+        def submit(batch: list) -> None:
+            future = client.submit(process_remote, settings_json, batch, settings.indexer.path_map,
+                                   key=f"facesearch-{run}-{next(numbers)}", pure=False)
+            out[future.key] = batch
+            futures.add(future)
 
-        for _ in range(bound):
-            submit_next()
+        def fill() -> None:
+            while sum(len(b) for b in out.values()) < in_flight:
+                batch = retry.pop() if retry else next(waiting, None)
+                if batch is None:
+                    return
+                submit(batch)
+
+        fill()
         for future in futures:
-            job = by_future.pop(future.key)
+            batch = out.pop(future.key)
             try:
-                worker, result = future.result()
+                worker, results = future.result()
                 workers_seen.add(worker)
             except KilledWorker:
-                result = PhotoResult(path=job[0], size=job[1], mtime_ns=job[2],
-                                     error="processing it stopped the Dask workers that tried (killed or crashed)")
+                if len(batch) > 1:
+                    retry.extend([job] for job in batch)
+                    results = []
+                else:
+                    results = [_failed(batch[0], "processing it stopped the Dask workers that tried "
+                                                 "(killed or crashed)")]
             except (FutureCancelledError, OSError, TimeoutError) as exc:
                 raise DistributedError(
                     f"lost the Dask scheduler at {address} ({type(exc).__name__}: {exc}); nothing is lost: "
                     "the next run resumes from the last checkpoint"
                 ) from None
             except Exception as exc:  # the task itself failed on the worker (not a bad file: those are results)
-                result = PhotoResult(path=job[0], size=job[1], mtime_ns=job[2],
-                                     error=f"the Dask worker failed on it ({type(exc).__name__}: {exc})")
+                results = [_failed(job, f"the Dask worker failed on it ({type(exc).__name__}: {exc})")
+                           for job in batch]
             future.release()
-            submit_next()
-            yield result
+            fill()
+            yield from results
     finally:
         client.close()
+
+
+def _failed(job: tuple[str, int, int, str | None], error: str) -> PhotoResult:
+    return PhotoResult(path=job[0], size=job[1], mtime_ns=job[2], error=error)

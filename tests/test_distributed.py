@@ -22,7 +22,7 @@ import pytest
 from config.settings import load_settings
 from facesearch.cli import main
 from indexer import distributed
-from indexer.distributed import DistributedError, mapped
+from indexer.distributed import DistributedError, batches, mapped
 from indexer.indexing import index_paths
 from indexer.store.generations import current_name
 from tests.conftest import DATA, published_store
@@ -171,3 +171,9 @@ def test_paths_are_mapped_for_workers_that_mount_the_files_elsewhere():
     assert mapped("/srv/x.jpg", path_map) == "/other/x.jpg"
     with pytest.raises(ValueError, match="FROM=TO"):
         load_settings(indexer={"path_map": ["nothing"]})
+
+
+def test_files_go_out_in_batches_and_a_video_alone():
+    jobs = [(f"/p/{i}.jpg", 1, 1, None) for i in range(5)] + [("/p/cam.MP4", 1, 1, None), ("/p/9.jpg", 1, 1, None)]
+    assert [[j[0] for j in b] for b in batches(jobs, 2, [".mp4"])] == [
+        ["/p/0.jpg", "/p/1.jpg"], ["/p/2.jpg", "/p/3.jpg"], ["/p/cam.MP4"], ["/p/4.jpg", "/p/9.jpg"]]
