@@ -149,7 +149,8 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
         in_flight = settings.indexer.in_flight or IN_FLIGHT_PER_THREAD * BATCH_FILES * max(1, threads)
         settings_json = settings.model_dump_json()
         run = uuid.uuid4().hex[:8]
-        waiting = batches(jobs, min(BATCH_FILES, in_flight), settings.indexer.video_extensions)
+        size = min(BATCH_FILES, max(1, in_flight // max(1, threads)))  # a small in_flight: still a task a thread
+        waiting = batches(jobs, size, settings.indexer.video_extensions)
         retry: list[list[tuple[str, int, int, str | None]]] = []  # single files of batches that killed workers
         futures = as_completed(loop=client.loop)
         out: dict[str, list] = {}

@@ -113,7 +113,8 @@ def test_a_worker_killed_mid_run_loses_nothing(fake_model, tmp_path: Path, photo
             if len(done) == 3:
                 os.kill(pids[0], signal.SIGKILL)  # the worker process; its nanny starts another
 
-        settings = load_settings(data_dir=data_dir, indexer={"scheduler": address})
+        # Four files out at a time, in tasks of two: each worker is busy with one when the kill comes.
+        settings = load_settings(data_dir=data_dir, indexer={"scheduler": address, "in_flight": 4})
         report = index_paths([photos], settings, progress=False, on_result=kill_one_worker)
     assert report.errors == [] and report.images_indexed == 15
     assert len(done) == len(set(done)) == 15
