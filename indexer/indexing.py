@@ -202,7 +202,7 @@ def index_paths(
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
         published = current_dir(data_dir)
-        base = _published_states(published, signature, settings) if not full and published is not None else {}
+        base = _published_states(published, signature) if not full and published is not None else {}
         plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
@@ -327,7 +327,7 @@ def _report_kept(plan: Plan, report: IndexReport) -> None:
         report.errors.append({"path": root, "error": message})
 
 
-def _published_states(published: Path, signature: str, settings: Settings) -> dict[str, FileState]:
+def _published_states(published: Path, signature: str) -> dict[str, FileState]:
     """The published generation's files, after refusing to mix embeddings of
     two detection settings (one open of the store for both). Read from the
     metadata alone: the vectors may be in another backend (being moved)."""

@@ -56,10 +56,11 @@ class FaceSearchServer(BaseApplication):
 def lite_file(settings: Settings) -> str | None:
     """The Milvus Lite file the store uses, or None (FAISS, or a Milvus
     server)."""
-    if settings.store.backend != "milvus" or "://" in settings.milvus.uri:
+    from indexer.store.milvus import is_lite, resolved_uri
+
+    if settings.store.backend != "milvus" or not is_lite(settings.milvus.uri):
         return None
-    path = Path(settings.milvus.uri).expanduser()
-    return str(path if path.is_absolute() else Path(settings.data_dir).expanduser().resolve() / path)
+    return resolved_uri(settings.milvus.uri, Path(settings.data_dir).expanduser().resolve())
 
 
 def worker_count(settings: Settings) -> int:

@@ -31,14 +31,13 @@ from indexer.store.ann import refresh as refresh_ann
 from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
 from indexer.store.generations import current_dir
 from indexer.store.metadata import FileRecord, MetadataDB, utc_now
-from indexer.store.metadata_store import MANIFEST_FILE, MetadataStore, read_manifest
+from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, read_manifest
 from indexer.store.vectors import FlatL2Index
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 INDEX_FILE = "faces.faiss"
-DB_FILE = "metadata.sqlite3"
 
 
 # ``EmbeddedStore.seal``'s default: the approximate index stays the kind it was.
@@ -190,8 +189,7 @@ class EmbeddedStore(MetadataStore):
         lims, d, ids = self.vectors.range_search(x, radius_sq)
         if not where or not len(ids):
             return lims, d, ids
-        records = self.db.faces(np.unique(ids).tolist())
-        keep = np.array([int(i) in records and where.keep(records[int(i)]) for i in ids.tolist()], dtype=bool)
+        keep = self.matching(ids, where)
         kept_before = np.concatenate([[0], np.cumsum(keep)])  # hits kept before each position
         return kept_before[lims].astype(lims.dtype), d[keep], ids[keep]
 

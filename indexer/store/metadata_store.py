@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from indexer.store.atomic import atomic_write_bytes
-from indexer.store.base import StoreError
+from indexer.store.base import FaceFilter, StoreError
 from indexer.store.metadata import FaceRecord, FileState, MetadataDB, PhotoRecord
 from indexer.tracks import iou
 
 MANIFEST_FILE = "manifest.json"
+DB_FILE = "metadata.sqlite3"
 
 # A newly found face is an erased one when its box overlaps the erased box
 # this much (intersection over union); the same detector on the same file
@@ -44,13 +45,7 @@ class MetadataStore:
         holds its vectors (what change detection needs)."""
         data_dir = Path(data_dir).expanduser().resolve()
         manifest = read_manifest(data_dir / MANIFEST_FILE) or {}
-        try:
-            return cls(data_dir, MetadataDB(data_dir / "metadata.sqlite3", readonly=True), manifest)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
-                "`facesearch index --full --data-dir DATA_DIR PATH...`"
-            ) from None
+        return cls(data_dir, open_db(data_dir, readonly=True), manifest)
 
     # -- reading -----------------------------------------------------------
 
@@ -85,6 +80,12 @@ class MetadataStore:
     def example_path(self) -> str | None:
         return self.db.example_path()
 
+    def matching(self, face_ids: np.ndarray, where: FaceFilter) -> np.ndarray:
+        """Which of ``face_ids`` (int64, repeats allowed) are indexed faces
+        that ``where`` keeps, checked against their metadata: bool (n,)."""
+        records = self.db.faces(np.unique(face_ids).tolist())
+        return np.array([f in records and where.keep(records[f]) for f in face_ids.tolist()], dtype=bool)
+
     # -- writing -----------------------------------------------------------
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
@@ -116,6 +117,18 @@ class MetadataStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def open_db(data_dir: Path, *, readonly: bool) -> MetadataDB:
+    """The generation's metadata database; a damaged one is a
+    ``StoreError`` that says how to rebuild."""
+    try:
+        return MetadataDB(data_dir / DB_FILE, readonly=readonly)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
+            "`facesearch index --full --data-dir DATA_DIR PATH...`"
+        ) from None
 
 
 def read_manifest(path: Path) -> dict | None:

@@ -42,17 +42,19 @@ from config.settings import IndexSettings, MilvusSettings
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
-from indexer.store.generations import GENERATIONS_DIR, current_dir, generation_number
+from indexer.store.generations import GENERATIONS_DIR, generation_number
 from indexer.store.metadata import FileRecord, MetadataDB, utc_now
-from indexer.store.metadata_store import MANIFEST_FILE, MetadataStore, read_manifest
+from indexer.store.ann import ANN_FILE
+from indexer.store.embedded import INDEX_FILE
+from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, open_db, read_manifest
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DB_FILE = "metadata.sqlite3"
-FAISS_FILES = ("faces.faiss", "faces.ann.faiss")  # the embedded store's, never in a Milvus generation
+FAISS_FILES = (INDEX_FILE, ANN_FILE)  # the embedded store's, never in a Milvus generation
 IDENTITY_FILE = "milvus.json"  # in DATA_DIR: which collection holds this data directory's vectors
 PK_SHIFT = 40  # face ids below 2**40
+FACE_ID_MASK = (1 << PK_SHIFT) - 1  # a row's face id: pk & FACE_ID_MASK
 ALIVE = 2**62  # ``died`` of a row still current
 SEARCH_CAP = 16_384  # Milvus's limit on limit + offset of one search
 MAX_PATH = 65_535  # Milvus's longest VARCHAR
@@ -430,13 +432,7 @@ class MilvusStore(MetadataStore):
             )
         number = generation_number(data_dir.name) if data_dir.parent.name == GENERATIONS_DIR else 0
         generation = max(number, 0)
-        try:
-            db = MetadataDB(db_path, readonly=readonly)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
-                "`facesearch index --full --data-dir DATA_DIR PATH...`"
-            ) from None
+        db = open_db(data_dir, readonly=readonly)
         try:
             collection, created = open_collection(settings, data_root(data_dir), create=not readonly)
         except BaseException:
@@ -479,14 +475,6 @@ class MilvusStore(MetadataStore):
         except BaseException:
             store.close()
             raise
-
-    @classmethod
-    def open_published(cls, data_dir: Path | str, settings: MilvusSettings) -> "MilvusStore":
-        data_dir = Path(data_dir).expanduser().resolve()
-        path = current_dir(data_dir)
-        if path is None:
-            raise StoreError(f"no index in {data_dir}: run `facesearch index --data-dir {data_dir} PATH...` first")
-        return cls.open(path, settings, readonly=True)
 
     def consistency_problem(self) -> str | None:
         milvus = self.count()
@@ -592,8 +580,7 @@ class MilvusStore(MetadataStore):
         for query in x:
             d, i = self._range_one(query, float(radius_sq), expr)
             if not complete and len(i):
-                records = self.db.faces(i.tolist())
-                keep = np.array([int(f) in records and where.keep(records[int(f)]) for f in i], dtype=bool)
+                keep = self.matching(i, where)
                 d, i = d[keep], i[keep]
             all_d.append(d)
             all_i.append(i)
@@ -804,12 +791,12 @@ def _matrix(x: np.ndarray) -> np.ndarray:
 
 def _hits(hits: list) -> tuple[np.ndarray, np.ndarray]:
     d = np.fromiter((h["distance"] for h in hits), dtype=np.float32, count=len(hits))
-    i = np.fromiter((int(h["id"]) & ((1 << PK_SHIFT) - 1) for h in hits), dtype=np.int64, count=len(hits))
+    i = np.fromiter((int(h["id"]) & FACE_ID_MASK for h in hits), dtype=np.int64, count=len(hits))
     return d, i
 
 
 def _from_dict(found: dict[int, float], radius_sq: float) -> tuple[np.ndarray, np.ndarray]:
-    pairs = sorted((d, pk & ((1 << PK_SHIFT) - 1)) for pk, d in found.items() if d < radius_sq)
+    pairs = sorted((d, pk & FACE_ID_MASK) for pk, d in found.items() if d < radius_sq)
     return (np.array([p[0] for p in pairs], dtype=np.float32), np.array([p[1] for p in pairs], dtype=np.int64))
 
 
