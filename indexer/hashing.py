@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import BinaryIO
 
+from indexer.safe_open import open_regular
+
 HASH_CHUNK = 1 << 20  # bytes read at a time
 
 
@@ -20,8 +22,9 @@ def content_hash(data: bytes) -> str:
 
 
 def file_hash(path: str) -> tuple[int, str]:
-    """(size in bytes, hash) of the file at ``path``."""
-    with open(path, "rb") as handle:
+    """(size in bytes, hash) of the regular file at ``path``
+    (``indexer.safe_open``: a FIFO or device is ``NotRegularFile``)."""
+    with open_regular(path) as handle:
         return hash_stream(handle)
 
 

@@ -4,6 +4,11 @@ Handles what real folders hold: EXIF orientation (phone photos), RGBA and
 palette images (composited over white), greyscale, 16-bit and CMYK images,
 animated GIFs (first frame), and refuses truncated files, non-images and
 decompression bombs with an ``ImageError`` instead of crashing.
+
+A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
+scaling, Pillow's ``draft``) for a fraction of the time and memory; the
+other formats are decoded whole, so ``decode_within`` bounds the pixels a
+query photo decodes, checked from the header.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -22,6 +29,9 @@ ORIENTATION_TAG = 0x0112  # EXIF: how to turn the stored pixels upright
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL_TAG = 0x9003  # when the photo was taken (camera clock, no time zone)
 DATETIME_TAG = 0x0132  # when the file was last changed by the camera or an editor
+REDUCIBLE_FORMATS = {"JPEG", "MPO"}  # decoded at a reduced scale by libjpeg
+REDUCTIONS = (1, 2, 4, 8)  # what libjpeg offers: 1/1, 1/2, 1/4, 1/8 of each side
+TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 class ImageError(ValueError):
@@ -50,6 +60,18 @@ def capture_time(data: bytes) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class ScaledPhoto:
+    """A photo as ``decode_within`` decodes it: ``rgb`` (H, W, 3) ``uint8``,
+    upright, at 1/``scale`` of the photo's own ``width`` x ``height`` (upright,
+    pixels); ``scale`` 1 is full size."""
+
+    rgb: np.ndarray
+    scale: int
+    width: int
+    height: int
+
+
 def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
     """The photo in ``data`` as a C-contiguous ``uint8`` array (H, W, 3), upright.
 
@@ -57,6 +79,34 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
     images of more than ``max_pixels`` pixels (checked from the header, before
     any pixel is decoded).
     """
+    return _decode(data, max_pixels, lambda width, height: 1).rgb
+
+
+def decode_within(data: bytes, *, max_decoded_pixels: int, min_side: int = 0,
+                  max_pixels: int = 100_000_000) -> ScaledPhoto:
+    """The photo in ``data``, decoding at most ``max_decoded_pixels`` pixels.
+    A JPEG of more is decoded at the least reduction (1/2, 1/4, 1/8) that
+    brings it within, never below ``min_side`` pixels on its longest side;
+    the other formats cannot be reduced and are refused past it
+    (``ImageError`` "image_too_large", from the header: nothing is decoded).
+
+    The least reduction, not the most: faces are encoded from this copy, and
+    a face below ~150 px in it drifts away from its full-size embedding
+    (``benchmarks/big_photo.py --matches``); a photo within the limit is
+    decoded whole, as the indexer decodes it. Other errors as ``decode_rgb``.
+    """
+    def least(width: int, height: int) -> int:
+        allowed = [s for s in REDUCTIONS if s == 1 or _ceil(max(width, height), s) >= min_side]
+        return next((s for s in allowed if _ceil(width, s) * _ceil(height, s) <= max_decoded_pixels), allowed[-1])
+
+    return _decode(data, max_pixels, least, max_decoded_pixels)
+
+
+def _decode(data: bytes, max_pixels: int, reduction: Callable[[int, int], int],
+            max_decoded_pixels: int | None = None) -> ScaledPhoto:
+    """Decode ``data``: a JPEG at the reduction ``reduction(width, height)``
+    asks for; at most ``max_pixels`` in the header and ``max_decoded_pixels``
+    decoded."""
     if not data:
         raise ImageError("the file is empty (0 bytes)", code="empty_image")
     try:
@@ -76,11 +126,24 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
                     code="image_too_large",
                 )
             image.seek(0)  # first frame of an animated GIF/WebP/TIFF
+            scale = _draft(image, reduction(width, height)) if image.format in REDUCIBLE_FORMATS else 1
+            decoded = image.size[0] * image.size[1]
+            if max_decoded_pixels is not None and decoded > max_decoded_pixels:
+                whole = f" ({image.format} cannot be decoded at reduced scale)" if scale == 1 else ""
+                raise ImageError(
+                    f"image is {width}x{height}: decoding it takes {decoded:,} pixels{whole}, over the limit of "
+                    f"{max_decoded_pixels:,} (service.max_decoded_pixels); send it as a JPEG (decoded at reduced "
+                    "scale) or as a smaller image",
+                    code="image_too_large",
+                )
             image.load()
             # exif_transpose copies the image even when there is nothing to do.
-            if image.getexif().get(ORIENTATION_TAG, 1) != 1:
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)
+            if orientation != 1:
                 image = ImageOps.exif_transpose(image)
-            return to_rgb_array(image)
+            if orientation in TURNED:
+                width, height = height, width
+            return ScaledPhoto(to_rgb_array(image), scale, width, height)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -97,28 +160,33 @@ def decode_rgb(data: bytes, *, max_pixels: int = 100_000_000) -> np.ndarray:
         raise ImageError(f"cannot decode the image: {exc}") from None
 
 
+def _draft(image: Image.Image, scale: int) -> int:
+    """Set a JPEG to decode at 1/``scale`` of each side; the reduction set."""
+    if scale == 1:
+        return 1
+    width, height = image.size
+    # Pillow reduces by min(width // w, height // h) for a requested (w, h).
+    drafted = image.draft(image.mode, (max(1, width // scale), max(1, height // scale)))
+    return round(width / drafted[1][2]) if drafted else 1
+
+
+def _ceil(pixels: int, scale: int) -> int:
+    """A side of ``pixels`` decoded at 1/``scale`` (libjpeg rounds up)."""
+    return -(-pixels // scale)
+
+
 PREVIEW_QUALITY = 85  # JPEG quality of previews
 
 
 def preview_jpeg(data: bytes, max_side: int, *, max_pixels: int = 100_000_000) -> bytes:
     """A JPEG of the photo in ``data``, upright, at most ``max_side`` pixels
-    on its longest side (never enlarged). A JPEG is decoded at a reduced
-    scale when that suffices (``draft``: a 12 MP photo to 1600 px decodes
+    on its longest side (never enlarged). A JPEG is decoded at the most
+    reduction that keeps ``max_side`` (a 12 MP photo to 1600 px decodes
     about 4x faster); other formats as ``decode_rgb``. ``ImageError`` as it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.format in ("JPEG", "MPO") and image.size[0] * image.size[1] <= max_pixels:
-                orientation = image.getexif().get(ORIENTATION_TAG, 1)
-                image.draft("RGB", (max_side, max_side))
-                image.load()
-                if orientation != 1:
-                    image = ImageOps.exif_transpose(image)
-                return rgb_jpeg(to_rgb_array(image), max_side)
-    except (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError, Image.DecompressionBombError):
-        pass  # decode_rgb says what is wrong
-    return rgb_jpeg(decode_rgb(data, max_pixels=max_pixels), max_side)
+    def most(width: int, height: int) -> int:
+        return max(s for s in REDUCTIONS if s == 1 or _ceil(max(width, height), s) >= max_side)
+
+    return rgb_jpeg(_decode(data, max_pixels, most).rgb, max_side)
 
 
 def rgb_jpeg(rgb: np.ndarray, max_side: int) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+from indexer.safe_open import open_regular
+
 # Seconds from the QuickTime epoch (1904-01-01 UTC) to the POSIX one.
 QUICKTIME_EPOCH_OFFSET = 2_082_844_800
 MP4_SUFFIXES = (".mp4", ".mov", ".m4v", ".3gp")
@@ -22,7 +24,7 @@ def recording_start(path: str) -> float | None:
     if not path.lower().endswith(MP4_SUFFIXES):
         return None
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             moov = _find_box(handle, b"moov", end=None)
             if moov is None:
                 return None

@@ -4,7 +4,10 @@ sampled at a given rate, as RGB arrays.
 Nothing else in facesearch imports ``cv2``, and this module imports it only
 when a video is opened, so photo-only runs never load it. Frames are decoded
 one at a time (``grab``) and only the sampled ones are converted to pixels
-(``retrieve``): a video is never read into memory.
+(``retrieve``): a video is never read into memory. OpenCV is handed the
+file already opened and checked to be a regular file (``indexer.safe_open``),
+by its ``/proc/self/fd`` path: FFmpeg never opens a FIFO swapped in at the
+path (it would wait for a writer for ever).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from types import ModuleType
 from typing import Iterator, Protocol
 
 import numpy as np
+
+from indexer.safe_open import open_regular
 
 # When a stream declares no frame rate and reports no position either, its
 # frames are taken to be this many per second.
@@ -75,9 +80,19 @@ def _cv2() -> ModuleType:
 
 def open_video(path: str) -> "VideoReader":
     """Open ``path`` with OpenCV (FFmpeg). Raises ``VideoError`` when it is
-    not a video OpenCV can read. Close the reader (a context manager) after."""
+    not a regular file (a FIFO, a device: ``indexer.safe_open``), cannot be
+    opened, or is not a video OpenCV can read. Close the reader (a context
+    manager) after."""
     cv2 = _cv2()
-    capture = cv2.VideoCapture(path)
+    try:
+        with open_regular(path) as handle:
+            # FFmpeg opens its own descriptor of the same file here: ours
+            # can close after. Where /proc is missing, the path (checked
+            # just before) is all there is.
+            by_fd = f"/proc/self/fd/{handle.fileno()}"
+            capture = cv2.VideoCapture(by_fd if os.path.exists(by_fd) else path)
+    except OSError as exc:
+        raise VideoError(f"cannot open it: {exc.strerror or exc}") from None
     if not capture.isOpened():
         capture.release()
         raise VideoError("cannot open it as a video (not a video, damaged, or a codec OpenCV cannot read)")

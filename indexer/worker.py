@@ -18,6 +18,7 @@ from indexer.hashing import content_hash, file_hash
 from indexer.images import ImageError, capture_time, decode_rgb
 from indexer.model import Box
 from indexer.recording_time import recording_start
+from indexer.safe_open import read_regular
 from indexer.store.metadata import FaceTime
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import VideoError, open_video
@@ -99,8 +100,7 @@ def process_photo(job: tuple[str, int, int, str | None], settings: Settings) -> 
     path, size, mtime_ns, known_hash = job
     result = PhotoResult(path=path, size=size, mtime_ns=mtime_ns)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_regular(path)  # a FIFO or device swapped in since the scan: refused, never read
     except OSError as exc:
         result.error = f"cannot read: {exc.strerror or exc}"
         return result

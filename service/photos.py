@@ -2,8 +2,10 @@
 downscaled JPEG of it for the web pages.
 
 Only files that are in the index are ever read, by the id the index gave
-them (no request names a path). Before serving, the file is checked against
-what was indexed, on the open file (no window between check and read):
+them (no request names a path). A path that is now a FIFO, socket or device
+(or a symlink to one) is refused without blocking and without being read
+(``indexer.safe_open``). Before serving, the file is checked against what
+was indexed, on the open file (no window between check and read):
 
 - a photo: size and modification time, then the content hash of the bytes
   read (blake2b, as indexing computed it), so what is served is exactly
@@ -22,13 +24,14 @@ with the reason).
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import BinaryIO
 
 from indexer.hashing import content_hash, hash_stream
 from indexer.images import ImageError, preview_jpeg, rgb_jpeg
+from indexer.safe_open import NotRegularFile, open_regular
 from indexer.store import FaceStore, PhotoRecord
 from indexer.store.annotations import AnnotationsDB
 from indexer.video import VideoError, open_video
@@ -74,15 +77,12 @@ def photo_jpeg(store: FaceStore, photo_id: int, *, max_side: int, face_id: int |
     record = _record(store, photo_id)
     if face_id is not None and face_id not in {f.face_id for f in record.faces}:
         raise PhotoNotFound(f"photo {photo_id} has no face {face_id}")
-    fd = _open_checked(record)
-    try:
+    with _open_checked(record) as handle:
         if record.kind == "video":
             face = next((f for f in record.faces if f.face_id == face_id), record.faces[0] if record.faces else None)
-            return rgb_jpeg(_video_frame(record, fd, face.timestamp if face else 0.0), max_side), record.content_hash
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read()
-    finally:
-        os.close(fd)
+            frame = _video_frame(record, handle, face.timestamp if face else 0.0)
+            return rgb_jpeg(frame, max_side), record.content_hash
+        data = handle.read()
     if content_hash(data) != record.content_hash:
         raise PhotoUnavailable(f"{record.path} has changed since it was indexed (its content differs): reindex it")
     try:
@@ -98,32 +98,35 @@ def _record(store: FaceStore, photo_id: int) -> PhotoRecord:
     return record
 
 
-def _open_checked(record: PhotoRecord) -> int:
+def _open_checked(record: PhotoRecord) -> BinaryIO:
     """The indexed file opened read-only, after checking that it is a
-    regular file of the indexed size and modification time."""
+    regular file (without blocking on a FIFO) of the indexed size and
+    modification time."""
     try:
-        fd = os.open(record.path, os.O_RDONLY | os.O_CLOEXEC)
+        handle = open_regular(record.path)
     except FileNotFoundError:
         raise PhotoUnavailable(f"{record.path} is gone from disk since it was indexed") from None
+    except NotRegularFile as exc:
+        raise PhotoUnavailable(f"{record.path} is not a regular file now ({exc.kind}): not read") from None
     except OSError as exc:
         raise PhotoUnavailable(f"{record.path} cannot be read ({exc.strerror})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
-        os.close(fd)
+    info = os.fstat(handle.fileno())
+    if info.st_size != record.size or info.st_mtime_ns != record.mtime_ns:
+        handle.close()
         raise PhotoUnavailable(f"{record.path} has changed since it was indexed (size or time): reindex it")
-    return fd
+    return handle
 
 
-def _video_frame(record: PhotoRecord, fd: int, seconds: float):
-    """The frame at ``seconds`` of the open video ``fd``, once its content is checked."""
+def _video_frame(record: PhotoRecord, handle: BinaryIO, seconds: float):
+    """The frame at ``seconds`` of the open video ``handle``, once its content is checked."""
+    fd = handle.fileno()
     info = os.fstat(fd)
     identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     with _VERIFIED_LOCK:
         known = _VERIFIED_VIDEOS.get(identity)
     if known is None:
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            handle.seek(0)
-            _, known = hash_stream(handle)
+        handle.seek(0)
+        _, known = hash_stream(handle)
         with _VERIFIED_LOCK:
             _VERIFIED_VIDEOS[identity] = known
             while len(_VERIFIED_VIDEOS) > MAX_VERIFIED_VIDEOS:

@@ -1,5 +1,7 @@
 """Plain search functions the views call: arrays and a store in, response
-models out. Distances leave here as Euclidean (FAISS gives squared ones)."""
+models out. Distances leave here as Euclidean (FAISS gives squared ones).
+Query photos are decoded here too (``decode_query``), the same way for every
+endpoint and page."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from config.settings import DetectionSettings
-from indexer.faces import detect_boxes, find_faces
+from config.settings import DetectionSettings, ServiceSettings
+from indexer.faces import detect_boxes, find_faces, map_box
+from indexer.images import ScaledPhoto, decode_within
 from indexer.model import Box
 from indexer.store import FaceStore
 from indexer.store.attribution import Attribution
@@ -17,6 +20,20 @@ from service.schemas import BoxModel, Match, QueryFace, SearchResponse
 # face ids -> the person of each face that has one, with its source
 # (``AnnotationsDB.attributions``)
 PeopleLookup = Callable[[list[int]], dict[int, Attribution]]
+
+
+def decode_query(data: bytes, service: ServiceSettings, detection: DetectionSettings) -> ScaledPhoto:
+    """An uploaded query photo (search, recall and erasure probes, the
+    pages' uploads), decoding at most ``service.max_decoded_pixels`` pixels:
+    a JPEG of more at the least reduction (1/2, 1/4, 1/8) that brings it
+    within, never below ``detection.max_side`` on its longest side (the size
+    detection works at); other formats are refused past it, and every photo
+    past ``service.max_query_pixels`` in its header (``ImageError``
+    "image_too_large", before any pixel is decoded). A photo within the
+    limit is decoded whole, as the indexer decodes it: a search by an
+    indexed photo finds it at distance 0 (``indexer.images.decode_within``)."""
+    return decode_within(data, max_pixels=service.max_query_pixels, min_side=detection.max_side,
+                         max_decoded_pixels=service.max_decoded_pixels)
 
 
 def person_fields(attribution: Attribution | None) -> dict:
@@ -86,7 +103,7 @@ def search_by_embedding(
 
 def search_by_photo(
     store: FaceStore,
-    rgb: np.ndarray,
+    photo: ScaledPhoto,
     detection: DetectionSettings,
     k: int,
     max_distance: float | None,
@@ -96,13 +113,15 @@ def search_by_photo(
 ) -> SearchResponse:
     """Find every face of the query photo (the indexer's own detection
     settings) and search each one, largest face first; with ``max_faces``
-    only that many of the largest (``faces_found`` then counts them all)."""
-    boxes = detect_boxes(rgb, detection)
-    faces = find_faces(rgb, detection, max_faces=max_faces, boxes=boxes)
+    only that many of the largest (``faces_found`` then counts them all).
+    Boxes are in the photo's own pixels, whatever scale it was decoded at."""
+    boxes = detect_boxes(photo.rgb, detection)
+    faces = find_faces(photo.rgb, detection, max_faces=max_faces, boxes=boxes)
     if not faces:
         return SearchResponse(faces=[])
     per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people, exact)
     return SearchResponse(
-        faces=[QueryFace(box=box_model(f.box), matches=m) for f, m in zip(faces, per_face)],
+        faces=[QueryFace(box=box_model(map_box(f.box, photo.scale, photo.width, photo.height)), matches=m)
+               for f, m in zip(faces, per_face)],
         faces_found=len(boxes) if len(boxes) > len(faces) else None,
     )

@@ -14,6 +14,7 @@ import io
 import json
 import random
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -180,6 +181,70 @@ def test_query_photos_have_a_smaller_pixel_limit_than_indexing(client, url, deco
 def test_the_pixel_limit_is_a_setting(people_index, fake_model):
     client = create_app(load_settings(data_dir=people_index, service={"max_query_pixels": 64 * 48 - 1})).test_client()
     assert_error(post_files(client, "/api/v1/search", photo(size=(64, 48))), 413, "image_too_large")
+    assert post_files(client, "/api/v1/search", photo(size=(63, 48))).status_code == 200
+
+
+def big_jpeg(side: int = 7000) -> bytes:
+    """A ``side`` x ``side`` JPEG, white but for a patch of noise (one face for the fake model): ~1 MB."""
+    canvas = Image.new("RGB", (side, side), "white")
+    canvas.paste(Image.open(io.BytesIO(photo(size=(400, 300)))), (side // 2, side // 2))
+    out = io.BytesIO()
+    canvas.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
+def test_a_png_past_the_decoding_limit_is_refused_from_its_header(client, url, decode_spy):
+    """7000 x 7000 (49 M pixels, in 100 KB) is under the header limit, but a
+    PNG is decoded whole: over service.max_decoded_pixels (16 M), refused
+    before any pixel is decoded, with what to send instead."""
+    png = black_png(7000, 7000)
+    assert len(png) < 200_000
+    started = time.perf_counter()
+    error = assert_error(post_files(client, url, png), 413, "image_too_large")
+    assert time.perf_counter() - started < 0.5 and decode_spy["loads"] == 0
+    assert "49,000,000 pixels (PNG cannot be decoded at reduced scale)" in error["message"]
+    assert "16,000,000 (service.max_decoded_pixels)" in error["message"] and "send it as a JPEG" in error["message"]
+    assert_still_serves(client, url)
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
+def test_a_large_jpeg_is_decoded_at_reduced_scale_and_searched(client, url, monkeypatch):
+    """7000 x 7000 as a JPEG: decoded at 1/2 (3500 x 3500, within 16 M),
+    searched, and its face boxed in the photo's own pixels."""
+    decoded = []
+    embeddings = model.face_embeddings
+    monkeypatch.setattr(model, "face_embeddings", lambda rgb, boxes, **kw: (decoded.append(rgb.shape),
+                                                                             embeddings(rgb, boxes, **kw))[1])
+    response = post_files(client, url, big_jpeg())
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert decoded == [(3500, 3500, 3)]
+    if url.endswith("search"):
+        [face] = response.get_json()["faces"]
+        assert face["box"] == {"top": 0, "right": 7000, "bottom": 7000, "left": 0}  # the fake model's whole photo
+    else:
+        assert response.get_json()["probes"] == 1
+
+
+def test_the_pages_refuse_a_png_past_the_decoding_limit(client):
+    from tests.test_ui import token_of
+
+    png = black_png(7000, 7000)
+    for page in ("/", "/recall"):
+        token = token_of(client.get(page).get_data(as_text=True))
+        started = time.perf_counter()
+        response = client.post(page, data={"photo": (io.BytesIO(png), "big.png"), "csrf_token": token},
+                               content_type="multipart/form-data")
+        html = response.get_data(as_text=True)
+        assert response.status_code == 413 and response.mimetype == "text/html" and time.perf_counter() - started < 0.5
+        assert '<p class="error">' in html and "service.max_decoded_pixels" in html and "send it as a JPEG" in html
+
+
+def test_the_decoding_limit_is_a_setting(people_index, fake_model):
+    client = create_app(load_settings(data_dir=people_index,
+                                      service={"max_decoded_pixels": 64 * 48 - 1})).test_client()
+    error = assert_error(post_files(client, "/api/v1/search", photo(size=(64, 48))), 413, "image_too_large")
+    assert "3,071 (service.max_decoded_pixels)" in error["message"]
     assert post_files(client, "/api/v1/search", photo(size=(63, 48))).status_code == 200
 
 

@@ -1,12 +1,13 @@
 """Decoding photos of every supported kind into upright 8-bit RGB."""
 
 import io
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.images import ImageError, decode_rgb
+from indexer.images import ImageError, decode_rgb, decode_within
 from tests.conftest import lfw_photo
 
 PHOTO = lfw_photo("Colin_Powell", 1)
@@ -117,3 +118,81 @@ def test_capture_time_from_exif_else_none(tmp_path):
     image.save(plain, format="PNG")
     assert capture_time(plain.getvalue()) is None
     assert capture_time(b"not an image") is None
+
+
+# -- query photos: at most max_decoded_pixels decoded ---------------------------
+
+
+def jpeg_of_size(rgb_image: Image.Image, size: tuple[int, int], **kwargs) -> bytes:
+    return encode(rgb_image.resize(size), "JPEG", **kwargs)
+
+
+@pytest.mark.parametrize("size, limit, min_side, scale", [
+    ((4000, 3000), 16_000_000, 1600, 1),  # within the limit: decoded whole, as the indexer does
+    ((6000, 4000), 16_000_000, 1600, 2),  # 24 MP: 1/2 is 6 MP
+    ((7000, 7000), 16_000_000, 1600, 2),
+    ((7000, 7000), 3_000_000, 1600, 4),  # 1750 x 1750
+    ((12_800, 1_000), 300_000, 1600, 8),  # 1600 x 125: the longest side just keeps min_side
+    # Refused: at the most reduction that keeps min_side, still over the limit.
+    ((12_800, 1_000), 300_000, 2000, 4),  # 1/8 would fit, but 1600 < min_side
+    ((12_800, 1_000), 100_000, 1600, 8),  # even 1/8 is over
+    ((3201, 2000), 1_000_000, 1600, 2),  # 1601 x 1000 is over; 1/4 (801 px) is below min_side
+])
+def test_a_jpeg_is_decoded_at_the_least_reduction_within_the_limit(rgb_image, size, limit, min_side, scale):
+    data = jpeg_of_size(rgb_image, size)
+    width, height = size
+    reduced = (-(-width // scale), -(-height // scale))
+    if reduced[0] * reduced[1] > limit:
+        with pytest.raises(ImageError) as info:
+            decode_within(data, max_decoded_pixels=limit, min_side=min_side)
+        assert info.value.code == "image_too_large" and "service.max_decoded_pixels" in str(info.value)
+        return
+    photo = decode_within(data, max_decoded_pixels=limit, min_side=min_side)
+    assert photo.scale == scale and (photo.width, photo.height) == size
+    assert photo.rgb.shape == (reduced[1], reduced[0], 3) and photo.rgb.flags.c_contiguous
+    assert max(photo.rgb.shape) >= min_side  # never below the detection size
+    if scale > 1:  # the least reduction: the next smaller one would not fit
+        half = scale // 2
+        assert -(-width // half) * -(-height // half) > limit
+
+
+def test_a_reduced_jpeg_is_upright(rgb_image: Image.Image):
+    wide = rgb_image.resize((4000, 3000))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    photo = decode_within(encode(wide, "JPEG", exif=exif), max_decoded_pixels=4_000_000, min_side=1600)
+    assert photo.scale == 2 and (photo.width, photo.height) == (3000, 4000)
+    assert photo.rgb.shape == (2000, 1500, 3)
+    expected = np.asarray(wide.resize((2000, 1500)).transpose(Image.Transpose.ROTATE_270))
+    assert np.abs(photo.rgb.astype(int) - expected.astype(int)).mean() < 8
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "BMP", "GIF", "TIFF"])
+def test_formats_that_cannot_be_reduced_are_refused_past_the_limit_before_decoding(fmt, monkeypatch):
+    from PIL import ImageFile
+
+    data = encode(Image.new("RGB", (400, 300), "white"), fmt)
+    photo = decode_within(data, max_decoded_pixels=400 * 300, min_side=100)
+    assert photo.scale == 1 and photo.rgb.shape == (300, 400, 3)
+    loads = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self, *a, **k: loads.append(self))
+    started = time.perf_counter()
+    with pytest.raises(ImageError) as info:
+        decode_within(data, max_decoded_pixels=400 * 300 - 1, min_side=100)
+    assert time.perf_counter() - started < 0.1 and loads == []  # from the header
+    assert info.value.code == "image_too_large"
+    message = str(info.value)
+    assert "120,000 pixels" in message and f"{fmt} cannot be decoded at reduced scale" in message.replace("WEBP", fmt)
+    assert "service.max_decoded_pixels" in message and "send it as a JPEG" in message
+
+
+def test_a_preview_decodes_a_jpeg_at_the_most_reduction_that_keeps_its_size(rgb_image, monkeypatch):
+    from PIL import ImageFile
+
+    from indexer.images import preview_jpeg
+
+    decoded, load = [], ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self, *a, **k: (decoded.append(self.size),
+                                                                            load(self, *a, **k))[1])
+    preview = Image.open(io.BytesIO(preview_jpeg(jpeg_of_size(rgb_image, (4000, 3000)), 900)))
+    assert decoded[0] == (1000, 750) and preview.size == (900, 675)  # 1/4: 1/8 would be 500 px

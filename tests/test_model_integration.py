@@ -11,6 +11,7 @@ from config.settings import DetectionSettings, load_settings
 from indexer.faces import detect_boxes, find_faces
 from indexer.images import decode_rgb
 from indexer.indexing import index_paths
+from indexer.model import Box
 from tests.conftest import published_store
 from tests.conftest import DATA, LFW_PEOPLE, lfw_photo
 
@@ -102,3 +103,38 @@ def test_cnn_detector_finds_the_face():
     faces = find_faces(rgb, DetectionSettings(model="cnn", upsample=0))
     assert faces and faces[0].box.height > 60  # the labelled face, near the centre
     assert np.linalg.norm(faces[0].embedding - central_embedding(lfw_photo("Tony_Blair", 1))) < 0.3
+
+
+def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_index):
+    """A 33 MP JPEG of the group photo: the service decodes it at 1/2
+    (``service.max_decoded_pixels``); each face finds the same nearest face
+    as the photo decoded whole, at nearly the same distance, boxed in the
+    same pixels of the photo."""
+    from config.settings import ServiceSettings
+    from indexer.images import ScaledPhoto
+    from indexer.tracks import iou
+    from service.searching import decode_query, search_by_photo
+
+    group = Image.open(DATA / "group" / "bbt3.jpg").convert("RGB")
+    big = io.BytesIO()
+    group.resize((group.width * 12, group.height * 12), Image.LANCZOS).save(big, format="JPEG", quality=90)
+    detection = DetectionSettings()
+    reduced = decode_query(big.getvalue(), ServiceSettings(), detection)
+    assert reduced.scale == 2 and (reduced.width, reduced.height) == (group.width * 12, group.height * 12)
+    rgb = decode_rgb(big.getvalue())
+    whole = ScaledPhoto(rgb, 1, rgb.shape[1], rgb.shape[0])
+    store = published_store(real_index)
+    try:
+        by_whole, by_reduced = (search_by_photo(store, photo, detection, 3, None).faces for photo in (whole, reduced))
+    finally:
+        store.close()
+    assert len(by_whole) == len(by_reduced) >= 4
+
+    def box(face) -> Box:
+        return Box(face.box.top, face.box.right, face.box.bottom, face.box.left)
+
+    for face in by_whole:
+        other = max(by_reduced, key=lambda f: iou(box(face), box(f)))
+        assert iou(box(face), box(other)) > 0.8
+        assert other.matches[0].face_id == face.matches[0].face_id
+        assert abs(other.matches[0].distance - face.matches[0].distance) < 0.05
