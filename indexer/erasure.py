@@ -5,9 +5,11 @@ or near a probe photo) must leave no copy the service or its files could
 give back. ``erase_faces``:
 
 1. takes the index lock (so no reindex runs meanwhile; ``IndexBusyError``
-   otherwise) and starts a new generation as a copy of the published one;
-   unfinished work left by a killed reindex is discarded, since it holds the
-   faces too;
+   otherwise) and starts a new generation as a copy of the published one,
+   verified against its checksums first (``DamagedIndexError`` naming the
+   fix: a damaged index is repaired or rebuilt before anything is erased
+   from it); unfinished work left by a killed reindex is discarded, since
+   it holds the faces too;
 2. deletes the faces' rows, embeddings and thumbnails, with SQLite's
    ``secure_delete`` (deleted content is overwritten), removes their vectors
    from the FAISS index, and records where they were (content hash of the
@@ -34,6 +36,7 @@ from config.settings import Settings
 from indexer.store import FaceStore, after_publish, generations, open_store
 from indexer.store.backends import connection_held
 from indexer.store.annotations import AnnotationsDB
+from indexer.store.file_modes import tighten
 from indexer.store.generations import IndexLock, current_dir
 
 
@@ -75,17 +78,22 @@ def erase_faces(
     data_dir = Path(data_dir).expanduser().resolve()
     ids = sorted({int(i) for i in face_ids})
     report = ErasureReport(dry_run=False)
+    tighten(data_dir)
     with IndexLock(data_dir, command="facesearch erase"), connection_held(data_dir, settings):
         erased: list[tuple[int, str]] = []
         if ids and current_dir(data_dir) is not None:
             wip = generations.begin(data_dir, full=False, key={"erase": uuid4().hex})
-            store = open_store(wip.path, settings, repair=True)
             try:
-                erased = store.erase_faces(ids)
-                store.seal()
-                store.purge_deleted()
-            finally:
-                store.close()
+                store = open_store(wip.path, settings, repair=True)
+                try:
+                    erased = store.erase_faces(ids)
+                    store.seal()
+                    store.purge_deleted()
+                finally:
+                    store.close()
+            except BaseException:  # a full disk, say: the published generation is untouched, no copy is left
+                generations.discard(wip)
+                raise
             if erased:
                 generations.publish(data_dir, wip, keep_previous=False)
                 after_publish(data_dir, settings, erasure=True)

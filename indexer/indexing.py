@@ -22,6 +22,8 @@ from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
 from indexer.store.ann import AnnPlan
 from indexer.store.backends import connection_held
+from indexer.store.checksums import FILES_KEY, VECTOR_FILES, require_intact
+from indexer.store.file_modes import private_dir, tighten
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata_store import MetadataStore
 from indexer.store.metadata import FileState, utc_now
@@ -186,7 +188,11 @@ def index_paths(
     the next run over the same folders and settings. A folder with no photo
     left keeps its indexed photos (an unmounted disk is not a deletion)
     unless ``allow_empty``, and says so in the report's errors. ``progress``:
-    show a bar (default: when stderr is a terminal).
+    show a bar (default: when stderr is a terminal). The published generation
+    is verified against its checksums first (``DamagedIndexError`` with the
+    fix), except by ``full``, which reads nothing of it but the ids and
+    erasures to carry over (the way out of a damaged metadata database). The
+    data directory is made private on the way (``file_modes.tighten``).
     """
     started = time.perf_counter()
     started_at = utc_now()
@@ -195,10 +201,13 @@ def index_paths(
     signature = detection_signature(settings)
     report = IndexReport(workers=0 if settings.indexer.scheduler else worker_count(settings),
                          scheduler=settings.indexer.scheduler or None)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    tighten(private_dir(data_dir))
     with IndexLock(data_dir, command="facesearch index " + " ".join(roots)), connection_held(data_dir, settings):
+        if not full and current_dir(data_dir) is not None:
+            require_intact(current_dir(data_dir), data_dir)
         extensions = settings.indexer.extensions + settings.indexer.video_extensions
-        entries = list(scan([Path(r) for r in roots], extensions, exclude=[data_dir]))
+        entries = list(scan([Path(r) for r in roots], extensions, exclude=[data_dir],
+                            on_skipped=lambda path, reason: _report_skipped(path, reason, report)))
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
         published = current_dir(data_dir)
@@ -265,16 +274,19 @@ def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_
 
 
 def _out_of_date(published: Path | None, settings: Settings) -> bool:
-    """Whether the published generation keeps its vectors in another
-    backend than ``store.backend``, or has an approximate index where the
-    settings want none, or the other way round (a run with no photo to
-    change still publishes a generation then: it moves the vectors or
-    builds or drops that index)."""
+    """Whether the published generation records no checksums (published
+    before them), keeps its vectors in another backend than
+    ``store.backend``, or has an approximate index where the settings want
+    none, or the other way round (a run with no photo to change still
+    publishes a generation then: it records the checksums, moves the
+    vectors or builds or drops that index)."""
     if published is None:
         return False
     manifest = _published_manifest(published)
     if not manifest:
         return False
+    if FILES_KEY not in manifest:
+        return True
     if manifest.get("backend", "faiss") != settings.store.backend:
         return True
     if settings.store.backend != "faiss":
@@ -296,13 +308,18 @@ def _published_manifest(published: Path) -> dict:
 def repair_index(settings: Settings) -> int:
     """Rebuild the FAISS index and the manifest of the published generation
     from its metadata database (no photo is re-encoded) and publish the
-    result as a new generation. Returns the number of faces."""
+    result as a new generation. Returns the number of faces. Damaged FAISS
+    files (their checksums differ) are not copied, so never carried into
+    the new generation; a damaged metadata database or manifest is refused
+    (``DamagedIndexError`` naming ``index --full``): a repair would publish
+    the damage under fresh checksums."""
     data_dir = Path(settings.data_dir).expanduser().resolve()
+    tighten(data_dir)
     with IndexLock(data_dir, command="facesearch repair"):
         if current_dir(data_dir) is None:
             raise StoreError(f"no index in {data_dir}: nothing to repair; run `facesearch index`")
         try:
-            wip = generations.begin(data_dir, full=False, key={"repair": True})
+            wip = generations.begin(data_dir, full=False, key={"repair": True}, rebuilds=VECTOR_FILES)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"the metadata database in {data_dir} is damaged ({exc}); rebuild the index with "
@@ -325,6 +342,12 @@ def _report_kept(plan: Plan, report: IndexReport) -> None:
                    "if they were deleted, rerun with --allow-empty")
         log.warning("%s: %s", root, message)
         report.errors.append({"path": root, "error": message})
+
+
+def _report_skipped(path: str, reason: str, report: IndexReport) -> None:
+    """A photo or video name the scan found that is not a regular file (a FIFO, a device)."""
+    log.warning("skipped %s: %s", path, reason)
+    report.errors.append({"path": path, "error": f"{reason}: skipped, never read"})
 
 
 def _published_states(published: Path, signature: str) -> dict[str, FileState]:

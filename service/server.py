@@ -21,6 +21,7 @@ from gunicorn.app.base import BaseApplication
 from config.settings import Settings
 from indexer.store import open_published
 from indexer.store.annotations import AnnotationsDB
+from indexer.store.file_modes import tighten
 from service.ui.security import session_secret
 
 
@@ -76,12 +77,15 @@ def _bind_host(host: str) -> str:
 
 
 def run_server(settings: Settings) -> None:
-    """Check the index opens and the annotations can be written (fail before
-    forking with a clear message), print where to reach the service, then
-    serve until stopped."""
+    """Make the data directory private (``file_modes.tighten``), check the
+    index opens intact (``open_published`` verifies its checksums: a damaged
+    one is refused with its fix) and the annotations can be written (fail
+    before forking with a clear message), print where to reach the service,
+    then serve until stopped."""
     threads = str(settings.service.threads_per_worker)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = threads
+    tighten(Path(settings.data_dir).expanduser().resolve())
     store = open_published(settings.data_dir, settings)
     faces, photos, example = store.count(), store.photo_count(), store.example_path()
     store.close()

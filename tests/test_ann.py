@@ -22,6 +22,7 @@ from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import current_dir
 from indexer.store.vectors import FlatL2Index
 from service import create_app
+from tests.test_integrity import forget_checksums
 
 DIM = 128
 
@@ -226,6 +227,7 @@ def test_a_damaged_file_leaves_search_exact(fake_model, data_dir: Path, photos: 
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
     index_paths([photos], settings, progress=False)
     (current_dir(data_dir) / ANN_FILE).write_bytes(b"not a faiss index")
+    forget_checksums(current_dir(data_dir))  # published before checksums (else refused: tests/test_integrity.py)
     client = create_app(settings).test_client()
     assert client.get("/api/v1/index").get_json()["search"] == "exact"
     assert "approximate index cannot be used" in caplog.text

@@ -215,7 +215,7 @@ def test_other_format_version_is_refused(data_dir: Path):
         EmbeddedStore.open(data_dir, readonly=True)
 
 
-def test_saved_files_are_readable_by_others_like_the_database(data_dir: Path):
+def test_saved_files_are_private_whatever_the_umask(data_dir: Path):
     import os
 
     old = os.umask(0o022)
@@ -226,8 +226,8 @@ def test_saved_files_are_readable_by_others_like_the_database(data_dir: Path):
         store.close()
     finally:
         os.umask(old)
-    for name in ("faces.faiss", "manifest.json"):
-        assert (data_dir / name).stat().st_mode & 0o777 == 0o644
+    for name in ("faces.faiss", "manifest.json", "metadata.sqlite3"):
+        assert (data_dir / name).stat().st_mode & 0o777 == 0o600
 
 
 def test_all_embeddings_gives_ids_photos_and_vectors_in_face_id_order(data_dir: Path, backend):

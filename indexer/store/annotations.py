@@ -36,6 +36,7 @@ from indexer.store.attribution import Attribution, PersonFace, chunks
 from indexer.store.base import StoreError
 from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
     MAX_NAME_LENGTH,
+    InvalidNameError,
     MergeError,
     NameTakenError,
     NothingToUndoError,
@@ -43,6 +44,7 @@ from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors 
     UndoReport,
     clean_name,
 )
+from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.metadata import utc_now
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
@@ -272,6 +274,7 @@ class AnnotationsDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        create_private_file(self.path)  # 0600: SQLite's -wal and -shm files take its mode
         # isolation_level=None: transactions are begun explicitly (_write, _read).
         self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
@@ -292,7 +295,7 @@ class AnnotationsDB:
         """Open (creating when needed) the annotations of ``data_dir``, read-write."""
         path = Path(data_dir).expanduser().resolve() / ANNOTATIONS_FILE
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             return cls(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(

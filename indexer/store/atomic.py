@@ -1,6 +1,9 @@
 """Crash-safe file replacement: write a temporary file beside the target,
 fsync it, rename it over the target, fsync the directory. A reader sees the
-old file or the new one, never a half-written one."""
+old file or the new one, never a half-written one. The file is 0600
+(``mkstemp``'s mode, kept by the rename) and a missing folder 0700
+(``indexer.store.file_modes``): what is written is face data or describes
+it."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from indexer.store.file_modes import private_dir
+
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp creates 0600; keep the old file's mode, else the usual 0644-by-umask.
-        os.chmod(tmp_name, _mode_for(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -28,15 +31,6 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
             pass
         raise
     fsync_dir(path.parent)
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def fsync_dir(directory: Path) -> None:

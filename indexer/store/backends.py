@@ -12,6 +12,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from indexer.store.base import FaceStore, StoreError
+from indexer.store.checksums import require_intact
 from indexer.store.embedded import EmbeddedStore
 from indexer.store.generations import current_dir
 
@@ -30,11 +31,15 @@ def open_store(path: Path | str, settings: Settings | None = None, *, readonly: 
 
 
 def open_published(data_dir: Path | str, settings: Settings | None = None) -> FaceStore:
-    """The published generation of ``data_dir``, read-only."""
+    """The published generation of ``data_dir``, read-only, once verified
+    against the checksums in its manifest (``checksums.require_intact``: a
+    few ``stat`` calls when its files are unchanged since they were last
+    hashed; ``DamagedIndexError`` naming the damaged files and the fix)."""
     data_dir = Path(data_dir).expanduser().resolve()
     path = current_dir(data_dir)
     if path is None:
         raise StoreError(f"no index in {data_dir}: run `facesearch index --data-dir {data_dir} PATH...` first")
+    require_intact(path, data_dir)
     return open_store(path, settings, readonly=True)
 
 

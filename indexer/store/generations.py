@@ -6,15 +6,20 @@ Layout of ``DATA_DIR``::
     CURRENT                      name of the published generation, one line
     generations/g000042/         manifest.json, faces.faiss, metadata.sqlite3
                                  (and faces.ann.faiss, see indexer.store.ann):
-                                 never written again once published
+                                 never written again once published; the
+                                 manifest holds their checksums
+                                 (indexer.store.checksums)
     generations/g000043.wip/     the next generation, being built by a reindex
                                  (left by a killed one: resumed or discarded)
     index.lock                   held (flock) by the running reindex; says who
     runs.jsonl                   one JSON line per finished reindex run
     annotations.sqlite3          names and clusterings (not versioned)
+    verified.json                stat of each file at its last full hash
+                                 (indexer.store.verified_record)
 
-A reindex copies the published generation into a work-in-progress one,
-brings that up to date, seals it (one self-contained SQLite file) and
+A reindex verifies the published generation against its checksums, copies
+it into a work-in-progress one, brings that up to date, seals it (one
+self-contained SQLite file), records the checksums of its files and
 publishes it by replacing ``CURRENT`` (write a temporary file, fsync,
 rename, fsync the directory). Killed at any moment, it leaves the published
 generation untouched: readers only ever open what ``CURRENT`` names. The
@@ -43,7 +48,10 @@ from pathlib import Path
 
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
 from indexer.store.base import StoreError
+from indexer.store.checksums import require_intact, seal_manifest
+from indexer.store.file_modes import DIR_MODE, FILE_MODE, copy_private, create_private_file, private_dir
 from indexer.store.metadata import ERASURE_COLUMNS, MetadataDB
+from indexer.store.verified_record import VerifiedRecord
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +129,17 @@ def resumable(data_dir: Path, *, full: bool, key: dict) -> bool:
     return generations.is_dir() and any(_wip_info(w) == wanted for w in generations.glob("*" + WIP_SUFFIX))
 
 
-def begin(data_dir: Path, *, full: bool, key: dict) -> WorkInProgress:
+def begin(data_dir: Path, *, full: bool, key: dict, rebuilds: frozenset[str] = frozenset()) -> WorkInProgress:
     """The next generation to build, as a copy of the published one (empty
-    with ``full``). ``key`` (the folders and settings of the run) must match
-    for a killed run's work to be resumed. Call under ``IndexLock``."""
+    with ``full``, which copies nothing and so works on a damaged index).
+    The published generation is verified against its checksums first
+    (``DamagedIndexError`` naming the fix otherwise), except for the files
+    in ``rebuilds``, which the caller rebuilds from the metadata (a repair):
+    damaged, they are not copied. ``key`` (the folders and settings of the
+    run) must match for a killed run's work to be resumed. Call under
+    ``IndexLock``."""
     data_dir = Path(data_dir)
-    generations = data_dir / GENERATIONS_DIR
-    generations.mkdir(parents=True, exist_ok=True)
+    generations = private_dir(data_dir / GENERATIONS_DIR)
     base = current_name(data_dir)
     wanted = {"base": base, "full": full, **key}
     for wip in sorted(generations.glob("*" + WIP_SUFFIX)):
@@ -136,36 +148,49 @@ def begin(data_dir: Path, *, full: bool, key: dict) -> WorkInProgress:
             return WorkInProgress(wip, base, resumed=True)
         log.info("discarding the unfinished generation %s (another base, folders or settings)", wip.name)
         shutil.rmtree(wip, ignore_errors=True)
+    source = current_dir(data_dir)
+    damaged: frozenset[str] = frozenset()
+    if source is not None and not full:
+        damaged = require_intact(source, data_dir, tolerate=rebuilds).damaged_names
     numbers = [generation_number(p.name) for p in generations.iterdir()]
     wip = generations / (generation_name(max(numbers, default=0) + 1) + WIP_SUFFIX)
-    wip.mkdir()
-    source = current_dir(data_dir)
-    if source is not None:
-        if full:
-            _continue_ids(data_dir, wip)
-        else:
-            _copy_store(source, wip)
-    atomic_write_bytes(wip / WIP_INFO, json.dumps(wanted, sort_keys=True).encode())
+    wip.mkdir(mode=DIR_MODE)
+    try:
+        if source is not None:
+            if full:
+                _continue_ids(data_dir, wip)
+            else:
+                _copy_store(source, wip, skip=damaged)
+        atomic_write_bytes(wip / WIP_INFO, json.dumps(wanted, sort_keys=True).encode())
+    except BaseException:  # a full disk, say: no partial copy is left to fill it
+        shutil.rmtree(wip, ignore_errors=True)
+        raise
     return WorkInProgress(wip, base, resumed=False)
 
 
 def publish(data_dir: Path, wip: WorkInProgress, *, keep_previous: bool = True) -> str:
     """Make ``wip`` (sealed, closed) the published generation; returns its
-    name. The switch is the atomic replacement of ``CURRENT``. The one it
-    replaces is kept for server workers still reading it, unless
-    ``keep_previous`` is false (an erasure: no copy of the faces may stay)."""
+    name. The checksums of its files go into its manifest first
+    (``checksums.seal_manifest``; the hashes also go into the verified
+    record, so that opening it costs no hashing). The switch is the atomic
+    replacement of ``CURRENT``. The one it replaces is kept for server
+    workers still reading it, unless ``keep_previous`` is false (an erasure:
+    no copy of the faces may stay)."""
     data_dir = Path(data_dir)
     if current_name(data_dir) != wip.base:
         raise StoreError(f"generation {current_name(data_dir)} was published while {wip.path.name} was built")
     (wip.path / WIP_INFO).unlink()
+    hashed = seal_manifest(wip.path)
     for path in wip.path.iterdir():
         _fsync_file(path)
     final = wip.path.with_name(wip.path.name.removesuffix(WIP_SUFFIX))
-    os.rename(wip.path, final)
+    os.rename(wip.path, final)  # the files keep their inode and ctime: the hashes stay valid
     fsync_dir(final.parent)
     atomic_write_bytes(data_dir / CURRENT_FILE, (final.name + "\n").encode())
     _remove_legacy(data_dir)
     _remove_old(final.parent, keep={final.name, wip.base} if keep_previous else {final.name})
+    VerifiedRecord(data_dir).remember(
+        {f"{GENERATIONS_DIR}/{final.name}/{name}": result for name, result in hashed.items()})
     return final.name
 
 
@@ -180,15 +205,17 @@ def _wip_info(wip: Path) -> dict | None:
         return None
 
 
-def _copy_store(source: Path, target: Path) -> None:
-    """Copy a store's files; the SQLite database through SQLite's backup
-    API, so that a database in WAL mode is copied whole and consistent."""
+def _copy_store(source: Path, target: Path, skip: frozenset[str] = frozenset()) -> None:
+    """Copy a store's files (0600) but those in ``skip``; the SQLite
+    database through SQLite's backup API, so that a database in WAL mode is
+    copied whole and consistent."""
     for name in ("manifest.json", "faces.faiss", "faces.ann.faiss"):
-        if (source / name).exists():
-            shutil.copyfile(source / name, target / name)
+        if (source / name).exists() and name not in skip:
+            copy_private(source / name, target / name)
     db = source / "metadata.sqlite3"
     if db.exists():
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        create_private_file(target / "metadata.sqlite3")
         dst = sqlite3.connect(target / "metadata.sqlite3")
         try:
             src.backup(dst)
@@ -280,8 +307,8 @@ class IndexLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "IndexLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from indexer.model import EMBEDDING_DIM, Box
+from indexer.store.file_modes import create_private_file, private_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -216,7 +217,8 @@ class MetadataDB:
             uri = f"file:{self.path}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            create_private_file(self.path)  # 0600: SQLite's -wal and -shm files take its mode
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level="DEFERRED")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")

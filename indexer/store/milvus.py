@@ -42,6 +42,7 @@ from config.settings import IndexSettings, MilvusSettings
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
+from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.generations import GENERATIONS_DIR, generation_number
 from indexer.store.metadata import FileRecord, MetadataDB, utc_now
 from indexer.store.ann import ANN_FILE
@@ -164,7 +165,8 @@ def _client(uri: str, token: str):
             raise StoreError(
                 f"milvus.uri {uri}: Milvus Lite needs a file name of at most 36 letters, digits, '.', '-' or '_'"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        create_private_file(path)  # 0600 (Milvus Lite accepts an empty file and keeps its mode)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,5 +1,5 @@
 """The reindex log: ``DATA_DIR/runs.jsonl``, one JSON object per finished
-run (appended, flushed and fsynced by the run holding the index lock).
+run (appended, flushed and fsynced by the run holding the index lock; 0600).
 
 Each line: ``started_at``, ``finished_at`` (ISO 8601, UTC), ``duration_s``,
 ``generation`` (published by the run, or the unchanged current one),
@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from indexer.store.file_modes import FILE_MODE
+
 RUNS_FILE = "runs.jsonl"
 TAIL_BYTES = 1 << 20
 
@@ -19,7 +21,7 @@ TAIL_BYTES = 1 << 20
 def append_run(data_dir: Path, record: dict) -> None:
     path = Path(data_dir) / RUNS_FILE
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
         os.write(fd, line)
         os.fsync(fd)
