@@ -9,6 +9,7 @@ groups: ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DETECTION__UPSAMPLE=0``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -183,11 +184,43 @@ class ServiceSettings(BaseModel):
     max_query_pixels: int = Field(
         50_000_000, gt=0, description="pixels of a query photo (search, recall), at most; checked from its header"
     )
+    max_decoded_pixels: int = Field(
+        16_000_000, gt=0,
+        description="pixels decoded for a query photo, at most: a JPEG is decoded at reduced scale (within it); "
+        "PNG, WebP, BMP, GIF and TIFF in full, refused from the header beyond it",
+    )
     timeout_s: int = Field(60, gt=0)
     reload_check_s: float = Field(
         1.0, ge=0, description="seconds between checks for a newly published index generation; 0 = every request"
     )
     audit_log: bool = Field(True, description="append who asked what to audit.jsonl in the data directory")
+    audit_max_mb: float = Field(50, gt=0, description="megabytes; audit.jsonl is rotated past this size")
+    audit_files: int = Field(10, ge=2, description="audit files kept: audit.jsonl and audit.jsonl.1, .2, ...")
+    session_hours: float = Field(12, gt=0, description="hours a web sign-in lasts, at most")
+    session_idle_minutes: float = Field(60, gt=0, description="minutes without a page request that end a sign-in")
+    max_key_failures: int = Field(
+        20, ge=1, description="wrong API keys from one client address in a minute before it gets 429s"
+    )
+    proxy_header: str = Field(
+        "", description="header holding the client address set by a reverse proxy (X-Forwarded-For, X-Real-IP); "
+        "empty: the connection's address"
+    )
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1", "::1"], description="addresses (or networks) of the proxies whose proxy_header is believed"
+    )
+    photo_searches_per_client: int = Field(
+        2, ge=1, description="photo searches (search, recall, erasure by photo) one client address may run at once"
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"service.trusted_proxies entry {entry!r} is not an address or network") from None
+        return value
 
 
 class ClusteringSettings(BaseModel):

@@ -22,8 +22,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from service.access import parse_keys
     from indexer import model
     from service import request_body
-    from service.api import ServiceState, bp
+    from service import guard
+    from service.access_store import AccessStore
+    from service.api import bp
     from service.audit import AuditLog
+    from service.context import ServiceState
+    from service.photo_slots import PhotoSlots
     from service.errors import register_error_handlers
     from service.index_handle import IndexHandle
     from service.ui import bp as ui_bp
@@ -49,11 +53,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
-    audit = AuditLog.in_data_dir(index.data_dir) if settings.service.audit_log else None
+    audit = AuditLog.of(index.data_dir, settings.service) if settings.service.audit_log else None
     app.extensions["facesearch"] = ServiceState(
-        settings=settings, index=index, annotations=annotations, keys=keys, audit=audit
+        settings=settings, index=index, annotations=annotations, keys=keys, audit=audit,
+        access=AccessStore.in_data_dir(index.data_dir),
+        photo_slots=PhotoSlots.in_data_dir(index.data_dir, settings.service.photo_searches_per_client),
     )
     register_error_handlers(app, page_error=ui_error_page)
+    guard.install(app, page_error=ui_error_page)
     request_body.configure(app)
     app.register_blueprint(bp)
     ui_security.configure(app, index.data_dir)

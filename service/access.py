@@ -28,6 +28,9 @@ from typing import Literal
 
 Scope = Literal["read", "admin"]
 HASHED = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+# A key must be long enough that guessing it is hopeless even unthrottled:
+# 16 characters of a random key are ~95 bits (``new_key`` gives 43).
+MIN_KEY_CHARS = 16
 
 
 class KeyConfigError(ValueError):
@@ -60,25 +63,37 @@ def new_key() -> str:
 
 def parse_keys(admin: list[str], read: list[str]) -> tuple[ApiKey, ...]:
     """The configured keys as digests with their scope. Raises
-    ``KeyConfigError`` for a ``sha256:`` entry that is not 64 hex digits or
-    an empty key."""
+    ``KeyConfigError`` for an empty key, a key shorter than
+    ``MIN_KEY_CHARS`` or a ``sha256:`` entry that is not 64 hex digits (a
+    digest's key cannot be measured: ``hash-key`` refuses short ones)."""
     keys = []
     for scope, entries in (("admin", admin), ("read", read)):
-        for entry in entries:
-            keys.append(ApiKey(_digest_of_entry(entry), scope))  # type: ignore[arg-type]
+        for number, entry in enumerate(entries, start=1):
+            where = f"{'api_keys' if scope == 'admin' else 'read_keys'} entry {number} of {len(entries)}"
+            keys.append(ApiKey(_digest_of_entry(entry, where), scope))  # type: ignore[arg-type]
     return tuple(keys)
 
 
-def _digest_of_entry(entry: str) -> bytes:
+def _digest_of_entry(entry: str, where: str) -> bytes:
     entry = entry.strip()
     if not entry:
-        raise KeyConfigError("an API key is empty")
+        raise KeyConfigError(f"{where} is empty")
     if entry.lower().startswith("sha256:"):
         match = HASHED.match(entry)
         if match is None:
-            raise KeyConfigError("a hashed API key must be `sha256:` followed by 64 hex digits")
+            raise KeyConfigError(f"{where}: a hashed API key must be `sha256:` followed by 64 hex digits")
         return bytes.fromhex(match.group(1))
+    check_strength(entry, where)
     return digest_of(entry)
+
+
+def check_strength(key: str, where: str = "the key") -> None:
+    """``KeyConfigError`` for a key too short to withstand guessing."""
+    if len(key) < MIN_KEY_CHARS:
+        raise KeyConfigError(
+            f"{where} has {len(key)} characters; an API key needs at least {MIN_KEY_CHARS}: make a strong one "
+            "with `facesearch new-key` and configure it (or its `sha256:` form from `facesearch hash-key`)"
+        )
 
 
 def authenticate(given: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:

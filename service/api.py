@@ -5,25 +5,22 @@ and serialise the result."""
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TypeVar
 
 import numpy as np
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
 
 from config.settings import DetectionSettings, Settings
 from indexer.erasure import erase_faces, preview_erasure
 from indexer.faces import find_faces
 from indexer import model as face_model
 from indexer.model import EMBEDDING_DIM
-from indexer.images import ImageError, decode_rgb
+from indexer.images import ImageError, ScaledPhoto
 from indexer.store import runs
 from indexer.store.generations import IndexBusyError
 from indexer.store.annotations import (
-    AnnotationsDB,
     ClusterNotFoundError,
     NoClusteringError,
     PersonNotFoundError,
@@ -37,10 +34,12 @@ from service.clustering import (
     cost_response,
     run_clustering,
 )
-from service.access import ApiKey, allows, authenticate
-from service.audit import AuditLog, hash_bytes, hash_embeddings
+from service.access import allows, authenticate
+from service.audit import hash_embeddings
+from service.context import ServiceState, actor, audited, served, state
+from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.errors import ApiError
-from service.index_handle import IndexHandle, ServedIndex
+from service.index_handle import ServedIndex
 from service.index_info import index_response
 from service.openapi import openapi_document
 from service.schemas import (
@@ -65,7 +64,7 @@ from service.schemas import (
 )
 from service.recall import RecallFilters, TooManyHits, faces_within, recall
 from service.people import person_model
-from service.searching import box_model, person_fields, search_by_embedding, search_by_photo
+from service.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
 
 Request = TypeVar("Request", bound=BaseModel)
 
@@ -78,37 +77,6 @@ IMAGE_ERROR_STATUS = {
     "unsupported_image_format": 415,
     "image_too_large": 413,
 }
-
-
-@dataclass
-class ServiceState:
-    """What the app holds in ``app.extensions["facesearch"]``."""
-
-    settings: Settings
-    # The published index generation, read-only, switched when a reindex publishes another.
-    index: IndexHandle
-    # People and clustering runs, read-write (not versioned with the index).
-    annotations: AnnotationsDB
-    # The configured API keys (digests and scopes); empty: no key needed.
-    keys: tuple[ApiKey, ...] = ()
-    # Where requests are recorded; None: not recorded.
-    audit: AuditLog | None = None
-    # How query photos are searched for faces; None: as the served index's
-    # photos were (benchmarks set it to compare query-time variants).
-    query_detection: DetectionSettings | None = None
-
-
-def state() -> ServiceState:
-    return current_app.extensions["facesearch"]
-
-
-def served() -> ServedIndex:
-    """The index generation this request uses, taken at its first use and
-    kept to its end: a generation switched in meanwhile does not change it
-    halfway (and the store stays open while the request holds it)."""
-    if "served" not in g:
-        g.served = state().index.current()
-    return g.served
 
 
 def ok(model: BaseModel) -> Response:
@@ -150,81 +118,26 @@ def ids_in_range(endpoint: str | None, values: dict | None) -> None:
 def require_api_key() -> None:
     """With keys configured, every endpoint but ``GET /health`` needs an
     ``X-API-Key`` of the right scope: 401 without a valid key, 403 with a
-    read key where admin is needed. The key's id is kept for the audit log."""
-    g.started = time.perf_counter()
+    read key where admin is needed, 429 while the client address is blocked
+    for wrong keys (``service.guard``). The key's id is kept for the audit
+    log. A photo search then takes one of its client's slots."""
     keys = state().keys
-    if not keys or (request.endpoint == "api.health" and request.method == "GET"):
-        return
-    key = authenticate(request.headers.get("X-API-Key", ""), keys)
-    if key is None:
-        g.key_id = "invalid" if request.headers.get("X-API-Key") else None
-        raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
-    g.key_id = key.key_id
-    needed = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
-    if not allows(key.scope, needed):
-        raise ApiError(403, "forbidden", f"this key may only read; {request.method} {request.path} needs an admin key")
-
-
-# Requests the audit log leaves out: they reveal nothing about anyone.
-NOT_AUDITED = frozenset({"api.health", "api.openapi"})
-
-
-@bp.after_app_request
-def write_audit(response: Response) -> Response:
-    """One audit line per API request (``service.audit``), after the view
-    (or its error) made the response."""
-    audit = state().audit
-    page = request.blueprint == "ui" and request.endpoint != "ui.static"  # the web pages
-    if audit is None or not (page or request.path.startswith(bp.url_prefix)) or request.endpoint in NOT_AUDITED:
-        return response
-    record = {
-        "key": g.get("key_id"), "address": request.remote_addr, "method": request.method, "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - g.started) * 1000, 1) if "started" in g else None,
-    }
-    details = g.get("audit", {})
-    try:
-        uploads = _uploaded_hashes()
-        if uploads:
-            details["query"] = uploads + details.get("query", [])
-        if "params" not in details:
-            params = {k: v for k, v in {**request.args, **request.form}.items() if k != "csrf_token" and k != "api_key"}
-            if params:
-                details["params"] = params
-    except HTTPException:  # a body that could not be read (too large, broken): nothing more to log
-        pass
-    record.update(details)
-    try:
-        audit.write(record)
-    except OSError:
-        log.exception("could not write the audit log %s", audit.path)
-    return response
-
-
-def audited(**fields) -> None:
-    """Add fields to this request's audit line."""
-    g.setdefault("audit", {}).update(fields)
-
-
-def actor() -> str | None:
-    """Who makes this request, as corrections record it: the API key's id
-    (never the key), None when the service runs without keys."""
-    return g.get("key_id")
-
-
-def _uploaded_hashes() -> list[str]:
-    """SHA-256 of every uploaded file (already parsed; read again from the
-    start), the upload itself is never logged."""
-    if request.mimetype != "multipart/form-data":
-        return []
-    hashes = []
-    for upload in request.files.getlist("image") + request.files.getlist("photo"):  # the API's, the pages
-        try:
-            upload.stream.seek(0)
-            hashes.append(hash_bytes(upload.stream.read()))
-        except (OSError, ValueError):
-            hashes.append("unreadable")
-    return hashes
+    if keys and not (request.endpoint == "api.health" and request.method == "GET"):
+        given = request.headers.get("X-API-Key", "")
+        if given:
+            refuse_if_blocked()
+        key = authenticate(given, keys)
+        if key is None:
+            if given:
+                count_wrong_key()
+            g.auth_failed = True
+            raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
+        g.key_id = key.key_id
+        needed = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
+        if not allows(key.scope, needed):
+            raise ApiError(403, "forbidden",
+                           f"this key may only read; {request.method} {request.path} needs an admin key")
+    take_photo_slot()
 
 
 @bp.get("/health")
@@ -253,10 +166,10 @@ def search() -> Response:
     if content_type == "multipart/form-data":
         params = SearchParams.model_validate({k: v for k, v in request.form.items() if v != ""})
         k = _checked_k(params.k, st.settings)
-        rgb = _uploaded_image(st.settings)
         index = served()
         detection = st.query_detection or index.detection
-        result = search_by_photo(index.store, rgb, detection, k, params.max_distance, st.annotations.attributions,
+        photo = _uploaded_image(st.settings, detection)
+        result = search_by_photo(index.store, photo, detection, k, params.max_distance, st.annotations.attributions,
                                  max_faces=st.settings.search.max_query_faces, exact=bool(params.exact))
     elif content_type == "application/json":
         req = json_body(EmbeddingSearchRequest)
@@ -338,9 +251,7 @@ def thumbnail(face_id: int) -> Response:
     jpeg = served().store.thumbnail(face_id)
     if jpeg is None:
         raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
-    response = Response(jpeg, mimetype="image/jpeg")
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
+    return revalidated_image(jpeg, f"face-{face_id}")
 
 
 @bp.post("/clusters")
@@ -402,7 +313,7 @@ def cluster_cost_chart() -> Response:
 @bp.delete("/faces/<int:face_id>")
 def erase_face(face_id: int) -> Response:
     """Erase one face for good (``indexer.erasure``)."""
-    params = ErasureParams.model_validate(query_args())
+    params = ErasureParams.model_validate(request.args.to_dict())  # an empty dry_run is an error, not "erase"
     return _erase([face_id], params.dry_run, target={"face_id": face_id})
 
 
@@ -498,6 +409,19 @@ def _last_run() -> StoredRun:
     return run
 
 
+def revalidated_image(jpeg: bytes, etag: str) -> Response:
+    """A face crop or photo that no cache shows again without asking: after
+    a sign-out, a key's removal or an erasure the next view is refused; an
+    unchanged one costs a 304 (``private, no-cache`` with its ETag)."""
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = Response(jpeg, mimetype="image/jpeg")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
 def query_args() -> dict[str, str]:
     """The query string's parameters; empty ones count as not given."""
     return {k: v for k, v in request.args.items() if v != ""}
@@ -532,10 +456,10 @@ def _probe_faces(st: ServiceState, index: ServedIndex) -> np.ndarray:
     probes = []
     for number, upload in enumerate(uploads, start=1):
         try:
-            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
+            photo = decode_query(upload.read(), st.settings.service, detection)
         except ImageError as exc:
             raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, f"probe {number}: {exc}") from None
-        faces = find_faces(rgb, detection, max_faces=1)  # only the largest face is a probe
+        faces = find_faces(photo.rgb, detection, max_faces=1)  # only the largest face is a probe
         if not faces:
             name = (upload.filename or "upload")[:100]
             raise ApiError(422, "no_face", f"probe {number} ({name}) shows no face")
@@ -543,12 +467,12 @@ def _probe_faces(st: ServiceState, index: ServedIndex) -> np.ndarray:
     return np.stack(probes)
 
 
-def _uploaded_image(settings: Settings) -> np.ndarray:
+def _uploaded_image(settings: Settings, detection: DetectionSettings) -> ScaledPhoto:
     upload = request.files.get("image")
     if upload is None:
         raise ApiError(400, "missing_image", "send the photo as a multipart file field named `image`")
     data = upload.read()
     try:
-        return decode_rgb(data, max_pixels=settings.service.max_query_pixels)
+        return decode_query(data, settings.service, detection)
     except ImageError as exc:
         raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc)) from None

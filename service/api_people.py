@@ -15,7 +15,8 @@ from indexer.store.annotations import (
 )
 from indexer.store.generations import IndexBusyError
 from service import people
-from service.api import actor, audited, bp, json_body, ok, query_args, served, state
+from service.api import bp, json_body, ok, query_args
+from service.context import actor, audited, served, state
 from service.errors import ApiError
 from service.schemas import (
     CreatePersonRequest,

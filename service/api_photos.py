@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Response, request
 
 from service import photos
-from service.api import bp, ok, query_args, served, state
+from service.api import bp, ok, query_args
+from service.context import served, state
 from service.errors import ApiError
 from service.schemas import PhotoImageParams
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify, request
@@ -24,17 +26,19 @@ HTTP_CODES = {
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 
 
 class ApiError(Exception):
     """An error the API reports to the client as is."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -64,6 +68,15 @@ def validation_message(exc: ValidationError) -> str:
 
 
 API_PREFIX = "/api/"
+FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or a quota, or a file size limit) is
+    full: an ``OSError`` of those, or SQLite's "database or disk is full"."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS
 
 
 def register_error_handlers(app: Flask, page_error: Callable[[int, str], Response] | None = None) -> None:
@@ -77,7 +90,9 @@ def register_error_handlers(app: Flask, page_error: Callable[[int, str], Respons
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return respond(exc.status, exc.code, exc.message)
+        response = respond(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:
@@ -97,6 +112,16 @@ def register_error_handlers(app: Flask, page_error: Callable[[int, str], Respons
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(OSError)
+    @app.errorhandler(sqlite3.OperationalError)
+    def _storage_full(exc: Exception) -> Response:
+        if not is_storage_full(exc):
+            return _unexpected(exc)
+        log.error("a request failed on a full disk: %s", exc)
+        return respond(507, "insufficient_storage",
+                       f"the disk holding the data directory is full ({exc}): free space there, then retry; what "
+                       "this request was changing is left as it was before it")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -62,6 +62,7 @@ class Limits:
     max_probes: int
     max_upload_bytes: int
     max_query_pixels: int
+    max_decoded_pixels: int
 
     @classmethod
     def of(cls, settings: Settings | None) -> Limits:
@@ -71,6 +72,7 @@ class Limits:
         return cls(
             max_k=search.max_k, max_limit=recall.max_limit, max_probes=recall.max_probes,
             max_upload_bytes=int(service.max_upload_mb * 1024 * 1024), max_query_pixels=service.max_query_pixels,
+            max_decoded_pixels=service.max_decoded_pixels,
         )
 
 
@@ -79,7 +81,12 @@ def _json(schema_name: str) -> dict:
 
 
 def _errors(*statuses: int) -> dict:
-    return {str(s): {"description": "error", "content": _json("ErrorResponse")} for s in statuses}
+    """The error responses; an operation that needs a key (401) may also
+    get 429 (too many wrong keys, or photo searches at once) and 507 (the
+    audit log cannot be written)."""
+    if 401 in statuses:
+        statuses = (*statuses, 429, 507)
+    return {str(s): {"description": "error", "content": _json("ErrorResponse")} for s in sorted(set(statuses))}
 
 
 def _query(model: type[BaseModel]) -> list[dict]:
@@ -263,7 +270,8 @@ def _document(limits: Limits) -> dict:
     photo = {
         "type": "string", "format": "binary",
         "description": f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF of at most {limits.max_query_pixels:,} "
-                       f"pixels; the whole request at most {limits.max_upload_bytes:,} bytes.",
+                       f"pixels, and of at most {limits.max_decoded_pixels:,} unless a JPEG (decoded at reduced "
+                       f"scale to fit); the whole request at most {limits.max_upload_bytes:,} bytes.",
     }
     security = [{"apiKey": []}]
     doc = {

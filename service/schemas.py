@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from indexer.model import EMBEDDING_DIM
 from indexer.store.annotations import MAX_NAME_LENGTH
+from indexer.store.corrections import unsafe_character
 
 
 # Ids of faces, people and clusters are SQLite integers: larger ones name nothing.
@@ -319,7 +320,16 @@ class ClustersResponse(BaseModel):
     strangers: list[Stranger] = Field(..., description="Nearest to a cluster first.")
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)]
+def _safe_name(name: str) -> str:
+    found = unsafe_character(name)
+    if found is not None:
+        raise ValueError(f"may not hold {found}")
+    return name
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_safe_name)
+]
 
 
 class NameRequest(BaseModel):

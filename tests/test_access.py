@@ -16,7 +16,7 @@ from service.access import KeyConfigError, authenticate, digest_of, hashed_form,
 from service.audit import FILE_NAME, AuditLog, hash_embeddings
 from tests.conftest import person_faces
 
-ADMIN, READER = "admin-secret", "reader-secret"
+ADMIN, READER = "admin-secret-0001", "reader-secret-0001"
 
 
 def client_of(data_dir: Path, **settings):
@@ -74,12 +74,13 @@ def test_key_config_errors_fail_at_start(people_index: Path):
 
 
 def test_authenticate_finds_the_key_and_its_scope():
-    keys = parse_keys(["a", hashed_form("b")], ["c"])
-    assert authenticate("a", keys).scope == "admin"
-    assert authenticate("b", keys).scope == "admin"
-    assert authenticate("c", keys).scope == "read"
-    assert authenticate("d", keys) is None
-    assert authenticate("c", keys).key_id == f"read-{digest_of('c').hex()[:8]}"
+    a, b, c = "admin-key-aaaaaaa", "admin-key-bbbbbbb", "read-key-ccccccccc"
+    keys = parse_keys([a, hashed_form(b)], [c])
+    assert authenticate(a, keys).scope == "admin"
+    assert authenticate(b, keys).scope == "admin"
+    assert authenticate(c, keys).scope == "read"
+    assert authenticate("read-key-ddddddddd", keys) is None
+    assert authenticate(c, keys).key_id == f"read-{digest_of(c).hex()[:8]}"
 
 
 def test_environment_gives_both_kinds_of_keys(monkeypatch: pytest.MonkeyPatch):
@@ -115,15 +116,15 @@ def test_serve_binds_publicly_with_keys_or_insecure(runner, people_index: Path, 
     result = runner.invoke(main, ["serve", "--data-dir", str(people_index), "--host", "0.0.0.0", "--insecure"])
     assert result.exit_code == 0, result.output
     assert "WARNING" in result.output
-    monkeypatch.setenv("FACESEARCH_READ_KEYS", "r1")
+    monkeypatch.setenv("FACESEARCH_READ_KEYS", "read-key-long-enough")
     result = runner.invoke(main, ["serve", "--data-dir", str(people_index), "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     assert len(fake_server) == 2
 
 
 def test_hash_key_prints_the_config_form(runner):
-    result = runner.invoke(main, ["hash-key"], input="s3cret\n")
-    assert result.output.strip() == hashed_form("s3cret")
+    result = runner.invoke(main, ["hash-key"], input="s3cret-long-enough\n")
+    assert result.output.strip() == hashed_form("s3cret-long-enough")
     result = runner.invoke(main, ["hash-key", "--new"])
     key = result.output.split()[1]
     assert f"config: {hashed_form(key)}" in result.output and len(key) >= 40
@@ -167,3 +168,84 @@ def test_audit_log_hashes_uploads_and_can_be_switched_off(people_index: Path, fa
     quiet = client_of(people_index, service={"audit_log": False})
     quiet.post("/api/v1/search", json={"embedding": embedding()})
     assert not (people_index / FILE_NAME).exists()
+
+
+# -- caching, names, sign-in redirects, the cookie secret (issue 22) -------------
+
+
+def test_face_crops_and_photos_are_revalidated_and_api_answers_not_stored(keyed, people_index: Path):
+    admin = {"X-API-Key": ADMIN}
+    thumb = keyed.get("/api/v1/faces/1/thumbnail", headers=admin)
+    assert thumb.headers["Cache-Control"] == "private, no-cache" and thumb.headers["ETag"]
+    again = keyed.get("/api/v1/faces/1/thumbnail", headers={**admin, "If-None-Match": thumb.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert keyed.get("/api/v1/faces/1", headers=admin).headers["Cache-Control"] == "no-store"
+    missing = keyed.get("/api/v1/faces/99999", headers=admin)
+    assert missing.status_code == 404 and missing.headers["Cache-Control"] == "no-store"
+    # Once erased, the browser's copy is not shown again: revalidation finds nothing.
+    keyed.delete("/api/v1/faces/1", headers=admin)
+    gone = keyed.get("/api/v1/faces/1/thumbnail", headers={**admin, "If-None-Match": thumb.headers["ETag"]})
+    assert gone.status_code == 404
+    # Nor after the key is gone.
+    assert keyed.get("/api/v1/faces/2/thumbnail", headers={"If-None-Match": '"face-2"'}).status_code == 401
+
+
+def test_every_response_says_nosniff(keyed):
+    for response in (keyed.get("/api/v1/health"), keyed.get("/api/v1/faces/1", headers={"X-API-Key": ADMIN}),
+                     keyed.get("/api/v1/faces/1"), keyed.get("/login"), keyed.get("/static/app.css"),
+                     keyed.get("/no/such/page"), keyed.get("/api/v1/openapi.json")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff", response.request.path
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("Ann\u202eenaJ", "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 4"),
+    ("Ann\x00", "U+0000 (NUL) at position 4"),
+    ("Ann\nBob", "U+000A (LINE FEED) at position 4"),
+    ("Ann\x1b]0;pwned\x07", "U+001B (ESCAPE) at position 4"),
+    ("Ann\u2066x", "U+2066 (LEFT-TO-RIGHT ISOLATE) at position 4"),
+])
+def test_names_with_control_or_direction_characters_are_refused(keyed, name: str, shown: str):
+    admin = {"X-API-Key": ADMIN}
+    made = keyed.post("/api/v1/people", json={"name": name, "face_ids": [1]}, headers=admin)
+    assert made.status_code == 422 and shown in made.get_json()["error"]["message"]
+    person = keyed.post("/api/v1/people", json={"name": "Ann", "face_ids": [1]}, headers=admin).get_json()
+    renamed = keyed.patch(f"/api/v1/people/{person['id']}", json={"name": name}, headers=admin)
+    assert renamed.status_code == 422 and shown in renamed.get_json()["error"]["message"]
+    assert keyed.get(f"/api/v1/people/{person['id']}", headers=admin).get_json()["name"] == "Ann"
+    keyed.post("/api/v1/clusters", json={"k": 4}, headers=admin)
+    named = keyed.put("/api/v1/clusters/0", json={"name": name}, headers=admin)
+    assert named.status_code == 422 and shown in named.get_json()["error"]["message"]
+    assert "Zoë 👩‍👧" == keyed.patch(f"/api/v1/people/{person['id']}", json={"name": "Zoë 👩‍👧"},
+                                      headers=admin).get_json()["name"]  # joiners and accents are fine
+
+
+def test_the_cli_refuses_such_names_and_prints_old_ones_escaped(runner, people_index: Path):
+    result = runner.invoke(main, ["people", "name", "--data-dir", str(people_index), "Ann\x1b]0;pwned\x07", "1"])
+    assert result.exit_code == 1 and "U+001B (ESCAPE)" in result.output and "\x1b" not in result.output
+    runner.invoke(main, ["people", "name", "--data-dir", str(people_index), "Ann", "1"])
+    import sqlite3
+
+    with sqlite3.connect(people_index / "annotations.sqlite3") as conn:  # a name stored by an older version
+        conn.execute("UPDATE people SET name = ?", ("Ann\x1b]0;pwned\x07\u202e",))
+    listed = runner.invoke(main, ["people", "list", "--data-dir", str(people_index)])
+    assert "\x1b" not in listed.output and "\u202e" not in listed.output and "\x07" not in listed.output
+    assert "Ann\\u001b]0;pwned\\u0007\\u202e" in listed.output
+
+
+def test_a_login_redirect_with_line_breaks_is_a_bad_request(keyed):
+    for target in ("/people%0d%0aSet-Cookie:%20x=1", "/%0aLocation:%20https://evil.example/"):
+        response = keyed.get(f"/login?next={target}")
+        assert response.status_code == 400 and "not a valid address" in response.get_data(as_text=True)
+
+
+def test_a_cut_short_cookie_secret_is_a_clean_error_naming_the_file(people_index: Path):
+    import subprocess
+    import sys
+
+    (people_index / "ui-secret.key").write_bytes(b"0123456789")
+    executable = Path(sys.executable).with_name("facesearch")
+    result = subprocess.run([str(executable), "serve", "--data-dir", str(people_index)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{people_index / 'ui-secret.key'} holds 10 bytes, 32 expected" in result.stderr
+    assert "delete it" in result.stderr

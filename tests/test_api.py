@@ -188,12 +188,12 @@ def test_unexpected_failure_is_a_json_500(app, monkeypatch):
 
 
 def test_api_keys_guard_everything_but_health(real_index):
-    app = create_app(load_settings(data_dir=real_index, api_keys=["secret-1", "secret-2"]))
+    app = create_app(load_settings(data_dir=real_index, api_keys=["secret-key-0000001", "secret-key-0000002"]))
     client = app.test_client()
     assert client.get("/api/v1/health").status_code == 200
     assert_error(client.get("/api/v1/faces/1"), 401, "unauthorized")
     assert_error(client.get("/api/v1/faces/1", headers={"X-API-Key": "wrong"}), 401, "unauthorized")
-    assert client.get("/api/v1/faces/1", headers={"X-API-Key": "secret-2"}).status_code == 200
+    assert client.get("/api/v1/faces/1", headers={"X-API-Key": "secret-key-0000002"}).status_code == 200
 
 
 def test_openapi_document_describes_the_endpoints(client):

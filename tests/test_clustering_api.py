@@ -294,10 +294,10 @@ def test_openapi_lists_the_clustering_endpoints(people_client):
 
 
 def test_api_keys_guard_the_clustering_endpoints(people_index: Path):
-    client = create_app(load_settings(data_dir=people_index, api_keys=["k1"])).test_client()
+    client = create_app(load_settings(data_dir=people_index, api_keys=["cluster-admin-key-1"])).test_client()
     assert_error(client.post("/api/v1/clusters", json={}), 401, "unauthorized")
     assert_error(client.get("/api/v1/people"), 401, "unauthorized")
-    assert client.post("/api/v1/clusters", json={"k": 2}, headers={"X-API-Key": "k1"}).status_code == 200
+    assert client.post("/api/v1/clusters", json={"k": 2}, headers={"X-API-Key": "cluster-admin-key-1"}).status_code == 200
 
 
 def test_cli_cluster_stores_a_run_the_service_reads(runner, people_index: Path, tmp_path: Path):

@@ -139,14 +139,14 @@ def test_erasing_faces_near_a_probe_embedding(people_index: Path):
 
 
 def test_erasure_needs_an_admin_key_and_waits_for_no_reindex(people_index: Path):
-    client = client_of(people_index, api_keys=["adm"], read_keys=["rd"])
-    assert client.delete("/api/v1/faces/1", headers={"X-API-Key": "rd"}).status_code == 403
-    assert client.post("/api/v1/erasures", json={"face_ids": [1]}, headers={"X-API-Key": "rd"}).status_code == 403
+    client = client_of(people_index, api_keys=["erasure-admin-key"], read_keys=["erasure-read-key-1"])
+    assert client.delete("/api/v1/faces/1", headers={"X-API-Key": "erasure-read-key-1"}).status_code == 403
+    assert client.post("/api/v1/erasures", json={"face_ids": [1]}, headers={"X-API-Key": "erasure-read-key-1"}).status_code == 403
     with IndexLock(people_index, command="facesearch index /photos"):
-        busy = client.delete("/api/v1/faces/1", headers={"X-API-Key": "adm"})
+        busy = client.delete("/api/v1/faces/1", headers={"X-API-Key": "erasure-admin-key"})
     assert busy.status_code == 409 and busy.get_json()["error"]["code"] == "index_busy"
-    assert client.get("/api/v1/faces/1", headers={"X-API-Key": "adm"}).status_code == 200
-    assert client.delete("/api/v1/faces/1", headers={"X-API-Key": "adm"}).get_json()["faces_erased"] == 1
+    assert client.get("/api/v1/faces/1", headers={"X-API-Key": "erasure-admin-key"}).status_code == 200
+    assert client.delete("/api/v1/faces/1", headers={"X-API-Key": "erasure-admin-key"}).get_json()["faces_erased"] == 1
 
 
 def faces_of(data_dir: Path) -> dict[str, int]:

@@ -53,7 +53,7 @@ CHECKS = [
 ]
 
 # The app requires this (admin) key; requests without it must get a 401.
-KEY = "fuzz-admin-key"
+KEY = "fuzz-admin-key-0001"
 
 # Every documented operation, from the document itself (the same for every app).
 DOCUMENT = openapi_document()

@@ -199,10 +199,10 @@ def test_index_endpoint_reports_the_generation_and_the_last_run(two_generations:
 
 
 def test_index_endpoint_needs_the_api_key_and_is_documented(two_generations: Path):
-    client = app_of(two_generations, api_keys=["k1"]).test_client()
+    client = app_of(two_generations, api_keys=["cluster-admin-key-1"]).test_client()
     assert client.get("/api/v1/index").status_code == 401
-    assert client.get("/api/v1/index", headers={"X-API-Key": "k1"}).status_code == 200
-    doc = client.get("/api/v1/openapi.json", headers={"X-API-Key": "k1"}).get_json()
+    assert client.get("/api/v1/index", headers={"X-API-Key": "cluster-admin-key-1"}).status_code == 200
+    doc = client.get("/api/v1/openapi.json", headers={"X-API-Key": "cluster-admin-key-1"}).get_json()
     assert doc["paths"]["/api/v1/index"]["get"]["security"] == [{"apiKey": []}]
     assert set(doc["components"]["schemas"]["IndexResponse"]["properties"]) == {
         "faces", "photos", "generation", "published_at", "model", "index_type", "search", "last_run",

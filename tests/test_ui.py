@@ -129,7 +129,7 @@ def test_the_photo_page_boxes_every_face(indexed):
     page = client.get(f"/photos/{photo_id}").get_data(as_text=True)
     assert page.count('class="box"') == 1 and 'data-face-id="1"' in page
     image = client.get(f"/photos/{photo_id}/image.jpg")
-    assert image.mimetype == "image/jpeg" and image.headers["Cache-Control"] == "private, max-age=3600"
+    assert image.mimetype == "image/jpeg" and image.headers["Cache-Control"] == "private, no-cache"  # revalidated
     assert client.get(f"/photos/{photo_id}/image.jpg", headers={"If-None-Match": image.headers["ETag"]}).status_code == 304
     thumb = client.get("/faces/1/thumbnail.jpg")
     assert client.get("/faces/1/thumbnail.jpg", headers={"If-None-Match": thumb.headers["ETag"]}).status_code == 304
@@ -145,7 +145,7 @@ def test_the_index_page(indexed):
 
 
 def test_signing_in_with_a_key(indexed):
-    client = client_of(indexed, api_keys=["admin-key"], read_keys=["read-key"])
+    client = client_of(indexed, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"])
     first = client.get("/index")
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
     login = client.get(first.headers["Location"]).get_data(as_text=True)
@@ -153,16 +153,16 @@ def test_signing_in_with_a_key(indexed):
     token = token_of(login)
     wrong = client.post("/login", data={"api_key": "nope", "csrf_token": token, "next": "/index"})
     assert wrong.status_code == 401 and "not valid" in wrong.get_data(as_text=True)
-    right = client.post("/login", data={"api_key": "read-key", "csrf_token": token, "next": "/index"})
+    right = client.post("/login", data={"api_key": "read-key-00000001", "csrf_token": token, "next": "/index"})
     assert right.status_code == 302 and right.headers["Location"] == "/index"
     cookie = right.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "read-key" not in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "read-key-00000001" not in cookie
     page = client.get("/index").get_data(as_text=True)
     assert "Read only" in page and "Sign out" in page
     # Never sent away from this site after signing in.
     token = token_of(page)
     client.post("/logout", data={"csrf_token": token})
-    again = client.post("/login", data={"api_key": "admin-key", "csrf_token": token_of(client.get("/login").get_data(as_text=True)),
+    again = client.post("/login", data={"api_key": "admin-key-0000001", "csrf_token": token_of(client.get("/login").get_data(as_text=True)),
                                         "next": "https://elsewhere.example/"})
     assert again.headers["Location"] == "/"
     assert client.get("/index").status_code == 200

@@ -1,10 +1,11 @@
-"""The ``facesearch`` command: ``index``, ``serve``, ``repair``, ``erase``,
-``cluster``, ``people``, ``hash-key``. It sits above ``indexer`` and
+"""The ``facesearch`` command: ``index``, ``serve``, ``repair``, ``verify``, ``erase``,
+``cluster``, ``people``, ``new-key``, ``hash-key``. It sits above ``indexer`` and
 ``service`` and imports both; neither imports it."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -13,7 +14,9 @@ from facesearch.cli.clustering import cluster
 from facesearch.cli.erasure import erase
 from facesearch.cli.indexing import index, repair
 from facesearch.cli.people import people
-from facesearch.cli.serving import hash_key, serve
+from facesearch.cli.serving import hash_key, new_key, serve
+from facesearch.cli.verification import verify
+from indexer.store.file_modes import PROCESS_UMASK
 
 
 def _version_text() -> str:
@@ -46,11 +49,12 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option("-v", "--verbose", count=True, help="More log output (-v: each skipped photo, -vv: debug).")
 def main(verbose: int) -> None:
     """facesearch: index photo folders, then ask "who looks like this?"."""
+    os.umask(PROCESS_UMASK)  # what SQLite, Milvus Lite and gunicorn create in the data directory: owner only
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for command in (index, serve, repair, erase, hash_key, cluster, people):
+for command in (index, serve, repair, verify, erase, hash_key, new_key, cluster, people):
     main.add_command(command)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
 from indexer.store import StoreError, open_published
 
 
@@ -60,15 +60,15 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
         if contact_sheet is not None:
             contact_sheet.write_bytes(contact_sheet_png(store, annotations, run))
     out = sys.stderr if as_json else sys.stdout
-    click.echo(
+    echo(
         f"{response.faces} faces in {response.k} clusters and {len(response.strangers)} strangers "
         f"({response.method}, {response.duration_s:.1f} s), stored as run {response.run_id} in {Path(settings.data_dir).resolve()}",
         file=out,
     )
     for item in response.clusters:
         if item.name is not None:
-            click.echo(f"  cluster {item.id}: {item.name} ({item.size} faces)", file=out)
+            echo(f"  cluster {item.id}: {item.name} ({item.size} faces)", file=out)
     if contact_sheet is not None:
-        click.echo(f"contact sheet: {contact_sheet}", file=out)
+        echo(f"contact sheet: {contact_sheet}", file=out)
     if as_json:
-        click.echo(response.model_dump_json())
+        echo(response.model_dump_json())

@@ -1,8 +1,10 @@
 """What every ``facesearch`` command shares: the data directory and config
-options, and settings loaded with a usage error for a bad one."""
+options, settings loaded with a usage error for a bad one, and output that
+a name or a file name cannot turn into terminal commands (``echo``)."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import click
@@ -10,6 +12,7 @@ import click
 from config.settings import Settings, load_settings
 from indexer.store import FaceStore, StoreError, open_published
 from indexer.store.annotations import AnnotationsDB
+from indexer.store.corrections import TEXT_DIRECTION_CONTROLS
 
 CONFIG_OPTION = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -44,3 +47,22 @@ def open_index(settings: Settings) -> tuple[Path, FaceStore, AnnotationsDB]:
     except StoreError as exc:
         store.close()
         raise click.ClickException(str(exc)) from None
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character (terminal escapes, NUL,
+    newlines), line separator and text-direction control written as an
+    escape (``\\u001b``, ``\\u202e``): a name or file name prints as what it
+    holds, and cannot move the cursor, retitle the terminal or reorder the
+    line. A ``\\uXXXX`` escape inside a JSON string is still the same JSON."""
+    return "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in TEXT_DIRECTION_CONTROLS
+                   else c for c in text)
+
+
+def _escaped(char: str) -> str:
+    return f"\\u{ord(char):04x}"
+
+
+def echo(text: str = "", **kwargs) -> None:
+    """``click.echo`` of ``printable(text)``: every command prints through it."""
+    click.echo(printable(str(text)), **kwargs)

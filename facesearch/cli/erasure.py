@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, open_index
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, open_index
 from facesearch.cli.people import person_id_of
 
 
@@ -72,12 +72,12 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
         except ImageError as exc:
             raise click.ClickException(f"a probe photo cannot be read: {exc}") from None
         out = sys.stderr if as_json else sys.stdout
-        click.echo(f"{preview.faces_erased} indexed faces in {len(preview.photos)} files"
+        echo(f"{preview.faces_erased} indexed faces in {len(preview.photos)} files"
                    f"{' and the person ' + person if person is not None else ''} to erase", file=out)
         for path in preview.photos[:20]:
-            click.echo(f"  {path}", file=out)
+            echo(f"  {path}", file=out)
         if len(preview.photos) > 20:
-            click.echo(f"  ... and {len(preview.photos) - 20} more files", file=out)
+            echo(f"  ... and {len(preview.photos) - 20} more files", file=out)
         report = preview
         if not dry_run:
             if not yes and not click.confirm("Erase them for good?", err=True):
@@ -86,7 +86,7 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
                 report = erase_faces(root, sorted(ids), annotations, person_id=person_id, settings=settings)
             except IndexBusyError as exc:
                 raise click.ClickException(f"{exc} Retry the erasure afterwards.") from None
-            click.echo(f"erased {report.faces_erased} faces from {len(report.photos)} files; "
+            echo(f"erased {report.faces_erased} faces from {len(report.photos)} files; "
                        f"index generation {report.generation}", file=out)
         if settings.service.audit_log:
             AuditLog.in_data_dir(root).write({
@@ -97,4 +97,4 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
                 "results": report.faces_erased, "face_ids": report.face_ids,
             })
         if as_json:
-            click.echo(json.dumps(asdict(report)))
+            echo(json.dumps(asdict(report)))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from config.settings import Settings
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
 from indexer.store import StoreError
 from indexer.watch import parse_interval, stop_on_signals, watch
 
@@ -92,7 +92,7 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
     except (StoreError, DistributedError) as exc:
         raise click.ClickException(str(exc)) from None
     out = sys.stderr if as_json else sys.stdout
-    click.echo(
+    echo(
         f"{report.images_seen} photos seen: {report.images_indexed} indexed, {report.images_unchanged} unchanged, "
         f"{report.images_without_faces} without a face, {len(report.errors)} unreadable, "
         f"{report.images_removed} removed; faces +{report.faces_added} -{report.faces_removed}, "
@@ -101,21 +101,21 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
         file=out,
     )
     for error in report.errors[:20]:
-        click.echo(f"  unreadable: {error['path']}: {error['error']}", file=out)
+        echo(f"  unreadable: {error['path']}: {error['error']}", file=out)
     if len(report.errors) > 20:
-        click.echo(f"  ... and {len(report.errors) - 20} more (see --json)", file=out)
+        echo(f"  ... and {len(report.errors) - 20} more (see --json)", file=out)
     ann = report.approximate_index
     if ann:
-        click.echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "
+        echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "
                    f"(lists trained at {ann['trained_faces']} faces; index.search)", file=out)
     recognition = report.recognition
     if recognition and "error" in recognition:
-        click.echo(f"  recognition of named people failed: {recognition['error']}", file=out)
+        echo(f"  recognition of named people failed: {recognition['error']}", file=out)
     elif recognition and recognition["evaluated"]:
-        click.echo(f"  recognition: {recognition['suggested']} faces suggested to named people of "
+        echo(f"  recognition: {recognition['suggested']} faces suggested to named people of "
                    f"{recognition['evaluated']} evaluated ({recognition['duration_s']:.1f} s)", file=out)
     if as_json:
-        click.echo(json.dumps(report.to_dict()))
+        echo(json.dumps(report.to_dict()))
 
 
 def _workers(report) -> str:
@@ -148,18 +148,18 @@ def _watch(
             log.exception("reindex run failed")
             failure = f"{type(exc).__name__}: {exc}"
         else:
-            click.echo(f"{_now()} {_run_line(report)}", err=True)
+            echo(f"{_now()} {_run_line(report)}", err=True)
             if as_json:
-                click.echo(json.dumps({"started_at": started_at, **report.to_dict()}))
+                echo(json.dumps({"started_at": started_at, **report.to_dict()}))
             return
-        click.echo(f"{_now()} reindex failed after {time.monotonic() - started:.1f} s: {failure}", err=True)
+        echo(f"{_now()} reindex failed after {time.monotonic() - started:.1f} s: {failure}", err=True)
         if as_json:
-            click.echo(json.dumps({"started_at": started_at, "failure": failure}))
+            echo(json.dumps({"started_at": started_at, "failure": failure}))
 
     def on_signal(name: str) -> None:
-        click.echo(f"{_now()} {name}: stopping after the run in progress, if any (again: at once)", err=True)
+        echo(f"{_now()} {name}: stopping after the run in progress, if any (again: at once)", err=True)
 
-    click.echo(f"{_now()} reindexing {len(paths)} folder(s) every {interval_s:g} s into "
+    echo(f"{_now()} reindexing {len(paths)} folder(s) every {interval_s:g} s into "
                f"{Path(settings.data_dir).resolve()}; SIGINT or SIGTERM stops", err=True)
     with stop_on_signals(on_signal) as stop:
         watch(run_once, interval_s, stop, max_runs=max_runs)
@@ -195,4 +195,4 @@ def repair(data_dir, config_file) -> None:
         count = repair_index(settings)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"rebuilt the index of {count} faces in {Path(settings.data_dir).resolve()}")
+    echo(f"rebuilt the index of {count} faces in {Path(settings.data_dir).resolve()}")

@@ -14,11 +14,12 @@ from pathlib import Path
 import click
 
 from config.settings import Settings
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, open_index
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, open_index, printable
 from indexer.store import FaceStore
 from indexer.store.annotations import (
     AnnotationsDB,
     ClusterNotFoundError,
+    InvalidNameError,
     MergeError,
     NameTakenError,
     NoClusteringError,
@@ -59,9 +60,9 @@ def opened(data_dir, config_file) -> Iterator[Opened]:
             yield Opened(settings, root, store, annotations)
         except (PersonNotFoundError, service_people.FacesNotFound, NoClusteringError, ClusterNotFoundError,
                 NothingToUndoError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except (NameTakenError, MergeError, IndexBusyError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
+        except (NameTakenError, InvalidNameError, MergeError, IndexBusyError) as exc:
+            raise click.ClickException(printable(str(exc))) from None
 
 
 def person_id_of(annotations: AnnotationsDB, person: str) -> int:
@@ -101,12 +102,12 @@ def list_people(data_dir, config_file, as_json) -> None:
     with opened(data_dir, config_file) as o:
         everyone = o.annotations.people()
         if as_json:
-            click.echo(PeopleResponse(people=[service_people.person_model(p) for p in everyone]).model_dump_json())
+            echo(PeopleResponse(people=[service_people.person_model(p) for p in everyone]).model_dump_json())
             return
         if not everyone:
-            click.echo("nobody is named yet: facesearch people name NAME FACE_ID... (or --cluster ID)")
+            echo("nobody is named yet: facesearch people name NAME FACE_ID... (or --cluster ID)")
         for person in everyone:
-            click.echo(summary(person))
+            echo(summary(person))
 
 
 @people.command()
@@ -127,15 +128,15 @@ def show(person, data_dir, config_file, limit, offset, order, source, as_json) -
         page = service_people.person_faces(o.store, o.annotations, person_id, PersonFacesParams(
             limit=limit, offset=offset, order=order, source=source))
         if as_json:
-            click.echo(page.model_dump_json())
+            echo(page.model_dump_json())
             return
-        click.echo(summary(o.annotations.person(person_id)))
+        echo(summary(o.annotations.person(person_id)))
         for face in page.faces:
             distance = "-" if face.distance is None else f"{face.distance:.3f}"
             at = f" at {face.timestamp:.1f} s" if face.timestamp is not None else ""
-            click.echo(f"  face {face.face_id:>8}  {face.source:<9}  {distance:>5}  {face.path}{at}")
+            echo(f"  face {face.face_id:>8}  {face.source:<9}  {distance:>5}  {face.path}{at}")
         if page.total > offset + len(page.faces):
-            click.echo(f"  ... {page.total - offset - len(page.faces)} more (--offset {offset + len(page.faces)})")
+            echo(f"  ... {page.total - offset - len(page.faces)} more (--offset {offset + len(page.faces)})")
 
 
 @people.command()
@@ -199,9 +200,9 @@ def _correct(path: str, correction, person, face_ids, data_dir, config_file, as_
         done = correction(o.store, o.annotations, person_id, check_count(face_ids), ACTOR)
         o.audit(path, params={"person_id": person_id}, face_ids=done.face_ids, results=done.changed)
         if as_json:
-            click.echo(service_people.correction_response(done).model_dump_json())
+            echo(service_people.correction_response(done).model_dump_json())
             return
-        click.echo(f"{done.changed} of {len(done.face_ids)} faces changed; {summary(done.person)}")
+        echo(f"{done.changed} of {len(done.face_ids)} faces changed; {summary(done.person)}")
 
 
 @people.command()
@@ -220,7 +221,7 @@ def merge(person, others, data_dir, config_file, as_json) -> None:
         o.audit("people merge", params={"person_id": person_id, "people": ids}, face_ids=done.face_ids,
                 results=done.changed)
         if not as_json:
-            click.echo(f"merged {len(ids)} into {person_id}, {done.changed} confirmed faces moved")
+            echo(f"merged {len(ids)} into {person_id}, {done.changed} confirmed faces moved")
         _print_person(done.person, as_json)
 
 
@@ -239,12 +240,12 @@ def undo_merge(person, data_dir, config_file, as_json) -> None:
                 face_ids=report.restored_face_ids, results=report.faces_restored)
         response = service_people.undo_response(o.annotations, report)
         if as_json:
-            click.echo(response.model_dump_json())
+            echo(response.model_dump_json())
             return
-        click.echo(f"undid merge {report.merge_id}: {', '.join(p.name for p in response.restored)} back, "
+        echo(f"undid merge {report.merge_id}: {', '.join(p.name for p in response.restored)} back, "
                    f"{report.faces_restored} faces restored")
         if report.left_as_they_are:
-            click.echo(f"  changed since the merge, left as they are: faces {report.left_as_they_are}")
+            echo(f"  changed since the merge, left as they are: faces {report.left_as_they_are}")
 
 
 @people.command()
@@ -277,7 +278,7 @@ def forget(person, data_dir, config_file, yes) -> None:
             raise click.ClickException("nothing forgotten")
         o.annotations.delete_person(person_id, actor=ACTOR)
         o.audit("people forget", params={"person_id": person_id})
-        click.echo(f"forgot {known.name}")
+        echo(f"forgot {known.name}")
 
 
 @people.command()
@@ -293,14 +294,14 @@ def recognise(data_dir, config_file, everything, as_json) -> None:
                                           everything=everything)
         o.audit("people recognise", params={"everything": everything}, results=result.suggested)
         if as_json:
-            click.echo(result.model_dump_json())
+            echo(result.model_dump_json())
             return
-        click.echo(f"{result.suggested} suggestions from {result.evaluated} faces evaluated against "
+        echo(f"{result.suggested} suggestions from {result.evaluated} faces evaluated against "
                    f"{result.confirmed_faces} confirmed faces ({result.duration_s:.2f} s)")
 
 
 def _print_person(person, as_json: bool) -> None:
     if as_json:
-        click.echo(service_people.person_model(person).model_dump_json())
+        echo(service_people.person_model(person).model_dump_json())
     else:
-        click.echo(summary(person), file=sys.stdout)
+        echo(summary(person), file=sys.stdout)

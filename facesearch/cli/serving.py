@@ -1,4 +1,4 @@
-"""``facesearch serve`` and ``facesearch hash-key``."""
+"""``facesearch serve``, ``facesearch new-key`` and ``facesearch hash-key``."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ def serve(data_dir, config_file, host, port, workers, insecure) -> None:
     """Serve the HTTP API with gunicorn until stopped (Ctrl-C)."""
     from service.access import KeyConfigError, is_loopback, parse_keys
     from service.server import run_server
+    from service.ui.security import SecretFileError
 
     service = {k: v for k, v in dict(host=host, port=port, workers=workers).items() if v is not None}
     settings = cli_settings(config_file, data_dir=data_dir, service=service)
     try:
         keys = parse_keys(settings.api_keys, settings.read_keys)
     except KeyConfigError as exc:
-        raise click.ClickException(f"API keys: {exc}") from None
+        raise click.UsageError(f"API keys: {exc}") from None  # exit status 2: the configuration is wrong
     if not keys and not is_loopback(settings.service.host):
         if not insecure:
             raise click.ClickException(
@@ -39,8 +40,20 @@ def serve(data_dir, config_file, host, port, workers, insecure) -> None:
         click.echo(f"facesearch: WARNING: serving on {settings.service.host} with no API key (--insecure)", err=True)
     try:
         run_server(settings)
-    except StoreError as exc:
+    except (StoreError, SecretFileError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@click.command("new-key")
+def new_key() -> None:
+    """Print a new random API key (256 bits) on stdout, and on stderr how
+    to configure it. `KEY=$(facesearch new-key)` keeps it out of the terminal."""
+    from service.access import hashed_form, new_key as make_key
+
+    key = make_key()
+    click.echo(key)
+    click.echo(f"configure it as FACESEARCH_API_KEYS (admin) or FACESEARCH_READ_KEYS (read only), or put its "
+               f"digest in the config file: {hashed_form(key)}", err=True)
 
 
 @click.command("hash-key")
@@ -50,7 +63,7 @@ def hash_key(key, make_new) -> None:
     """Print the form of an API key to put in a config file
     (`sha256:<hex>`), so that the file does not hold the key itself. The key
     is read from stdin when not given (keeps it out of the shell history)."""
-    from service.access import hashed_form, new_key
+    from service.access import KeyConfigError, check_strength, hashed_form, new_key
 
     if make_new:
         if key:
@@ -63,4 +76,8 @@ def hash_key(key, make_new) -> None:
         key = sys.stdin.readline().strip()
     if not key:
         raise click.UsageError("give the key as an argument or on stdin")
+    try:
+        check_strength(key)
+    except KeyConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(hashed_form(key))

@@ -19,6 +19,7 @@ know it): the service checks them first.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from dataclasses import dataclass, field
 
 from indexer.store.attribution import chunks
@@ -39,6 +40,10 @@ class NameTakenError(ValueError):
     """Another person already has that name."""
 
 
+class InvalidNameError(ValueError):
+    """A name that cannot be a person's: empty, too long, or holding an unsafe character."""
+
+
 class MergeError(ValueError):
     """A merge that cannot be: a person into itself, no one to merge."""
 
@@ -48,11 +53,34 @@ class NothingToUndoError(LookupError):
 
 
 def clean_name(name: str) -> str:
-    """The name without surrounding whitespace; ValueError when empty or too long."""
+    """The name without surrounding whitespace; ValueError when empty, too
+    long, or holding a character ``unsafe_character`` finds."""
     cleaned = name.strip()
     if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
-        raise ValueError(f"a name must have 1 to {MAX_NAME_LENGTH} characters")
+        raise InvalidNameError(f"a name must have 1 to {MAX_NAME_LENGTH} characters")
+    found = unsafe_character(cleaned)
+    if found is not None:
+        raise InvalidNameError(f"a name may not hold {found}: type it without")
     return cleaned
+
+
+# Invisible characters that reorder the text around them (bidi embeddings,
+# overrides, isolates and marks): "\u202eevilgnp.exe" shows as "exe.pngneve".
+CONTROL_NAMES = {"\0": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x1b": "ESCAPE",
+                 "\x7f": "DELETE", "\x9b": "CONTROL SEQUENCE INTRODUCER", "\x9d": "OPERATING SYSTEM COMMAND"}
+TEXT_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character of ``text`` a name may not hold, described
+    (``U+001B ESCAPE at position 3``), or None: control characters (NUL,
+    newlines, terminal escapes: Unicode category Cc), line and paragraph
+    separators, and text-direction controls. Joiners and emoji are fine."""
+    for position, char in enumerate(text, start=1):
+        if (unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in TEXT_DIRECTION_CONTROLS):
+            label = unicodedata.name(char, CONTROL_NAMES.get(char, "a control character"))
+            return f"U+{ord(char):04X} ({label}) at position {position}"
+    return None
 
 
 def begin(conn: sqlite3.Connection, action: str, person_id: int | None, actor: str | None) -> int:

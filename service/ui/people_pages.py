@@ -22,7 +22,7 @@ from indexer.store.annotations import (
 )
 from indexer.store.generations import IndexBusyError
 from service import people
-from service.api import actor, audited, served, state
+from service.context import actor, audited, served, state
 from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from service.timeline import timeline

@@ -3,12 +3,17 @@ headers of every page.
 
 - **Sign-in.** With API keys configured, every page but ``/login`` (and the
   static files) needs a session: ``/login`` takes a key, checks it like the
-  API does (``service.access``) and keeps its id and scope in Flask's
-  signed session cookie (HttpOnly, SameSite=Strict, Secure when the request
-  came over HTTPS); the key itself is never stored. A read key sees no
-  admin controls, and admin actions from it are refused. Without keys the
-  pages answer everyone (``facesearch serve`` then binds to loopback only).
-- **Session secret.** ``ui-secret.key`` in the data directory (32 random
+  API does (``service.access``, with the same throttle on wrong keys) and
+  starts a session on the server (``service.access_store``): the browser's
+  cookie (Flask's signed cookie: HttpOnly, SameSite=Strict, Secure when the
+  request came over HTTPS) holds only the session's random token and the
+  CSRF token. Every request looks the session up and the key that signed
+  in among the keys configured now, which gives its scope: a removed key,
+  sign-out, ``service.session_hours`` or ``service.session_idle_minutes``
+  end it, and a copied cookie with it. A read key sees no admin controls,
+  and admin actions from it are refused. Without keys the pages answer
+  everyone (``facesearch serve`` then binds to loopback only).
+- **Cookie secret.** ``ui-secret.key`` in the data directory (32 random
   bytes, mode 0600, made once), so that every server worker signs and reads
   the same cookies and a restart keeps people signed in. Deleting the file
   signs everyone out.
@@ -32,9 +37,13 @@ from pathlib import Path
 from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
+from config.settings import ServiceSettings
 from service.access import ApiKey, allows
+from service.access_store import AccessStore
 
 SECRET_FILE = "ui-secret.key"
+SECRET_BYTES = 32
+SESSION_FIELD = "sid"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -51,21 +60,33 @@ class SessionInterface(SecureCookieSessionInterface):
         return request.is_secure
 
 
+class SecretFileError(ValueError):
+    """The cookie secret file cannot be used; the message says what to do."""
+
+
 def session_secret(data_dir: Path) -> bytes:
-    """The data directory's session secret, made once (``O_EXCL``: two
-    workers starting together agree on one)."""
+    """The data directory's cookie secret, made once (``O_EXCL``: two
+    workers starting together agree on one). Raises ``SecretFileError`` for
+    a file cut short or unreadable."""
     path = Path(data_dir) / SECRET_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        secret = b""
         for _ in range(50):  # another worker may be writing it right now
-            secret = path.read_bytes()
-            if len(secret) >= 32:
+            try:
+                secret = path.read_bytes()
+            except OSError as exc:
+                raise SecretFileError(f"cannot read the cookie secret {path} ({exc.strerror}): fix its "
+                                      "permissions, or delete it to make a new one") from None
+            if len(secret) >= SECRET_BYTES:
                 return secret
             time.sleep(0.01)
-        raise RuntimeError(f"{path} is shorter than 32 bytes: delete it to make a new one") from None
+        raise SecretFileError(
+            f"the cookie secret {path} holds {len(secret)} bytes, {SECRET_BYTES} expected (damaged or cut short): "
+            "delete it and start again; a new one is made, and everyone signed in signs in again") from None
     try:
-        secret = secrets.token_bytes(32)
+        secret = secrets.token_bytes(SECRET_BYTES)
         os.write(fd, secret)
         os.fsync(fd)
     finally:
@@ -80,28 +101,38 @@ def configure(app: Flask, data_dir: Path) -> None:
                       SESSION_COOKIE_NAME="facesearch_session")
 
 
-def sign_in(key: ApiKey) -> None:
+def sign_in(key: ApiKey, access: AccessStore, service: ServiceSettings) -> None:
+    """A new session on the server for ``key``; the cookie gets its token
+    and a fresh CSRF token."""
+    token = access.start(key.digest, time.time(), max_age_s=service.session_hours * 3600)
     session.clear()
-    session["key_id"] = key.key_id
-    session["scope"] = key.scope
+    session[SESSION_FIELD] = token
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
-def sign_out() -> None:
+def sign_out(access: AccessStore) -> None:
+    """End the session on the server (every copy of the cookie) and in the browser."""
+    access.end(session.get(SESSION_FIELD))
     session.clear()
 
 
-def signed_in_scope(keys: tuple[ApiKey, ...]) -> str | None:
-    """The scope this request may use: ``admin`` without keys, the session's
-    scope with them (None: not signed in). Sets ``g.key_id`` for the audit."""
+def signed_in_scope(keys: tuple[ApiKey, ...], access: AccessStore, service: ServiceSettings) -> str | None:
+    """The scope this request may use: ``admin`` without keys; with them,
+    that of the configured key whose session this is (None: not signed in,
+    the session is over, or its key is no longer configured). Sets
+    ``g.key_id`` for the audit."""
     if not keys:
         g.key_id = None
         return "admin"
-    scope = session.get("scope")
-    if scope not in ("read", "admin"):
+    digest = access.key_of(session.get(SESSION_FIELD), time.time(), max_age_s=service.session_hours * 3600,
+                           idle_s=service.session_idle_minutes * 60)
+    if digest is None:
         return None
-    g.key_id = session.get("key_id")
-    return scope
+    key = next((k for k in keys if hmac.compare_digest(k.digest, digest)), None)
+    if key is None:
+        return None
+    g.key_id = key.key_id
+    return key.scope
 
 
 def csrf_token() -> str:

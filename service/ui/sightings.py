@@ -16,10 +16,12 @@ import numpy as np
 from flask import request
 
 from indexer.faces import find_faces
-from indexer.images import ImageError, decode_rgb
+from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM
-from service.api import audited, served, state
+from service.audit import hash_embeddings
+from service.context import audited, served, state
 from service.recall import RecallFilters, TooManyHits, merged_ranges, recall
+from service.searching import decode_query
 from service.timeline import timeline
 from service.ui.views import UiError, bp, page
 
@@ -72,12 +74,14 @@ def sightings_page():
     uploads = [u for u in request.files.getlist("photo") if u.filename]
     if len(uploads) > st.settings.recall.max_probes:
         raise UiError(422, f"At most {st.settings.recall.max_probes} photos at a time.")
+    detection = st.query_detection or index.detection
     for upload in uploads:
         try:
-            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
+            photo = decode_query(upload.read(), st.settings.service, detection)
         except ImageError as exc:
-            raise UiError(400, f"{upload.filename} cannot be searched: {exc}.") from None
-        faces = find_faces(rgb, st.query_detection or index.detection, max_faces=1)
+            status = 413 if exc.code == "image_too_large" else 400
+            raise UiError(status, f"{upload.filename} cannot be searched: {exc}.") from None
+        faces = find_faces(photo.rgb, detection, max_faces=1)
         if not faces:
             raise UiError(422, f"No face was found in {upload.filename}.")
         probes.append(faces[0].embedding[None])
@@ -98,7 +102,8 @@ def sightings_page():
                        people=st.annotations.attributions)
     except TooManyHits as exc:
         raise UiError(422, f"{exc}.") from None
-    audited(results=len(found.matches), total=found.total)
+    audited(query=hash_embeddings(x), params={k: v for k, v in form.items() if k != "probes"},
+            results=len(found.matches), total=found.total)
     context.update(sources=_by_source(found.matches), total=found.total, shown=len(found.matches),
                    probes=_probe_field(x), probe_count=len(x), max_distance=max_distance,
                    timeline=timeline(m.time for m in found.matches), per_source=FACES_PER_SOURCE)

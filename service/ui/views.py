@@ -12,13 +12,15 @@ import numpy as np
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexer.images import ImageError, decode_rgb, rgb_jpeg
+from indexer.images import ImageError, rgb_jpeg
 from indexer.store import runs
 from service import photos
 from service.access import authenticate
-from service.api import audited, served, state
+from service.api import revalidated_image
+from service.context import audited, served, state
+from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.index_info import index_response
-from service.searching import search_by_embedding, search_by_photo
+from service.searching import decode_query, search_by_embedding, search_by_photo
 from service.ui import security
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
@@ -49,19 +51,30 @@ class UiError(Exception):
 @bp.before_request
 def signed_in() -> Response | None:
     """Static files and the login page are open; every other page needs a
-    session when keys are configured, and every POST its CSRF token."""
+    session when keys are configured, and every POST its CSRF token. A page
+    without a session goes to ``/login``; a POST without one is refused
+    (401, the sign-in form). A photo search then takes one of its client's
+    slots (``service.guard``)."""
     if request.endpoint in ("ui.static",):
         return None
     if request.method == "POST":
         security.check_csrf(request)
     if request.endpoint in ("ui.login", "ui.logout"):
         return None
-    g.scope = security.signed_in_scope(state().keys)
+    st = state()
+    g.scope = security.signed_in_scope(st.keys, st.access, st.settings.service)
     if g.scope is None:
-        target = url_for("ui.login", next=request.full_path if request.method == "GET" else None)
+        g.auth_failed = True
+        get = request.method in ("GET", "HEAD")
+        target = url_for("ui.login", next=request.full_path if get else None)
         if request.headers.get("HX-Request"):
-            return Response(status=204, headers={"HX-Redirect": target})
-        return redirect(target)
+            return Response(status=204 if get else 401, headers={"HX-Redirect": target})
+        if get:
+            return redirect(target)
+        return page("login.html", status=401, title="Sign in", next_page="/",
+                    errors=["You are not signed in (or your sign-in has ended): nothing was changed. "
+                            "Sign in, then try again."])
+    take_photo_slot()
     return None
 
 
@@ -111,30 +124,43 @@ def page(template: str, *, status: int = 200, partial: str | None = None, **cont
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    keys = state().keys
+    """The sign-in form. Wrong keys count towards the client address's
+    throttle like the API's (429 once blocked, before the key is looked at)."""
+    st = state()
     next_page = _local(request.values.get("next"))
-    if not keys:
+    if not st.keys:
         return redirect(next_page)
     errors = []
     if request.method == "POST":
-        key = authenticate(request.form.get("api_key", ""), keys)
+        given = request.form.get("api_key", "")
+        if given:
+            refuse_if_blocked()
+        key = authenticate(given, st.keys)
         if key is not None:
-            security.sign_in(key)
+            security.sign_in(key, st.access, st.settings.service)
             g.key_id = key.key_id
             return redirect(next_page)
-        g.key_id = "invalid"
-        errors.append("That API key is not valid. Ask the administrator for one, or check that it was copied whole.")
+        if given:
+            count_wrong_key()
+            errors.append("That API key is not valid. Ask the administrator for one, or check that it was "
+                          "copied whole.")
+        else:
+            g.auth_failed = True
+            errors.append("Enter your API key.")
     return page("login.html", status=401 if errors else 200, title="Sign in", errors=errors, next_page=next_page)
 
 
 @bp.post("/logout")
 def logout():
-    security.sign_out()
+    security.sign_out(state().access)
     return redirect(url_for("ui.login"))
 
 
 def _local(target: str | None) -> str:
-    """Only a path of this site is a place to go after signing in."""
+    """Only a path of this site is a place to go after signing in; one with
+    control characters (a header injection) is a bad request."""
+    if target and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        raise UiError(400, "The page to return to after signing in is not a valid address.")
     parsed = urlparse(target or "/")
     if parsed.scheme or parsed.netloc or not (target or "/").startswith("/") or (target or "").startswith("//"):
         return "/"
@@ -159,17 +185,18 @@ def search_page():
         upload = request.files.get("photo")
         if upload is None or not upload.filename:
             raise UiError(400, "Choose a photo to search with.")
+        detection = st.query_detection or index.detection
         try:
-            rgb = decode_rgb(upload.read(), max_pixels=st.settings.service.max_query_pixels)
+            photo = decode_query(upload.read(), st.settings.service, detection)
         except ImageError as exc:
             raise UiError(400 if exc.code != "image_too_large" else 413, f"That file cannot be searched: {exc}.")
-        result = search_by_photo(index.store, rgb, st.query_detection or index.detection, form.k, form.max_distance,
+        result = search_by_photo(index.store, photo, detection, form.k, form.max_distance,
                                  st.annotations.attributions, max_faces=st.settings.search.max_query_faces)
         if not result.faces:
             context["errors"] = ["No face was found in that photo. Try one where the face is larger or facing the camera."]
         context["query"] = {
-            "width": rgb.shape[1], "height": rgb.shape[0], "name": upload.filename,
-            "src": "data:image/jpeg;base64," + base64.b64encode(rgb_jpeg(rgb, PREVIEW_SIDE)).decode(),
+            "width": photo.width, "height": photo.height, "name": upload.filename,
+            "src": "data:image/jpeg;base64," + base64.b64encode(rgb_jpeg(photo.rgb, PREVIEW_SIDE)).decode(),
         }
         context["result"] = result
         audited(results=sum(len(f.matches) for f in result.faces), faces=len(result.faces))
@@ -210,7 +237,7 @@ def photo_image(photo_id: int):
                                           max_pixels=state().settings.indexer.max_image_pixels)
     except (photos.PhotoNotFound, photos.PhotoUnavailable):
         abort(404)
-    return _image(jpeg, f"{content[:32]}-{face_id or 0}")
+    return revalidated_image(jpeg, f"{content[:32]}-{face_id or 0}")
 
 
 @bp.get("/faces/<int:face_id>")
@@ -227,17 +254,9 @@ def face_thumbnail(face_id: int):
     jpeg = served().store.thumbnail(face_id)
     if jpeg is None:
         abort(404)
-    return _image(jpeg, f"face-{face_id}")
+    return revalidated_image(jpeg, f"face-{face_id}")
 
 
-def _image(jpeg: bytes, etag: str) -> Response:
-    """An image with an ETag, cached privately: a second visit loads none again."""
-    if request.if_none_match.contains(etag):
-        return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": "private, max-age=3600"})
-    response = Response(jpeg, mimetype="image/jpeg")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 @bp.get("/index")

@@ -86,7 +86,7 @@ def keyed_server(live_data: Path) -> Iterator[LiveServer]:
     from config.settings import load_settings
     from service import create_app
 
-    app = create_app(load_settings(data_dir=live_data, api_keys=["admin-key"], read_keys=["read-key"]))
+    app = create_app(load_settings(data_dir=live_data, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"]))
     for url in serve(app):
         yield LiveServer(url, live_data)
 
