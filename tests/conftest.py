@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shutil
 from pathlib import Path
 
@@ -180,6 +181,20 @@ def app(real_index: Path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def client_of(data_dir: Path, **settings):
+    """A test client of the app over ``data_dir`` with these settings."""
+    from service import create_app
+
+    app = create_app(load_settings(data_dir=data_dir, **settings))
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token of a page's forms."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture

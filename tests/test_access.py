@@ -14,15 +14,9 @@ from facesearch.cli import main
 from service import create_app
 from service.access import KeyConfigError, authenticate, digest_of, hashed_form, is_loopback, parse_keys
 from service.audit import FILE_NAME, AuditLog, hash_embeddings
-from tests.conftest import person_faces
+from tests.conftest import client_of, person_faces
 
 ADMIN, READER = "admin-secret-0001", "reader-secret-0001"
-
-
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
 
 
 @pytest.fixture

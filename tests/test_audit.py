@@ -24,30 +24,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from config.settings import load_settings
 from indexer.store.generations import current_name
 from service import audit as audit_module
-from service import create_app
 from service.audit import FILE_NAME, MAX_LINE_BYTES, AuditLog, lines_of
-from tests.conftest import person_faces, put_person, store_at
+from tests.conftest import client_of, csrf_token_of, person_faces, put_person, store_at
 from tests.test_server import serving
 
 ADMIN, READER = "audit-admin-key-0001", "audit-read-key-00001"
 TEN_MB = 10 * 1024 * 1024
 
 
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
-
-
 def log_lines(data_dir: Path) -> list[str]:
     return (data_dir / FILE_NAME).read_text().splitlines()
-
-
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 # -- the writer's bounds ---------------------------------------------------------
@@ -170,7 +158,7 @@ def test_no_request_leaves_an_embedding_in_the_log(people_index: Path, fake_mode
     client.post("/api/v1/recall", data={"image": (io.BytesIO(photo.getvalue()), "q.png"), "extra": b64})
     client.post("/api/v1/search", data={"embedding": json.dumps(probe.tolist())})  # wrong kind, still logged
     client.get("/api/v1/faces/1", query_string={"q": b64})
-    token = token_of(client.get("/recall").get_data(as_text=True))
+    token = csrf_token_of(client.get("/recall").get_data(as_text=True))
     again = client.post("/recall", data={"csrf_token": token, "probes": b64, "max_distance": "0.5"})
     assert again.status_code == 200 and "sighting" in again.get_data(as_text=True)  # "Search again" worked
     client.post("/", data={"csrf_token": token, "photo": (io.BytesIO(photo.getvalue()), "q.png"), "note": b64},

@@ -10,25 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
 from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.store import generations
-from tests.conftest import published_store
+from tests.conftest import client_of, published_store
 from indexer.store.generations import GENERATIONS_DIR, IndexLock
-from service import create_app
 from service.audit import AuditLog
 from tests.conftest import PEOPLE_SIZES, person_faces
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
 TOTAL = sum(PEOPLE_SIZES.values()) + 1
-
-
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
 
 
 def anna_ids(client) -> list[int]:

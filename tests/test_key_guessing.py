@@ -17,22 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
 from facesearch.cli import main
-from service import create_app
 from service.access import MIN_KEY_CHARS, authenticate, parse_keys
 from service.access_store import AccessStore
 from service.audit import AuditLog
 from service.client import client_address
 from tests.test_server import serving
+from tests.conftest import client_of
 
 ADMIN = "guess-admin-key-00001"
-
-
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
 
 
 def test_the_limit_th_failure_in_a_minute_blocks_and_blocks_double(tmp_path: Path):

@@ -5,23 +5,14 @@ and a stranger (``people_index``: anna 7, ben 6, carl 5, dora 4 faces)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings
 from indexer.store.generations import IndexLock
-from service import create_app
 from service.audit import AuditLog
 from service.schemas import MAX_CORRECTION_FACES
-from tests.conftest import PEOPLE_SIZES, person_faces
+from tests.conftest import PEOPLE_SIZES, client_of, person_faces
 from tests.test_api import assert_error
-
-
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
 
 
 @pytest.fixture

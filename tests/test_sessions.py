@@ -13,27 +13,16 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from config.settings import load_settings
 from indexer.store.annotations import AnnotationsDB
-from service import create_app
 from service.access_store import AccessStore
 from tests.test_server import serving
+from tests.conftest import client_of, csrf_token_of
 
 ADMIN_A, ADMIN_A2, READER = "admin-key-A-000000001", "admin-key-A2-00000002", "read-key-R-0000000003"
 
 
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
-
-
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def signed_in(client, key: str):
-    token = token_of(client.get("/login").get_data(as_text=True))
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"api_key": key, "csrf_token": token, "next": "/people"})
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
@@ -46,7 +35,7 @@ def session_cookie(client) -> str:
 def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(people_index: Path):
     client = signed_in(client_of(people_index, api_keys=[ADMIN_A]), ADMIN_A)
     copied = session_cookie(client)
-    token = token_of(client.get("/people").get_data(as_text=True))
+    token = csrf_token_of(client.get("/people").get_data(as_text=True))
     client.post("/logout", data={"csrf_token": token})
     thief = client_of(people_index, api_keys=[ADMIN_A])
     thief.set_cookie("facesearch_session", copied)
@@ -63,7 +52,7 @@ def test_a_removed_key_ends_its_sessions_and_a_rotated_scope_applies_at_once(peo
     after_removal = client_of(people_index, api_keys=[ADMIN_A])  # the server restarted with A only
     after_removal.set_cookie("facesearch_session", cookie)
     assert after_removal.get("/people").status_code == 302
-    token = token_of(client.get("/people").get_data(as_text=True))
+    token = csrf_token_of(client.get("/people").get_data(as_text=True))
     assert after_removal.post("/people/cluster", data={"csrf_token": token}).status_code == 401
     demoted = client_of(people_index, api_keys=[ADMIN_A], read_keys=[ADMIN_A2])  # A2 is now a read key
     demoted.set_cookie("facesearch_session", cookie)
@@ -120,11 +109,11 @@ class Browser:
 
     def sign_in(self, key: str) -> None:
         _, _, html = self.open("/login")
-        status, _, _ = self.open("/login", {"api_key": key, "csrf_token": token_of(html), "next": "/people"})
+        status, _, _ = self.open("/login", {"api_key": key, "csrf_token": csrf_token_of(html), "next": "/people"})
         assert status == 302
 
     def token(self) -> str:
-        return token_of(self.open("/people")[2])
+        return csrf_token_of(self.open("/people")[2])
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -15,9 +15,8 @@ from PIL import Image
 from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.store.annotations import AnnotationsDB
-from service import create_app
 from service.audit import AuditLog
-from tests.conftest import lfw_photo
+from tests.conftest import client_of, csrf_token_of, lfw_photo
 
 XSS = "<script>alert(1)</script>"
 
@@ -28,18 +27,8 @@ def indexed(fake_model, photos: Path, data_dir: Path) -> Path:
     return data_dir
 
 
-def client_of(data_dir: Path, **settings):
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
-
-
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def search(client, photo: bytes, name: str = "q.jpg", htmx: bool = False, **fields):
-    token = token_of(client.get("/").get_data(as_text=True))
+    token = csrf_token_of(client.get("/").get_data(as_text=True))
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post("/", data={"photo": (io.BytesIO(photo), name), "csrf_token": token, **fields},
                        content_type="multipart/form-data", headers=headers)
@@ -150,7 +139,7 @@ def test_signing_in_with_a_key(indexed):
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
     login = client.get(first.headers["Location"]).get_data(as_text=True)
     assert '<label for="api_key">API key</label>' in login
-    token = token_of(login)
+    token = csrf_token_of(login)
     wrong = client.post("/login", data={"api_key": "nope", "csrf_token": token, "next": "/index"})
     assert wrong.status_code == 401 and "not valid" in wrong.get_data(as_text=True)
     right = client.post("/login", data={"api_key": "read-key-00000001", "csrf_token": token, "next": "/index"})
@@ -160,13 +149,13 @@ def test_signing_in_with_a_key(indexed):
     page = client.get("/index").get_data(as_text=True)
     assert "Read only" in page and "Sign out" in page
     # Never sent away from this site after signing in.
-    token = token_of(page)
+    token = csrf_token_of(page)
     client.post("/logout", data={"csrf_token": token})
-    again = client.post("/login", data={"api_key": "admin-key-0000001", "csrf_token": token_of(client.get("/login").get_data(as_text=True)),
+    again = client.post("/login", data={"api_key": "admin-key-0000001", "csrf_token": csrf_token_of(client.get("/login").get_data(as_text=True)),
                                         "next": "https://elsewhere.example/"})
     assert again.headers["Location"] == "/"
     assert client.get("/index").status_code == 200
-    client.post("/logout", data={"csrf_token": token_of(client.get("/index").get_data(as_text=True))})
+    client.post("/logout", data={"csrf_token": csrf_token_of(client.get("/index").get_data(as_text=True))})
     assert client.get("/index").status_code == 302
     # htmx requests are sent to the login page too.
     assert client.get("/index", headers={"HX-Request": "true"}).headers["HX-Redirect"].startswith("/login")
@@ -177,7 +166,7 @@ def test_sightings_grouped_by_file_filtered_and_searched_again(indexed, photos):
     page = client.get("/recall").get_data(as_text=True)
     assert '<label for="photo">Photo</label>' in page and 'type="file" accept="image/*" data-max-bytes="16777216" multiple' in page
     assert '<button type="submit">Search</button>' in page
-    token = token_of(page)
+    token = csrf_token_of(page)
 
     def recall(**fields):
         return client.post("/recall", data={"csrf_token": token, **fields}, content_type="multipart/form-data")
