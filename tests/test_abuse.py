@@ -24,7 +24,7 @@ from PIL import GifImagePlugin, Image, ImageFile
 from config.settings import load_settings
 from indexer import model
 from indexer.images import ImageError, decode_rgb
-from tests.conftest import store_at
+from tests.conftest import csrf_token_of, store_at
 from service import create_app
 from service.schemas import MAX_JSON_BODY_BYTES
 from tests.conftest import PEOPLE_SIZES, FakeModel, lfw_photo, person_faces, put_person
@@ -227,11 +227,9 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_and_searched(client, url, monk
 
 
 def test_the_pages_refuse_a_png_past_the_decoding_limit(client):
-    from tests.test_ui import token_of
-
     png = black_png(7000, 7000)
     for page in ("/", "/recall"):
-        token = token_of(client.get(page).get_data(as_text=True))
+        token = csrf_token_of(client.get(page).get_data(as_text=True))
         started = time.perf_counter()
         response = client.post(page, data={"photo": (io.BytesIO(png), "big.png"), "csrf_token": token},
                                content_type="multipart/form-data")

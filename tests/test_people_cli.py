@@ -7,7 +7,8 @@ import json
 
 from facesearch.cli import main
 from service.audit import AuditLog
-from tests.test_people_api import client_of, faces_of
+from tests.conftest import client_of
+from tests.test_people_api import faces_of
 
 
 def run(runner, people_index, *args, code: int = 0):

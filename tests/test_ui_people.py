@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-from tests.test_ui import client_of, token_of
+from tests.conftest import client_of, csrf_token_of
 
 
 def post(client, url: str, **form):
-    token = token_of(client.get("/people").get_data(as_text=True))
+    token = csrf_token_of(client.get("/people").get_data(as_text=True))
     return client.post(url, data={"csrf_token": token, **form})
 
 
@@ -80,11 +80,11 @@ def test_a_persons_faces_and_the_corrections(people_index):
 
 def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
     admin = client_of(people_index, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"])
-    token = token_of(admin.get("/login").get_data(as_text=True))
+    token = csrf_token_of(admin.get("/login").get_data(as_text=True))
     admin.post("/login", data={"api_key": "admin-key-0000001", "csrf_token": token})
     clustered(admin)
     reader = client_of(people_index, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"])
-    token = token_of(reader.get("/login").get_data(as_text=True))
+    token = csrf_token_of(reader.get("/login").get_data(as_text=True))
     reader.post("/login", data={"api_key": "read-key-00000001", "csrf_token": token})
     html = reader.get("/people").get_data(as_text=True)
     assert "Cluster faces" not in html and ">Name</label>" not in html and "data-face-id" in html
