@@ -32,7 +32,7 @@ FAST_REAPPLY = $(if $(filter 0,$(FAST)),true,$(FAST_DLIB) reapply)
 SCALE       ?=
 STAMP        = $(VENV)/.installed$(if $(filter 1,$(SCALE)),-scale,)
 
-.PHONY: install test demo lock clean bench
+.PHONY: install test test-fast lint typecheck check demo lock clean bench
 
 install: $(STAMP)
 ifeq ($(FAST),1)
@@ -62,6 +62,27 @@ $(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV)
 test:
 	@$(MAKE) --no-print-directory install SCALE=1
 	$(VENV)/bin/python -m pytest
+
+# The inner loop: no real model, no browser, no process started (servers,
+# clusters, killed runs) and FAISS only; the fakes of our seams stand in.
+test-fast:
+	@$(MAKE) --no-print-directory install SCALE=1
+	$(VENV)/bin/python -m pytest -q -m "not model and not browser and not slow"
+
+# The habits (configured in pyproject.toml): ruff's rules, mypy's types.
+# Installed as `make test` installs (SCALE=1), so that running one after the
+# other never reinstalls.
+lint:
+	@$(MAKE) --no-print-directory install SCALE=1
+	$(VENV)/bin/ruff check .
+
+typecheck:
+	@$(MAKE) --no-print-directory install SCALE=1
+	$(VENV)/bin/mypy config indexer service facesearch
+
+# Everything CI checks (.ci/run): lint, types, then the whole test suite.
+check: lint typecheck
+	@$(MAKE) --no-print-directory test
 
 demo: install
 	$(VENV)/bin/facesearch index --data-dir $(DEMO_DATA) tests/data $(SHARED_PHOTOS)

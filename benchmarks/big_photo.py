@@ -70,7 +70,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.common import REPO_ROOT, SHARED_DATA, print_table, require_dir, require_file, write_results
-from config.settings import DetectionSettings, ServiceSettings, SearchSettings, load_settings
+from config.settings import DetectionSettings, SearchSettings, ServiceSettings, load_settings
 from indexer import model
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ImageError, ScaledPhoto, decode_rgb, decode_within
@@ -132,7 +132,7 @@ def scaled_jpeg(source: Image.Image, pixels: float) -> bytes:
     """``source`` scaled (Lanczos) to about ``pixels``, as a JPEG of quality 92."""
     factor = (pixels / (source.width * source.height)) ** 0.5
     out = io.BytesIO()
-    source.resize((round(source.width * factor), round(source.height * factor)), Image.LANCZOS).save(
+    source.resize((round(source.width * factor), round(source.height * factor)), Image.Resampling.LANCZOS).save(
         out, "JPEG", quality=92)
     return out.getvalue()
 
@@ -349,7 +349,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "12mp.jpg"
         buffer = io.BytesIO()
-        Image.open(source).convert("RGB").resize(SIZE, Image.LANCZOS).save(buffer, "JPEG", quality=92)
+        Image.open(source).convert("RGB").resize(SIZE, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=92)
         path.write_bytes(buffer.getvalue())
         runs = {
             "plain face_recognition (HOG, upsample 1, full 12 MP)": lambda: plain(path),

@@ -266,7 +266,8 @@ def scale(faces: Faces, sizes: list[int], settings: ClusteringSettings) -> dict:
     for n in sizes:
         x, person = model.generate(n, seed=n)
         if stats is None:
-            stats = {"synthetic": distance_summary(x, person), "lfw": distance_summary(faces.x[m], np.unique(faces.person[m], return_inverse=True)[1])}
+            stats = {"synthetic": distance_summary(x, person),
+                     "lfw": distance_summary(faces.x[m], np.unique(faces.person[m], return_inverse=True)[1])}
         photo = np.arange(n)
         for method in ("threshold", "kmeans"):
             started = time.perf_counter()
@@ -318,7 +319,8 @@ def main() -> None:
                   f"{r['stranger_f']:.3f} ({r['stranger_f_min']:.3f})",
                   f"{r['family_pairwise_f']:.3f} ({r['family_pairwise_f_min']:.3f})"] for r in family["methods"]],
                 title=f"Family scenario: 10 people + 200 seen once, mean of {args.draws} draws "
-                      f"(targets, automatic k-means: family F >= 0.98, stranger F >= 0.98); elbow k: {family['elbow_k']}")
+                      f"(targets, automatic k-means: family F >= 0.98, stranger F >= 0.98); "
+                      f"elbow k: {family['elbow_k']}")
     print_table(["stranger_distance", "neighbour_distance", "stranger F (min)", "family pair F"],
                 [[g["stranger_distance"], g["neighbour_distance"], f"{g['stranger_f']:.3f} ({g['stranger_f_min']:.3f})",
                   g["family_pairwise_f"]] for g in family["stranger_distance_grid"]],

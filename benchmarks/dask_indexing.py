@@ -29,8 +29,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DEFAULT_LFW, LFW_HINT, REPO_ROOT, lfw_photos, now, print_table, require_dir, \
-    spread_subset, write_results
+from benchmarks.common import (
+    DEFAULT_LFW,
+    LFW_HINT,
+    REPO_ROOT,
+    lfw_photos,
+    now,
+    print_table,
+    require_dir,
+    spread_subset,
+    write_results,
+)
 from benchmarks.indexing import symlink_tree
 from config.settings import load_settings
 from indexer.indexing import index_paths

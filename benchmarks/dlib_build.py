@@ -157,8 +157,8 @@ def unpack(name: str, requirement: str, uv: str) -> Path:
     stamp = target / ".source"
     if not stamp.is_file() or stamp.read_text() != source:
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([uv, "pip", "install", "--no-config", "--quiet", "--no-deps", "--python", str(VENV / "bin" / "python"),
-                        "--target", str(target), requirement], check=True)
+        subprocess.run([uv, "pip", "install", "--no-config", "--quiet", "--no-deps",
+                        "--python", str(VENV / "bin" / "python"), "--target", str(target), requirement], check=True)
         stamp.write_text(source)
     return target
 
@@ -224,7 +224,8 @@ def main() -> None:
         name = f"fast ({folder.name[len(prefix):]})"
         builds[name] = unpack(folder.name, str(tool.cached_wheel(folder)), uv)
         build_json = folder / "build.json"
-        made[name] = {"wheel": str(tool.cached_wheel(folder)), **(json.loads(build_json.read_text()) if build_json.exists() else {})}
+        made[name] = {"wheel": str(tool.cached_wheel(folder)),
+                      **(json.loads(build_json.read_text()) if build_json.exists() else {})}
     rounds: dict[str, list[dict]] = {name: [] for name in builds}
     for i in range(args.rounds):
         for name, path in builds.items():

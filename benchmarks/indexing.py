@@ -231,21 +231,24 @@ def breakdown(files: list[Path]) -> dict[str, float]:
     spent = dict.fromkeys(("read and hash", "decode", "detect (HOG)", "landmarks and chip", "network", "thumbnails"),
                           0.0)
 
-    def timed(stage: str, work):
+    def timed(stage: str, work, *args):
         started = now()
-        value = work()
+        value = work(*args)
         spent[stage] += now() - started
         return value
 
+    def thumbnails(rgb, boxes):
+        return [thumbnail_jpeg(rgb, b, settings.thumbnails) for b in boxes]
+
     for path in files:
-        data = timed("read and hash", lambda: path.read_bytes())
-        timed("read and hash", lambda: content_hash(data))
-        rgb = timed("decode", lambda: decode_rgb(data))
-        boxes = timed("detect (HOG)", lambda: detect_boxes(rgb, settings.detection))
+        data = timed("read and hash", path.read_bytes)
+        timed("read and hash", content_hash, data)
+        rgb = timed("decode", decode_rgb, data)
+        boxes = timed("detect (HOG)", detect_boxes, rgb, settings.detection)
         if boxes:
-            chips = timed("landmarks and chip", lambda: model.face_chips(rgb, boxes))
-            timed("network", lambda: model.encode_chips(chips))
-            timed("thumbnails", lambda: [thumbnail_jpeg(rgb, b, settings.thumbnails) for b in boxes])
+            chips = timed("landmarks and chip", model.face_chips, rgb, boxes)
+            timed("network", model.encode_chips, chips)
+            timed("thumbnails", thumbnails, rgb, boxes)
     return {stage: 1000 * seconds / len(files) for stage, seconds in spent.items()}
 
 
@@ -318,7 +321,8 @@ def main() -> None:
     if stages:
         one = runs.get("ours-1w-onnx")
         if one:
-            stages["the rest (scan, writes, processes)"] = max(0.0, 1000 * one.seconds / one.photos - sum(stages.values()))
+            stages["the rest (scan, writes, processes)"] = max(0.0, 1000 * one.seconds / one.photos
+                                                               - sum(stages.values()))
         total = sum(stages.values())
         print_table(["stage", "ms/photo", "share"], [[k, v, f"{v / total:.0%}"] for k, v in stages.items()],
                     title=f"Where a photo's time goes (onnx, one core, {min(args.breakdown, len(files))} photos"

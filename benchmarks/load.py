@@ -69,10 +69,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import psutil
@@ -346,10 +347,8 @@ def run_load(host: str, bodies_plan: list[Body], clients: int, seconds: float, h
         error = None
         if exception is not None or not 200 <= status < 300:
             text = ""
-            try:
+            with suppress(Exception):  # an unreadable body is still an error to report
                 text = (response.text or "")[:200] if response is not None and status else ""
-            except Exception:  # noqa: BLE001 - an unreadable body is still an error to report
-                pass
             error = f"status {status}, {exception!r} {text}".strip()
         record.add(name, response_time / 1000.0, error)
 

@@ -28,8 +28,8 @@ import argparse
 import io
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from flask.testing import FlaskClient
 from PIL import Image, ImageOps

@@ -167,7 +167,8 @@ def main() -> None:
     at = RADII.index(min(RADII, key=lambda r: abs(r - default)))
     rows = []
     for name, curve in results.items():
-        rows.append([name, curve["probes"]] + [f"{r:.3f} / {p:.3f}" for r, p in zip(curve["recall"], curve["precision"])])
+        rows.append([name, curve["probes"]]
+                    + [f"{r:.3f} / {p:.3f}" for r, p in zip(curve["recall"], curve["precision"])])
     print_table(["search", "probes"] + [f"r={r}" for r in RADII], rows,
                 title="Recall / precision per radius (Euclidean), mean over probes, LFW DevTrain")
     rows = [[name] + [f"{p:.3f}" for p in curve["precision_pooled"]] for name, curve in results.items()]

@@ -49,8 +49,8 @@ from PIL import Image
 from benchmarks.common import print_table, write_results
 from benchmarks.identification import Labelled, add_index_arguments, indexed_lfw
 from benchmarks.synthetic import FaceModel
-from indexer.model import Box
 from config.settings import RecognitionSettings
+from indexer.model import Box
 from indexer.recognition import Suggestions, recognise_index, suggest
 from indexer.store import EmbeddedStore, FileRecord
 from indexer.store.annotations import AnnotationsDB
@@ -239,8 +239,8 @@ def cost(faces: Labelled, people: int = 1000, confirmed_each: int = 20, new_face
         annotations.close()
         store.close()
     return {"people": people, "confirmed_faces": int(is_confirmed.sum()), "new_faces": len(new_rows),
-            "rule_seconds": round(rule_s, 3), "step_seconds": round(step_s, 3), "suggested": int((found.person >= 0).sum()),
-            "step_report": report.to_dict()}
+            "rule_seconds": round(rule_s, 3), "step_seconds": round(step_s, 3),
+            "suggested": int((found.person >= 0).sum()), "step_report": report.to_dict()}
 
 
 def parse_args() -> argparse.Namespace:
@@ -273,8 +273,8 @@ def main() -> None:
           f"{pipeline['seconds']} s, same as the rule: {pipeline['same_as_the_rule']}")
     spent = cost(faces)
     print_table(["part", "seconds"], [
-        [f"rule: {spent['new_faces']:,} new faces x {spent['confirmed_faces']:,} confirmed of {spent['people']:,} people",
-         spent["rule_seconds"]],
+        [f"rule: {spent['new_faces']:,} new faces x {spent['confirmed_faces']:,} confirmed "
+         f"of {spent['people']:,} people", spent["rule_seconds"]],
         ["recognise_index: the same, with the index and SQLite", spent["step_seconds"]],
     ], title="4. Cost")
     write_results("recognition", {

@@ -30,7 +30,7 @@ class FaceModel:
     sizes: np.ndarray  # photo counts of real people, sampled with replacement
 
     @classmethod
-    def fit(cls, x: np.ndarray, persons: np.ndarray) -> "FaceModel":
+    def fit(cls, x: np.ndarray, persons: np.ndarray) -> FaceModel:
         x = np.asarray(x, dtype=np.float64)
         names, code, counts = np.unique(persons, return_inverse=True, return_counts=True)
         sums = np.zeros((len(names), x.shape[1]))
@@ -51,7 +51,7 @@ class FaceModel:
         )
 
     @classmethod
-    def fallback(cls, dim: int = 128) -> "FaceModel":
+    def fallback(cls, dim: int = 128) -> FaceModel:
         within_sd = 0.44 / np.sqrt(2 * dim)
         centre_sd = np.sqrt((0.81 / np.sqrt(2 * dim)) ** 2 - within_sd**2)
         rng = np.random.default_rng(12345)

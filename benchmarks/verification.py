@@ -61,7 +61,8 @@ def thumbnails(rng: np.random.Generator) -> list[bytes]:
     """~5 KB JPEGs: 32x32 noise scaled to 96x96, quality 85."""
     out = []
     for _ in range(THUMBNAILS):
-        noise = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).resize((96, 96), Image.BILINEAR)
+        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        noise = Image.fromarray(pixels).resize((96, 96), Image.Resampling.BILINEAR)
         buffer = io.BytesIO()
         noise.save(buffer, format="JPEG", quality=85)
         out.append(buffer.getvalue())

@@ -64,7 +64,7 @@ def background() -> np.ndarray:
     """A fixed textured BGR frame: a vertical gradient plus smooth noise."""
     rng = np.random.default_rng(0)
     noise = np.asarray(Image.fromarray(rng.integers(0, 255, (HEIGHT // 16, WIDTH // 16), dtype=np.uint8))
-                       .resize((WIDTH, HEIGHT), Image.BILINEAR), dtype=np.float32)
+                       .resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR), dtype=np.float32)
     gradient = np.linspace(60, 160, HEIGHT, dtype=np.float32)[:, None]
     grey = np.clip(gradient * 0.8 + noise * 0.2, 0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)

@@ -4,7 +4,8 @@ variables, then explicit values (CLI flags), each overriding the one before.
 Environment variables start with ``FACESEARCH_`` and use ``__`` for nested
 groups: ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DETECTION__UPSAMPLE=0``,
 ``FACESEARCH_SERVICE__PORT=9000``. ``FACESEARCH_API_KEYS`` (admin keys) and
-``FACESEARCH_READ_KEYS`` (read-only keys) are comma-separated lists. A user file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
+``FACESEARCH_READ_KEYS`` (read-only keys) are comma-separated lists. A user
+file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class DetectionSettings(BaseModel):
     min_face_size: int = Field(20, ge=0, description="pixels, box height in the original photo")
     jitters: int = Field(1, ge=1, le=100)
     second_pass: bool = Field(
-        True, description="a photo where HOG finds no face is searched again: HOG at upsample + 1, then the CNN detector"
+        True,
+        description="a photo where HOG finds no face is searched again: HOG at upsample + 1, then the CNN detector",
     )
     second_pass_max_pixels: int = Field(
         160_000, ge=0, description="only photos whose detection copy has at most this many pixels (~400x400)"
@@ -67,7 +69,9 @@ class IndexerSettings(BaseModel):
     max_image_pixels: int = Field(100_000_000, gt=0)
     checkpoint_every: int = Field(500, gt=0)
     scheduler: str = Field("", description="a Dask scheduler (tcp://host:8786): its workers detect and encode")
-    in_flight: int = Field(0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 16 per worker thread")
+    in_flight: int = Field(
+        0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 16 per worker thread"
+    )
     path_map: list[str] = Field(
         [], description='"FROM=TO": a path under FROM here is read under TO on the Dask workers'
     )
@@ -143,7 +147,9 @@ class IndexSettings(BaseModel):
     lists: int = Field(0, ge=0, description="IVF inverted lists; 0 = 4 sqrt(faces)")
     nprobe: int = Field(0, ge=0, description="lists read per query; 0 = an eighth of the lists")
     candidates: int = Field(300, ge=1, description="approximate candidates re-ranked by exact distance per query")
-    retrain_growth: float = Field(2.0, gt=1, description="train the lists again past this factor of growth or shrinkage")
+    retrain_growth: float = Field(
+        2.0, gt=1, description="train the lists again past this factor of growth or shrinkage"
+    )
 
 
 class StoreSettings(BaseModel):
@@ -249,7 +255,9 @@ class RecognitionSettings(BaseModel):
 
     enabled: bool = Field(True, description="suggest named people for new faces after each index run")
     close_distance: float = Field(0.40, gt=0, description="a face this near one confirmed face is the person...")
-    close_margin: float = Field(0.04, ge=0, description="...when anyone else's nearest confirmed face is this much farther")
+    close_margin: float = Field(
+        0.04, ge=0, description="...when anyone else's nearest confirmed face is this much farther"
+    )
     max_distance: float = Field(0.50, gt=0, description="otherwise the nearest confirmed face must be this near...")
     support_distance: list[float] = Field(
         [0.50, 0.46, 0.44], min_length=1,

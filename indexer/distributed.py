@@ -53,8 +53,8 @@ def process_remote(settings_json: str, batch: list[tuple[str, int, int, str | No
         prepare(settings_json)
         _ready_for = settings_json
     results = []
-    for path, *rest in batch:
-        result = process_file((mapped(path, path_map), *rest))
+    for path, size, mtime_ns, known_hash in batch:
+        result = process_file((mapped(path, path_map), size, mtime_ns, known_hash))
         result.path = path
         results.append(result)
     return _worker_address(), results

@@ -333,7 +333,7 @@ def build_model(layers: list[Layer]):
     means = layers[-1].params["means"].reshape(1, 3, 1, 1)
     x = g.op("Sub", ["chips", g.const("input_means", means)], "input_centred")
     x = g.op("Mul", [x, g.const("input_scale", np.array(1 / 256, np.float32))], "input")  # exact: a power of 2
-    shape = (3, CHIP_SIZE, CHIP_SIZE)  # channels, rows, columns
+    shape: tuple[int, ...] = (3, CHIP_SIZE, CHIP_SIZE)  # channels, rows, columns
     tags: dict[int, tuple[str, tuple]] = {}
     for layer in reversed(layers[1:-1]):  # from the input outwards
         p, kind = layer.params, layer.kind
@@ -342,9 +342,11 @@ def build_model(layers: list[Layer]):
         elif kind == "skip":
             x, shape = tags[layer.args[0]]
         elif kind == "con":
-            n, _, rows, cols, sy, sx = (*p["weight"].shape[:2], *layer.args[1:])
+            n = p["weight"].shape[0]
+            rows, cols, sy, sx = layer.args[1:]
             py, px = _padding(rows, sy), _padding(cols, sx)
-            inputs = [x, g.const("con_w", p["weight"])] + ([g.const("con_b", p["bias"])] if p["bias"] is not None else [])
+            bias = [g.const("con_b", p["bias"])] if p["bias"] is not None else []
+            inputs = [x, g.const("con_w", p["weight"]), *bias]
             x = g.op("Conv", inputs, "con", kernel_shape=[rows, cols], strides=[sy, sx], pads=[py, px, py, px])
             if p["relu"]:
                 x = g.op("Relu", [x], "con_relu")
@@ -367,7 +369,7 @@ def build_model(layers: list[Layer]):
             other, other_shape = tags[layer.args[0]]
             out = tuple(max(a, b) for a, b in zip(shape, other_shape))
 
-            def widened(t: str, s: tuple) -> str:
+            def widened(t: str, s: tuple, out: tuple = out) -> str:
                 if s == out:
                     return t
                 pads = [0, 0, 0, 0, 0, *(o - d for o, d in zip(out, s))]  # zeros at the high end

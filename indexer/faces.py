@@ -54,7 +54,7 @@ def detect_boxes(rgb: np.ndarray, detection: DetectionSettings, *, second_pass: 
     scale = detection_scale(width, height, detection.max_side)
     if scale < 1.0:
         small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = np.asarray(Image.fromarray(rgb).resize(small_size, Image.BILINEAR))
+        small = np.asarray(Image.fromarray(rgb).resize(small_size, Image.Resampling.BILINEAR))
     else:
         small = rgb
     factor = 1.0 / scale if scale < 1.0 else 1.0
@@ -110,7 +110,7 @@ def thumbnail_jpeg(rgb: np.ndarray, box: Box, settings: ThumbnailSettings) -> by
     crop = Image.fromarray(rgb[top:bottom, left:right])
     # Bilinear after a box pre-reduction: half the cost of Lanczos, and at
     # 160 px the difference does not show.
-    crop.thumbnail((settings.size, settings.size), Image.BILINEAR, reducing_gap=2.0)
+    crop.thumbnail((settings.size, settings.size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     out = io.BytesIO()
     crop.save(out, format="JPEG", quality=settings.jpeg_quality)
     return out.getvalue()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -55,7 +55,7 @@ def capture_time(data: bytes) -> float | None:
         if not isinstance(value, str):
             return None
         taken = datetime.strptime(value.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
-        return taken.replace(tzinfo=timezone.utc).timestamp()
+        return taken.replace(tzinfo=UTC).timestamp()
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
         return None
 
@@ -113,7 +113,7 @@ def _decode(data: bytes, max_pixels: int, reduction: Callable[[int, int], int],
         with warnings.catch_warnings():
             # Pillow warns (and past 2x raises) on huge images; we check ourselves.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             if image.format not in SUPPORTED_FORMATS:
                 raise ImageError(
                     f"unsupported image format {image.format}; use JPEG, PNG, WebP, BMP, GIF or TIFF",
@@ -192,7 +192,7 @@ def preview_jpeg(data: bytes, max_side: int, *, max_pixels: int = 100_000_000) -
 def rgb_jpeg(rgb: np.ndarray, max_side: int) -> bytes:
     """A JPEG of an RGB array, at most ``max_side`` pixels on its longest side."""
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
-    image.thumbnail((max_side, max_side), Image.BILINEAR, reducing_gap=2.0)
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
     return out.getvalue()

@@ -10,13 +10,14 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
 from config.settings import DetectionSettings, Settings
+from indexer.hashing import file_hash
 from indexer.model import MODEL_NAME
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
@@ -25,10 +26,9 @@ from indexer.store.backends import connection_held
 from indexer.store.checksums import FILES_KEY, VECTOR_FILES, require_intact
 from indexer.store.file_modes import private_dir, tighten
 from indexer.store.generations import IndexLock, current_dir, current_name
-from indexer.store.metadata_store import MetadataStore
 from indexer.store.metadata import FileState, utc_now
+from indexer.store.metadata_store import MetadataStore
 from indexer.store.runs import append_run
-from indexer.hashing import file_hash
 from indexer.worker import PhotoResult, init_worker, process_file
 
 log = logging.getLogger(__name__)
@@ -203,19 +203,19 @@ def index_paths(
                          scheduler=settings.indexer.scheduler or None)
     tighten(private_dir(data_dir))
     with IndexLock(data_dir, command="facesearch index " + " ".join(roots)), connection_held(data_dir, settings):
-        if not full and current_dir(data_dir) is not None:
-            require_intact(current_dir(data_dir), data_dir)
+        published = current_dir(data_dir)
+        if not full and published is not None:
+            require_intact(published, data_dir)
         extensions = settings.indexer.extensions + settings.indexer.video_extensions
         entries = list(scan([Path(r) for r in roots], extensions, exclude=[data_dir],
                             on_skipped=lambda path, reason: _report_skipped(path, reason, report)))
         report.images_seen = len(entries)
         key = {"roots": roots, "detection": signature}
-        published = current_dir(data_dir)
         base = _published_states(published, signature) if not full and published is not None else {}
         plan: Plan | None = None  # against the published generation, when the next one starts as its copy
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
-            if plan.empty and not _out_of_date(published, settings):
+            if plan.empty and published is not None and not _out_of_date(published, settings):
                 report.approximate_index = _published_manifest(published).get("ann")
                 _report_kept(plan, report)
                 _recognise(data_dir, settings, report, only_if_needed=True)

@@ -11,6 +11,7 @@ load lazily, once per process, behind a lock.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from pathlib import Path
@@ -235,10 +236,8 @@ def dlib_info() -> dict[str, object]:
 
     installed = {}
     for name in ("dlib-bin", "dlib"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             installed[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "version": dlib.__version__,
         "distribution": "+".join(installed) or None,

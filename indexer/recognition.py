@@ -49,6 +49,8 @@ from indexer.store.annotations import AnnotationsDB
 
 log = logging.getLogger(__name__)
 
+# The rule's defaults (config/default.toml's [recognition]).
+DEFAULT_RULE = RecognitionSettings()
 QUERY_CHUNK = 256  # candidate faces per block of the distance matrix (256 x C float32)
 
 
@@ -65,7 +67,7 @@ def suggest(
     x: np.ndarray,
     confirmed: np.ndarray,
     confirmed_person: np.ndarray,
-    rule: RecognitionSettings = RecognitionSettings(),
+    rule: RecognitionSettings = DEFAULT_RULE,
     rejected: set[tuple[int, int]] | None = None,
     face_ids: np.ndarray | None = None,
 ) -> Suggestions:
@@ -137,7 +139,8 @@ class RecognitionReport:
 
 
 def recognise_index(
-    store: FaceStore, annotations: AnnotationsDB, rule: RecognitionSettings = RecognitionSettings(), *, everything: bool = False
+    store: FaceStore, annotations: AnnotationsDB, rule: RecognitionSettings = DEFAULT_RULE, *,
+    everything: bool = False,
 ) -> RecognitionReport:
     """Bring the suggestions of ``annotations`` in line with ``store`` (the
     published index): evaluate the faces added since the last recognition
@@ -170,7 +173,8 @@ def recognise_index(
         _, _, near = store.range_search(confirmed_x[confirmed_people == person_id], rule.max_distance**2)
         candidates.update(near.tolist())
     # Suggestions of changed people, and of people with no confirmed face left, are evaluated again.
-    candidates.update(f for f, person in snapshot.suggested.items() if person in dirty or person not in people_with_faces)
+    candidates.update(f for f, person in snapshot.suggested.items()
+                      if person in dirty or person not in people_with_faces)
     candidates.difference_update(confirmed_ids.tolist())
     candidates &= known_set
     ids = np.array(sorted(candidates), dtype=np.int64)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from indexer.safe_open import NotRegularFile, file_kind
 
@@ -70,7 +70,4 @@ def _stat(path: str, skipped: OnSkipped) -> ScannedFile | None:
 
 def is_under(path: str, roots: Iterable[str]) -> bool:
     """Whether ``path`` is one of ``roots`` or inside one of them."""
-    for root in roots:
-        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
-            return True
-    return False
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)

@@ -115,7 +115,7 @@ class Tracker:
 
     def add_frame(self, timestamp: float, sightings: list[Sighting]) -> None:
         """The faces found on the frame at ``timestamp`` (seconds)."""
-        still_open = []
+        still_open: list[Track] = []
         for track in self._open:
             (still_open if timestamp - track.end <= self.max_gap_s else self._closed).append(track)
         self._open = still_open

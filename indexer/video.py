@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _cv2() -> ModuleType:
     return cv2
 
 
-def open_video(path: str) -> "VideoReader":
+def open_video(path: str) -> VideoReader:
     """Open ``path`` with OpenCV (FFmpeg). Raises ``VideoError`` when it is
     not a regular file (a FIFO, a device: ``indexer.safe_open``), cannot be
     opened, or is not a video OpenCV can read. Close the reader (a context
@@ -119,7 +120,7 @@ class VideoReader:
         self.frames_read = 0  # frames decoded so far
         self.last_time_s = 0.0  # timestamp of the last frame decoded, seconds
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,6 +25,10 @@ from indexer.video import VideoError, open_video
 
 _settings: Settings | None = None
 
+# A face found in a file: (box, embedding, thumbnail JPEG), and for a
+# video's also when it was seen (``FaceTime``).
+FoundFace = tuple[Box, np.ndarray, bytes] | tuple[Box, np.ndarray, bytes, FaceTime]
+
 
 @dataclass
 class PhotoResult:
@@ -39,7 +43,7 @@ class PhotoResult:
     content_hash: str = ""
     width: int = 0  # pixels (a video's frame size)
     height: int = 0
-    faces: list[tuple[Box, np.ndarray, bytes] | tuple[Box, np.ndarray, bytes, FaceTime]] = field(default_factory=list)
+    faces: list[FoundFace] = field(default_factory=list)
     unchanged: bool = False
     error: str | None = None
     # POSIX seconds: a photo's EXIF capture time, a video's recording start
@@ -166,16 +170,13 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> 
     return result
 
 
-def track_faces(tracks: list[Track]) -> list[tuple[Box, np.ndarray, bytes, FaceTime]]:
+def track_faces(tracks: list[Track]) -> list[FoundFace]:
     """The faces to store for ``tracks``: their representatives, each with
     its own timestamp and its track's number and time range, by time."""
-    faces = [
-        (s.box, s.embedding, s.jpeg, FaceTime(s.timestamp, track.number, track.start, track.end))
-        for track in tracks
-        for s in track.representatives()
-    ]
-    faces.sort(key=lambda face: (face[3].timestamp, face[3].track))
-    return faces
+    timed = sorted(((s, FaceTime(s.timestamp, track.number, track.start, track.end))
+                    for track in tracks for s in track.representatives()),
+                   key=lambda pair: (pair[1].timestamp, pair[1].track))
+    return [(s.box, s.embedding, s.jpeg, at) for s, at in timed]
 
 
 def _check_length(seconds: float | None, video: VideoSettings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faiss
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from threadpoolctl import threadpool_limits
 
 from config.settings import Settings, load_settings
@@ -18,18 +19,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     runs) in the same directory are opened read-write, and requests are
     appended to its audit log (``service.audit``). Raises ``KeyConfigError``
     for a malformed configured key."""
-    from service import api_people, api_photos  # noqa: F401  (their routes join the API's blueprint)
-    from service.access import parse_keys
     from indexer import model
-    from service import request_body
-    from service import guard
+    from service import api_people, api_photos, guard, request_body  # noqa: F401  (their routes join the API's blueprint)
+    from service.access import parse_keys
     from service.access_store import AccessStore
     from service.api import bp
     from service.audit import AuditLog
     from service.context import ServiceState
-    from service.photo_slots import PhotoSlots
     from service.errors import register_error_handlers
     from service.index_handle import IndexHandle
+    from service.photo_slots import PhotoSlots
     from service.ui import bp as ui_bp
     from service.ui import security as ui_security
     from service.ui.views import error_page as ui_error_page
@@ -51,8 +50,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app = Flask(__name__, static_folder=None)  # the pages have their own (service/ui/static)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.service.max_upload_mb * 1024 * 1024)
-    app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # keys in the order the models declare them
     audit = AuditLog.of(index.data_dir, settings.service) if settings.service.audit_log else None
     app.extensions["facesearch"] = ServiceState(
         settings=settings, index=index, annotations=annotations, keys=keys, audit=audit,

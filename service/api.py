@@ -13,19 +13,21 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from config.settings import DetectionSettings, Settings
+from indexer import model as face_model
 from indexer.erasure import erase_faces, preview_erasure
 from indexer.faces import find_faces
-from indexer import model as face_model
-from indexer.model import EMBEDDING_DIM
 from indexer.images import ImageError, ScaledPhoto
+from indexer.model import EMBEDDING_DIM
 from indexer.store import runs
-from indexer.store.generations import IndexBusyError
 from indexer.store.annotations import (
     ClusterNotFoundError,
     NoClusteringError,
     PersonNotFoundError,
     StoredRun,
 )
+from indexer.store.generations import IndexBusyError
+from service.access import Scope, allows, authenticate
+from service.audit import hash_embeddings
 from service.clustering import (
     cluster_params,
     clusters_response,
@@ -34,21 +36,21 @@ from service.clustering import (
     cost_response,
     run_clustering,
 )
-from service.access import allows, authenticate
-from service.audit import hash_embeddings
 from service.context import ServiceState, actor, audited, served, state
-from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.errors import ApiError
+from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.index_handle import ServedIndex
 from service.index_info import index_response
 from service.openapi import openapi_document
+from service.people import person_model
+from service.recall import RecallFilters, TooManyHits, faces_within, recall
 from service.schemas import (
+    MAX_ID,
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
     ContactSheetParams,
     CostParams,
     CostResponse,
-    MAX_ID,
     EmbeddingSearchRequest,
     ErasureForm,
     ErasureParams,
@@ -62,8 +64,6 @@ from service.schemas import (
     RecallParams,
     SearchParams,
 )
-from service.recall import RecallFilters, TooManyHits, faces_within, recall
-from service.people import person_model
 from service.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
 
 Request = TypeVar("Request", bound=BaseModel)
@@ -133,7 +133,7 @@ def require_api_key() -> None:
             g.auth_failed = True
             raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
         g.key_id = key.key_id
-        needed = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
+        needed: Scope = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
         if not allows(key.scope, needed):
             raise ApiError(403, "forbidden",
                            f"this key may only read; {request.method} {request.path} needs an admin key")
@@ -313,7 +313,7 @@ def cluster_cost_chart() -> Response:
 @bp.delete("/faces/<int:face_id>")
 def erase_face(face_id: int) -> Response:
     """Erase one face for good (``indexer.erasure``)."""
-    params = ErasureParams.model_validate(request.args.to_dict())  # an empty dry_run is an error, not "erase"
+    params = ErasureParams.model_validate(query_args())  # an empty dry_run is an error, not "erase"
     return _erase([face_id], params.dry_run, target={"face_id": face_id})
 
 
@@ -413,18 +413,18 @@ def revalidated_image(jpeg: bytes, etag: str) -> Response:
     """A face crop or photo that no cache shows again without asking: after
     a sign-out, a key's removal or an erasure the next view is refused; an
     unchanged one costs a 304 (``private, no-cache`` with its ETag)."""
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        response = Response(jpeg, mimetype="image/jpeg")
+    unchanged = request.if_none_match.contains(etag)
+    response = Response(status=304) if unchanged else Response(jpeg, mimetype="image/jpeg")
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 
 def query_args() -> dict[str, str]:
-    """The query string's parameters; empty ones count as not given."""
-    return {k: v for k, v in request.args.items() if v != ""}
+    """The query string's parameters, as the OpenAPI document declares
+    them: an empty value is a value (``?k_max=`` is not a number: 422), not
+    a parameter left out."""
+    return request.args.to_dict()
 
 
 def _cost() -> CostResponse:

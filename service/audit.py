@@ -70,7 +70,7 @@ RESERVE_BYTES = 1024 * 1024
 MIB = 1024 * 1024
 
 
-class AuditUnavailable(OSError):
+class AuditUnavailable(Exception):
     """No audit line can be written now; the message says what to free."""
 
 
@@ -118,10 +118,10 @@ class AuditLog:
             os.close(fd)
             stats = os.statvfs(self.path.parent)
         except OSError as exc:
-            raise AuditUnavailable(exc.errno, self.advice(f"{exc.strerror or exc}")) from None
+            raise AuditUnavailable(self.advice(f"{exc.strerror or exc}")) from None
         free = stats.f_bavail * stats.f_frsize
         if free < RESERVE_BYTES:
-            raise AuditUnavailable(errno.ENOSPC, self.advice(
+            raise AuditUnavailable(self.advice(
                 f"{free / 1024:,.0f} KiB free on its disk, {RESERVE_BYTES // 1024:,} KiB needed"))
 
     def advice(self, reason: str) -> str:
@@ -201,7 +201,9 @@ def bounded(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
-        return value if len(value) <= MAX_VALUE_CHARS else {"chars": len(value), **_digest(value.encode("utf-8", "replace"))}
+        if len(value) <= MAX_VALUE_CHARS:
+            return value
+        return {"chars": len(value), **_digest(value.encode("utf-8", "replace"))}
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
         return {"bytes": len(data), **_digest(data)}
@@ -225,7 +227,9 @@ def bounded(value: Any) -> Any:
 
 def _key(key: Any) -> str:
     text = str(key)
-    return text if len(text) <= MAX_KEY_CHARS else "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+    if len(text) <= MAX_KEY_CHARS:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _digest(data: bytes) -> dict[str, str]:

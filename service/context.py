@@ -57,7 +57,7 @@ def client() -> str:
     """The client's address (``service.client``), worked out once a request."""
     if "client" not in g:
         service = state().settings.service
-        g.client = client_address(request.remote_addr, request.headers, service.proxy_header,
+        g.client = client_address(request.remote_addr, dict(request.headers), service.proxy_header,
                                   service.trusted_proxies)
     return g.client
 

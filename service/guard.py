@@ -28,7 +28,7 @@ from collections.abc import Callable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from service.audit import AuditUnavailable, hash_bytes
+from service.audit import AuditLog, AuditUnavailable, hash_bytes
 from service.context import client, state
 from service.errors import ApiError, error_response
 
@@ -55,27 +55,29 @@ def install(app: Flask, page_error: Callable[[int, str], Response]) -> None:
     @app.before_request
     def audit_ready() -> None:
         g.started = time.perf_counter()
-        if not _audited():
+        audit = _audit_log()
+        if audit is None:
             return
         try:
-            state().audit.check()
+            audit.check()
         except AuditUnavailable as exc:
             g.audit_unavailable = True
-            log.error("refusing %s %s: %s", request.method, request.path, exc.strerror)
-            raise ApiError(507, "audit_unavailable", exc.strerror) from None
+            log.error("refusing %s %s: %s", request.method, request.path, exc)
+            raise ApiError(507, "audit_unavailable", str(exc)) from None
 
     @app.after_request
     def write_audit(response: Response) -> Response:
-        if not _audited() or g.get("audit_unavailable"):
+        audit = _audit_log()
+        if audit is None or g.get("audit_unavailable"):
             return response
         record = _record(response)
         try:
-            state().audit.write(record)
+            audit.write(record)
         except OSError as exc:
             if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS:
                 log.error("withholding the answer to %s %s: its audit line cannot be written (%s)",
                           request.method, request.path, exc)
-                return respond(507, "audit_unavailable", state().audit.advice(str(exc)))
+                return respond(507, "audit_unavailable", audit.advice(str(exc)))
             log.error("the audit line of a change could not be written (%s); it was: %s", exc,
                       json.dumps(record, default=str)[:8192])
         return response
@@ -94,10 +96,12 @@ def install(app: Flask, page_error: Callable[[int, str], Response]) -> None:
             state().photo_slots.release(slot)
 
 
-def _audited() -> bool:
-    if state().audit is None or request.endpoint in NOT_AUDITED:
-        return False
-    return request.path.startswith(API_PREFIX) or request.blueprint == "ui"
+def _audit_log() -> AuditLog | None:
+    """The audit log, when this request is one it records."""
+    audit = state().audit
+    if audit is None or request.endpoint in NOT_AUDITED:
+        return None
+    return audit if request.path.startswith(API_PREFIX) or request.blueprint == "ui" else None
 
 
 def _record(response: Response) -> dict:

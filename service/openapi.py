@@ -6,10 +6,11 @@ import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
+from typing import Any
 
 from flask import current_app, has_app_context
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import RecallSettings, SearchSettings, ServiceSettings, Settings
 from service.schemas import (
@@ -17,35 +18,35 @@ from service.schemas import (
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
     ClustersResponse,
-    CorrectionResponse,
-    CreatePersonRequest,
-    FaceIdsRequest,
-    MergeRequest,
-    MergesResponse,
-    PersonFacesParams,
-    PersonFacesResponse,
-    PhotoImageParams,
-    PhotoResponse,
-    RecogniseRequest,
-    RecogniseResponse,
-    UndoMergeResponse,
     ContactSheetParams,
+    CorrectionResponse,
     CostParams,
     CostResponse,
+    CreatePersonRequest,
     EmbeddingSearchRequest,
     ErasureParams,
     ErasureRequest,
     ErasureResponse,
     ErrorResponse,
+    FaceIdsRequest,
     FaceResponse,
     HealthResponse,
     IndexResponse,
+    MergeRequest,
+    MergesResponse,
     NameRequest,
     PeopleResponse,
+    PersonFacesParams,
+    PersonFacesResponse,
     PersonModel,
+    PhotoImageParams,
+    PhotoResponse,
     RecallEmbeddingsRequest,
     RecallResponse,
+    RecogniseRequest,
+    RecogniseResponse,
     SearchResponse,
+    UndoMergeResponse,
 )
 
 REF = "#/components/schemas/{model}"
@@ -109,13 +110,18 @@ def _id(name: str) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def _component_schemas() -> dict:
-    requests = [EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest, ErasureRequest,
-                CreatePersonRequest, FaceIdsRequest, MergeRequest, RecogniseRequest]
-    responses = [SearchResponse, RecallResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
-                 PeopleResponse, CostResponse, ErasureResponse, ErrorResponse, CorrectionResponse, UndoMergeResponse,
-                 MergesResponse, PersonFacesResponse, RecogniseResponse, PhotoResponse]
-    _, top = models_json_schema([(m, "validation") for m in requests] + [(m, "serialization") for m in responses],
-                                ref_template=REF)
+    requests: list[type[BaseModel]] = [
+        EmbeddingSearchRequest, RecallEmbeddingsRequest, ClusterRequest, NameRequest, ErasureRequest,
+        CreatePersonRequest, FaceIdsRequest, MergeRequest, RecogniseRequest,
+    ]
+    responses: list[type[BaseModel]] = [
+        SearchResponse, RecallResponse, HealthResponse, IndexResponse, FaceResponse, ClustersResponse, PersonModel,
+        PeopleResponse, CostResponse, ErasureResponse, ErrorResponse, CorrectionResponse, UndoMergeResponse,
+        MergesResponse, PersonFacesResponse, RecogniseResponse, PhotoResponse,
+    ]
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in requests]
+    modes += [(m, "serialization") for m in responses]
+    _, top = models_json_schema(modes, ref_template=REF)
     return top.get("$defs", {})
 
 
@@ -273,8 +279,8 @@ def _document(limits: Limits) -> dict:
                        f"pixels, and of at most {limits.max_decoded_pixels:,} unless a JPEG (decoded at reduced "
                        f"scale to fit); the whole request at most {limits.max_upload_bytes:,} bytes.",
     }
-    security = [{"apiKey": []}]
-    doc = {
+    security: list[dict[str, list[str]]] = [{"apiKey": []}]
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "facesearch",
@@ -391,7 +397,8 @@ def _document(limits: Limits) -> dict:
                     "security": security,
                     "parameters": face_id,
                     "responses": {
-                        "200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                        "200": {"description": "JPEG",
+                                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
                         **_errors(401, 404),
                     },
                 }

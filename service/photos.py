@@ -80,7 +80,7 @@ def photo_jpeg(store: FaceStore, photo_id: int, *, max_side: int, face_id: int |
     with _open_checked(record) as handle:
         if record.kind == "video":
             face = next((f for f in record.faces if f.face_id == face_id), record.faces[0] if record.faces else None)
-            frame = _video_frame(record, handle, face.timestamp if face else 0.0)
+            frame = _video_frame(record, handle, face.timestamp if face and face.timestamp is not None else 0.0)
             return rgb_jpeg(frame, max_side), record.content_hash
         data = handle.read()
     if content_hash(data) != record.content_hash:

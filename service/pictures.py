@@ -43,8 +43,8 @@ def _thumbnail(jpeg: bytes | None) -> Image.Image:
     cell = Image.new("RGB", (CELL, CELL), (220, 220, 220))
     if jpeg is None:
         return cell
-    with Image.open(io.BytesIO(jpeg)) as face:
-        face = face.convert("RGB")
+    with Image.open(io.BytesIO(jpeg)) as stored:
+        face = stored.convert("RGB")
         face.thumbnail((CELL, CELL))
         cell.paste(face, ((CELL - face.width) // 2, (CELL - face.height) // 2))
     return cell
@@ -93,7 +93,8 @@ def cost_chart(points: list[tuple[int, float]], chosen_k: int | None, *, width: 
     font = _font()
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    draw.text((GAP * 2, GAP * 2), "k-means cost: sum of squared Euclidean distances to the centres", fill=INK, font=font)
+    title = "k-means cost: sum of squared Euclidean distances to the centres"
+    draw.text((GAP * 2, GAP * 2), title, fill=INK, font=font)
     left, right, top, bottom = 80, width - 30, 40, height - 50
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=INK)
     draw.text(((left + right) // 2, bottom + 28), "k", fill=INK, font=font)
@@ -132,6 +133,6 @@ def cost_chart(points: list[tuple[int, float]], chosen_k: int | None, *, width: 
     xy = [(x_of(k), y_of(cost)) for k, cost in points]
     if len(xy) > 1:
         draw.line(xy, fill=LINE, width=2)
-    for x, y in xy:
-        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=LINE)
+    for px, py in xy:
+        draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=LINE)
     return _png(image)

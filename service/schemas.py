@@ -13,7 +13,6 @@ from indexer.model import EMBEDDING_DIM
 from indexer.store.annotations import MAX_NAME_LENGTH
 from indexer.store.corrections import unsafe_character
 
-
 # Ids of faces, people and clusters are SQLite integers: larger ones name nothing.
 MAX_ID = 2**63 - 1
 
@@ -77,7 +76,11 @@ Embedding = Annotated[
 
 
 class EmbeddingSearchRequest(SearchParams):
-    """Search by a 128-d embedding instead of a photo."""
+    """Search by a 128-d embedding instead of a photo. Strict, as every
+    JSON body (``{"k": true}`` is an error, not k = 1); the form fields of a
+    photo upload (``SearchParams``) are text, read leniently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     embedding: Embedding
 
@@ -131,7 +134,10 @@ class RecallParams(BaseModel):
 
 
 class RecallEmbeddingsRequest(RecallParams):
-    """Recall by 128-d embeddings of one person instead of photos."""
+    """Recall by 128-d embeddings of one person instead of photos (strict,
+    as every JSON body)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     embeddings: list[Embedding] = Field(..., min_length=1)
 
@@ -142,7 +148,9 @@ class RecallMatch(PersonFields):
     path: str
     box: BoxModel
     timestamp: float | None = Field(None, description="Seconds into the video; null for a photo.")
-    time: float | None = Field(None, description="When the face was seen, POSIX seconds (capture time, else file time).")
+    time: float | None = Field(
+        None, description="When the face was seen, POSIX seconds (capture time, else file time)."
+    )
     track_start: float | None = Field(None, description="A video face's track: first sighting, seconds into the video.")
     track_end: float | None = Field(None, description="A video face's track: last sighting, seconds into the video.")
     photo_id: int | None = Field(None, description="The photo (or video) the face is in.")
@@ -274,7 +282,8 @@ class ClusterRequest(BaseModel):
         "neighbour_distance unless that is given).",
     )
     neighbour_distance: float | None = Field(
-        None, gt=0, le=10_000, allow_inf_nan=False, description="kmeans: a face with no other face this near is a stranger."
+        None, gt=0, le=10_000, allow_inf_nan=False,
+        description="kmeans: a face with no other face this near is a stranger.",
     )
     threshold: float | None = Field(
         None, gt=0, le=10_000, allow_inf_nan=False, description="The longest link the threshold method may use."
@@ -366,7 +375,9 @@ class MergeModel(BaseModel):
 
     id: int
     at: str = Field(..., description="ISO 8601, UTC.")
-    actor: str | None = Field(..., description="The API key id that merged (\"cli\" from the command line; null without keys).")
+    actor: str | None = Field(
+        ..., description="The API key id that merged (\"cli\" from the command line; null without keys)."
+    )
     people: list[MergedPerson] = Field(..., description="The people merged away, as they were.")
     faces_moved: int = Field(..., description="Confirmed faces the merge moved to the person.")
     undone_at: str | None = None
@@ -421,7 +432,9 @@ class CorrectionResponse(BaseModel):
 
     person: PersonModel
     face_ids: list[int]
-    changed: int = Field(..., description="Faces of the request whose attribution changed (the others already were so).")
+    changed: int = Field(
+        ..., description="Faces of the request whose attribution changed (the others already were so)."
+    )
 
 
 class UndoMergeResponse(BaseModel):
@@ -583,14 +596,18 @@ class ErasureForm(ErasureParams):
 
     max_distance: float | None = Field(
         None, gt=0, le=1.0, allow_inf_nan=False,
-        description="Euclidean radius around each probe (default erasure.max_distance, 0.45: few other people's faces).",
+        description="Euclidean radius around each probe "
+        "(default erasure.max_distance, 0.45: few other people's faces).",
     )
 
 
 class ErasureRequest(ErasureForm):
     """``POST /api/v1/erasures`` as JSON: the faces to erase, by id and/or
     near probe embeddings (or send probe photos as multipart ``image`` fields
-    with ``max_distance`` and ``dry_run`` as form fields)."""
+    with ``max_distance`` and ``dry_run`` as form fields). Strict, as every
+    JSON body: ``{"cluster_id": false}`` is an error, not cluster 0."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     face_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(
         [], max_length=100_000, description="Faces to erase, by id."

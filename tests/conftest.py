@@ -85,6 +85,15 @@ def coded(fake_model, monkeypatch):
     return registry
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the index of ``tests/data`` made with the real
+    model (``real_index``, through ``app`` and ``client`` too) is a model
+    test, whether or not it says so."""
+    for item in items:
+        if "real_index" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No FACESEARCH_* variable of the developer's shell leaks into a test."""
@@ -97,7 +106,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- store backends -----------------------------------------------------------
 
-BACKENDS = ["faiss", "milvus"]
+# Milvus Lite starts a server process per test: left out by `make test-fast`.
+BACKENDS = ["faiss", pytest.param("milvus", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(params=BACKENDS)

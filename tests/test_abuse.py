@@ -24,10 +24,9 @@ from PIL import GifImagePlugin, Image, ImageFile
 from config.settings import load_settings
 from indexer import model
 from indexer.images import ImageError, decode_rgb
-from tests.conftest import csrf_token_of, store_at
 from service import create_app
 from service.schemas import MAX_JSON_BODY_BYTES
-from tests.conftest import PEOPLE_SIZES, FakeModel, lfw_photo, person_faces, put_person
+from tests.conftest import PEOPLE_SIZES, FakeModel, csrf_token_of, lfw_photo, person_faces, put_person, store_at
 from tests.test_api import assert_error
 
 ENDPOINTS = ["/api/v1/search", "/api/v1/recall"]
@@ -476,7 +475,7 @@ def test_mutated_photos_decode_or_raise_image_error():
     sources = {fmt: photo(fmt, size=(32, 24)) for fmt in ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"]}
     rng = random.Random(6)
     outcomes = {"decoded": 0, "refused": 0}
-    for fmt, source in sources.items():
+    for _fmt, source in sources.items():
         for _ in range(60):
             data = bytearray(source)
             for _ in range(rng.randint(1, 6)):

@@ -209,8 +209,8 @@ def test_names_with_control_or_direction_characters_are_refused(keyed, name: str
     keyed.post("/api/v1/clusters", json={"k": 4}, headers=admin)
     named = keyed.put("/api/v1/clusters/0", json={"name": name}, headers=admin)
     assert named.status_code == 422 and shown in named.get_json()["error"]["message"]
-    assert "Zoë 👩‍👧" == keyed.patch(f"/api/v1/people/{person['id']}", json={"name": "Zoë 👩‍👧"},
-                                      headers=admin).get_json()["name"]  # joiners and accents are fine
+    assert keyed.patch(f"/api/v1/people/{person['id']}", json={"name": "Zoë 👩‍👧"},
+                                      headers=admin).get_json()["name"] == "Zoë 👩‍👧"  # joiners and accents are fine
 
 
 def test_the_cli_refuses_such_names_and_prints_old_ones_escaped(runner, people_index: Path):
@@ -232,6 +232,7 @@ def test_a_login_redirect_with_line_breaks_is_a_bad_request(keyed):
         assert response.status_code == 400 and "not a valid address" in response.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_a_cut_short_cookie_secret_is_a_clean_error_naming_the_file(people_index: Path):
     import subprocess
     import sys

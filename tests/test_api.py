@@ -9,9 +9,8 @@ import pytest
 from PIL import Image
 
 from config.settings import load_settings
-from tests.conftest import published_store
 from service import create_app
-from tests.conftest import DATA, lfw_photo
+from tests.conftest import DATA, lfw_photo, published_store
 
 pytestmark = pytest.mark.model
 
@@ -183,7 +182,8 @@ def test_unexpected_failure_is_a_json_500(app, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(service.api, "search_by_embedding", explode)
-    error = assert_error(app.test_client().post("/api/v1/search", json={"embedding": [0.0] * 128}), 500, "internal_error")
+    error = assert_error(app.test_client().post("/api/v1/search", json={"embedding": [0.0] * 128}),
+                         500, "internal_error")
     assert "boom" not in error["message"]
 
 

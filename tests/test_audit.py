@@ -263,6 +263,7 @@ def request(url: str, body: dict | None = None, key: str = ADMIN, method: str | 
         return exc.code, json.loads(exc.read())
 
 
+@pytest.mark.slow
 def test_real_server_on_a_full_disk_refuses_everything_then_recovers(small_disk: Path):
     data_dir = small_disk / "index"
     store = store_at(data_dir)

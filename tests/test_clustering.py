@@ -42,19 +42,19 @@ def test_knn_graph_matches_brute_force():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(300, 16)).astype(np.float32)
     x[10] = x[11]  # an exact duplicate: each is the other's neighbour at 0
-    D, I = knn_graph(x, 7)
+    D, neighbours = knn_graph(x, 7)
     full = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None, :, :], axis=2)
     np.fill_diagonal(full, np.inf)
     expected = np.sort(full, axis=1)[:, :7]
     np.testing.assert_allclose(D, expected, atol=1e-4)
-    assert not (I == np.arange(300)[:, None]).any()
-    assert I[10, 0] == 11 and I[11, 0] == 10 and D[10, 0] == 0
+    assert not (np.arange(300)[:, None] == neighbours).any()
+    assert neighbours[10, 0] == 11 and neighbours[11, 0] == 10 and D[10, 0] == 0
 
 
 def test_knn_graph_with_fewer_faces_than_k():
     x = np.eye(3, 8, dtype=np.float32)
-    D, I = knn_graph(x, 5)
-    assert (I[:, :2] >= 0).all() and (I[:, 2:] == -1).all() and np.isinf(D[:, 2:]).all()
+    D, neighbours = knn_graph(x, 5)
+    assert (neighbours[:, :2] >= 0).all() and (neighbours[:, 2:] == -1).all() and np.isinf(D[:, 2:]).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -65,8 +65,8 @@ def test_density_labels_match_scikit_learn_hdbscan(seed, min_cluster_size, min_s
     x = centres[rng.integers(0, 12, 240)] + rng.normal(scale=0.3, size=(240, 8))
     x = np.vstack([x, rng.normal(scale=3, size=(30, 8))]).astype(np.float32)
     reference = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit_predict(x)
-    D, I = knn_graph(x, len(x) - 1)  # the full graph: exact HDBSCAN
-    ours = density_labels(D, I, min_cluster_size=min_cluster_size, min_samples=min_samples, floor=0.0)
+    D, neighbours = knn_graph(x, len(x) - 1)  # the full graph: exact HDBSCAN
+    ours = density_labels(D, neighbours, min_cluster_size=min_cluster_size, min_samples=min_samples, floor=0.0)
     assert reference.max() >= 5  # the data has structure to find
     assert same_partition(ours, reference)
 
@@ -74,8 +74,8 @@ def test_density_labels_match_scikit_learn_hdbscan(seed, min_cluster_size, min_s
 def test_density_floor_keeps_large_people_whole_despite_near_duplicates():
     x, person = people([40, 30, 5, 5], strangers=20)
     x[41] = x[40] + 1e-4  # a near-duplicate pair inside person 1
-    D, I = knn_graph(x, 64)
-    floored = density_labels(D, I)
+    D, neighbours = knn_graph(x, 64)
+    floored = density_labels(D, neighbours)
     for p in (0, 1):
         assert len(set(floored[person == p])) == 1 and floored[person == p][0] >= 0
 
@@ -86,10 +86,10 @@ def rms_radius(x: np.ndarray) -> float:
 
 def test_no_selected_cluster_is_wider_than_max_radius():
     x, person = people([12, 10, 8, 6, 5], strangers=10, seed=3)
-    D, I = knn_graph(x, 32)
-    plain = density_labels(D, I)
+    D, neighbours = knn_graph(x, 32)
+    plain = density_labels(D, neighbours)
     assert max(rms_radius(x[plain == c]) for c in range(plain.max() + 1)) > 0.15  # the bound bites
-    bounded = density_labels(D, I, x=x, max_radius=0.15)
+    bounded = density_labels(D, neighbours, x=x, max_radius=0.15)
     assert (bounded >= 0).any()
     assert all(rms_radius(x[bounded == c]) <= 0.15 for c in range(bounded.max() + 1))
 
@@ -216,10 +216,10 @@ def test_threshold_caps_the_longest_link():
 
 def test_refine_never_raises_the_cost_and_matches_lloyd_on_clear_data():
     x, person = people([15, 10, 8, 6])
-    D, I = knn_graph(x, 16)
+    D, neighbours = knn_graph(x, 16)
     start = np.stack([x[person == p][:2].mean(axis=0) for p in range(4)])
     exact = kmeans(x, 4, init=start)
-    local = refine(x, start, I)
+    local = refine(x, start, neighbours)
     assert same_partition(local.labels, exact.labels)
     assert local.cost <= exact.cost * (1 + 1e-5)
 

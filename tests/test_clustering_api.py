@@ -13,12 +13,11 @@ from PIL import Image
 from config.settings import load_settings
 from facesearch.cli import main
 from indexer.clustering import METHODS
-from tests.conftest import store_at
 from service import create_app
 from service.clustering import MAX_COST_POINTS, cost_ks
 from service.pictures import CELL, GAP, TEXT
 from service.schemas import ClusterRequest
-from tests.conftest import PEOPLE_SIZES, person_faces, put_person
+from tests.conftest import PEOPLE_SIZES, person_faces, put_person, store_at
 from tests.test_api import assert_error
 
 FACES = sum(PEOPLE_SIZES.values()) + 1
@@ -156,12 +155,14 @@ def test_naming_a_cluster_names_its_faces_in_clusters_people_and_search(people_c
     assert people_client.get(f"/api/v1/people/{person['id']}").get_json() == person
 
     query = person_faces("anna", 1)[0].tolist()
-    matches = people_client.post("/api/v1/search", json={"embedding": query, "k": FACES}).get_json()["faces"][0]["matches"]
+    found = people_client.post("/api/v1/search", json={"embedding": query, "k": FACES}).get_json()
+    matches = found["faces"][0]["matches"]
     assert {m["person"] for m in matches if person_of_path(m["path"]) == "anna"} == {"Anna K."}
     assert {m["person"] for m in matches if person_of_path(m["path"]) != "anna"} == {None}
 
 
-@pytest.mark.parametrize("body", [{"name": ""}, {"name": "   "}, {"name": "x" * 101}, {"name": 5}, {}, {"name": "A", "x": 1}])
+@pytest.mark.parametrize("body", [{"name": ""}, {"name": "   "}, {"name": "x" * 101}, {"name": 5}, {},
+                                  {"name": "A", "x": 1}])
 def test_bad_names_are_422(people_client, body):
     people_client.post("/api/v1/clusters", json={"k": 4})
     assert_error(people_client.put("/api/v1/clusters/0", json=body), 422, "invalid_request")
@@ -233,7 +234,8 @@ def test_cost_curve(people_client, people_index: Path):
     assert costs[4] < costs[0] / 20 and costs[5] <= costs[4] * 1.01
     everything = people_client.get("/api/v1/clusters/cost").get_json()["points"]
     assert [p["k"] for p in everything] == list(range(1, FACES + 1))
-    assert [p["k"] for p in people_client.get("/api/v1/clusters/cost?k_min=2&k_max=10&step=4").get_json()["points"]] == [2, 6, 10]
+    stepped = people_client.get("/api/v1/clusters/cost?k_min=2&k_max=10&step=4").get_json()["points"]
+    assert [p["k"] for p in stepped] == [2, 6, 10]
     chart = png(people_client.get("/api/v1/clusters/cost.png?k_max=8"))
     assert chart.size == (800, 480)
 
@@ -297,7 +299,8 @@ def test_api_keys_guard_the_clustering_endpoints(people_index: Path):
     client = create_app(load_settings(data_dir=people_index, api_keys=["cluster-admin-key-1"])).test_client()
     assert_error(client.post("/api/v1/clusters", json={}), 401, "unauthorized")
     assert_error(client.get("/api/v1/people"), 401, "unauthorized")
-    assert client.post("/api/v1/clusters", json={"k": 2}, headers={"X-API-Key": "cluster-admin-key-1"}).status_code == 200
+    assert client.post("/api/v1/clusters", json={"k": 2},
+                       headers={"X-API-Key": "cluster-admin-key-1"}).status_code == 200
 
 
 def test_cli_cluster_stores_a_run_the_service_reads(runner, people_index: Path, tmp_path: Path):

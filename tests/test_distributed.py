@@ -27,8 +27,9 @@ from indexer.indexing import index_paths
 from indexer.store.generations import current_name
 from tests.conftest import DATA, published_store
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
-                                reason="Dask distributed is not installed (make install SCALE=1)")
+pytestmark = [pytest.mark.slow,  # real scheduler and worker processes
+              pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                 reason="Dask distributed is not installed (make install SCALE=1)")]
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).with_name("dask"))

@@ -44,7 +44,7 @@ def test_onnx_and_dlib_give_the_same_embeddings(encoder):
     faces = faces_of_test_data()
     assert sum(len(b) for _, _, b in faces) >= 20
     worst = 0.0
-    for name, rgb, boxes in faces:
+    for _name, rgb, boxes in faces:
         chips = encoder.face_chips(rgb, boxes)
         assert chips.shape == (len(boxes), 150, 150, 3) and chips.dtype == np.uint8
         encoder.configure("dlib")
@@ -102,7 +102,8 @@ def test_an_unwritable_cache_converts_in_memory(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="indexer.model_cache"):
         data, path = model_cache.onnx_model(model.weights_path(), blocked / "models")
     assert path is None and "converting it at each start" in caplog.text
-    assert hashlib.sha256(data).digest() == hashlib.sha256(dlib_onnx.convert(model.weights_path().read_bytes())).digest()
+    converted = dlib_onnx.convert(model.weights_path().read_bytes())
+    assert hashlib.sha256(data).digest() == hashlib.sha256(converted).digest()
 
 
 def test_other_weights_are_refused_with_where(tmp_path):
@@ -165,7 +166,7 @@ def test_the_second_pass_finds_the_faces_hog_misses(monkeypatch):
         calls = []
         boxes_of = model.face_boxes
 
-        def face_boxes(image, *, model="hog", upsample=1):
+        def face_boxes(image, *, model="hog", upsample=1, calls=calls, boxes_of=boxes_of):
             calls.append((model, upsample))
             return boxes_of(image, model=model, upsample=upsample)
 

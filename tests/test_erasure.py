@@ -13,10 +13,9 @@ import pytest
 from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.store import generations
-from tests.conftest import client_of, published_store
 from indexer.store.generations import GENERATIONS_DIR, IndexLock
 from service.audit import AuditLog
-from tests.conftest import PEOPLE_SIZES, person_faces
+from tests.conftest import PEOPLE_SIZES, client_of, person_faces, published_store
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
@@ -133,7 +132,8 @@ def test_erasing_faces_near_a_probe_embedding(people_index: Path):
 def test_erasure_needs_an_admin_key_and_waits_for_no_reindex(people_index: Path):
     client = client_of(people_index, api_keys=["erasure-admin-key"], read_keys=["erasure-read-key-1"])
     assert client.delete("/api/v1/faces/1", headers={"X-API-Key": "erasure-read-key-1"}).status_code == 403
-    assert client.post("/api/v1/erasures", json={"face_ids": [1]}, headers={"X-API-Key": "erasure-read-key-1"}).status_code == 403
+    assert client.post("/api/v1/erasures", json={"face_ids": [1]},
+                       headers={"X-API-Key": "erasure-read-key-1"}).status_code == 403
     with IndexLock(people_index, command="facesearch index /photos"):
         busy = client.delete("/api/v1/faces/1", headers={"X-API-Key": "erasure-admin-key"})
     assert busy.status_code == 409 and busy.get_json()["error"]["code"] == "index_busy"

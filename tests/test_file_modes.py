@@ -90,6 +90,7 @@ def test_an_old_world_readable_data_directory_is_tightened_by_the_next_run(fake_
     assert not_private(settings.data_dir) == []
 
 
+@pytest.mark.slow
 def test_serve_tightens_an_old_data_directory_at_start(fake_model, settings, photos: Path):
     index_paths([photos], settings, progress=False)
     (settings.data_dir / "runs.jsonl").chmod(0o644)

@@ -94,8 +94,7 @@ def add_real_photo(data_dir, tmp_path) -> int:
     from indexer.hashing import file_hash
     from indexer.model import Box
     from indexer.store import FileRecord
-    from tests.conftest import store_at
-    from tests.conftest import fake_vector
+    from tests.conftest import fake_vector, store_at
 
     path = tmp_path / "real.jpg"
     Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
@@ -133,8 +132,8 @@ def fuzz(schema, label: str, mode: GenerationMode, path_parameters: dict | None 
     statuses: dict[tuple[int, str], int] = {}
 
     @hypothesis.settings(
-        max_examples=EXAMPLES.get(label, MAX_EXAMPLES), deadline=None, derandomize=True, database=None, phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
+        max_examples=EXAMPLES.get(label, MAX_EXAMPLES), deadline=None, derandomize=True, database=None,
+        phases=[Phase.generate], suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
     )
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def check(case):

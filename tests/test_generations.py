@@ -11,7 +11,6 @@ from PIL import Image
 
 from indexer.indexing import detection_signature, index_paths
 from indexer.store import generations
-from tests.conftest import published_store, store_at
 from indexer.store.generations import (
     CURRENT_FILE,
     GENERATIONS_DIR,
@@ -21,6 +20,7 @@ from indexer.store.generations import (
     current_name,
 )
 from indexer.store.runs import last_run, recent_runs
+from tests.conftest import published_store, store_at
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
@@ -121,9 +121,11 @@ def test_full_rebuilds_from_nothing(fake_model, settings, photos):
 
 
 def test_a_second_run_while_one_holds_the_lock_is_refused(fake_model, settings, photos):
-    with IndexLock(settings.data_dir, command="facesearch index /somewhere"):
-        with pytest.raises(IndexBusyError, match=rf"pid {os.getpid()} .*facesearch index /somewhere"):
-            index(settings, photos)
+    with (
+        IndexLock(settings.data_dir, command="facesearch index /somewhere"),
+        pytest.raises(IndexBusyError, match=rf"pid {os.getpid()} .*facesearch index /somewhere"),
+    ):
+        index(settings, photos)
     assert index(settings, photos).published  # free again
 
 
@@ -151,7 +153,9 @@ def test_an_interrupted_run_publishes_nothing_and_is_resumed(fake_model, setting
         index(small, photos, on_result=stop_after_four)
     assert current_name(settings.data_dir) == "g000001" and len(faces_by_path(settings.data_dir)) == 15
     assert generations.resumable(
-        settings.data_dir, full=False, key={"roots": [str(photos.resolve())], "detection": detection_signature(settings)}
+        settings.data_dir,
+        full=False,
+        key={"roots": [str(photos.resolve())], "detection": detection_signature(settings)},
     )
     report = index(settings, photos)
     assert report.images_indexed == 4  # 2 of the 6 were checkpointed before the interruption

@@ -2,6 +2,7 @@
 
 import io
 import time
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -87,7 +88,11 @@ def test_truncated_file_is_an_error():
 
 @pytest.mark.parametrize(
     "data, code",
-    [(b"", "empty_image"), (b"this is not an image", "unsupported_image_format"), (b"%PDF-1.4\n", "unsupported_image_format")],
+    [
+        (b"", "empty_image"),
+        (b"this is not an image", "unsupported_image_format"),
+        (b"%PDF-1.4\n", "unsupported_image_format"),
+    ],
 )
 def test_non_images_are_errors(data: bytes, code: str):
     with pytest.raises(ImageError) as info:
@@ -104,7 +109,7 @@ def test_pixel_limit_is_checked_before_decoding():
 
 
 def test_capture_time_from_exif_else_none(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from indexer.images import DATETIME_ORIGINAL_TAG, EXIF_IFD, capture_time
 
@@ -113,7 +118,7 @@ def test_capture_time_from_exif_else_none(tmp_path):
     exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL_TAG] = "2024:07:14 09:30:05"
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif)
-    assert capture_time(out.getvalue()) == datetime(2024, 7, 14, 9, 30, 5, tzinfo=timezone.utc).timestamp()
+    assert capture_time(out.getvalue()) == datetime(2024, 7, 14, 9, 30, 5, tzinfo=UTC).timestamp()
     plain = io.BytesIO()
     image.save(plain, format="PNG")
     assert capture_time(plain.getvalue()) is None

@@ -9,13 +9,12 @@ import pytest
 from config.settings import load_settings
 from indexer.indexing import IndexReport
 from indexer.store import StoreError
-from tests.conftest import store_at
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.generations import CURRENT_FILE, GENERATIONS_DIR
 from indexer.store.runs import append_run
 from service import create_app
 from service.index_handle import IndexHandle
-from tests.conftest import PEOPLE_SIZES, person_faces, put_person
+from tests.conftest import PEOPLE_SIZES, person_faces, put_person, store_at
 
 
 def build_generation(data_dir: Path, name: str, people: dict[str, int]) -> Path:

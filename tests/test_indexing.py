@@ -29,7 +29,8 @@ def test_scan_walks_recursively_and_filters(tmp_path: Path):
     (tmp_path / "data").mkdir()
     for name in ["a/one.JPG", "a/b/two.png", "a/b/notes.txt", ".hidden/three.jpg", "data/four.jpg", "a/.five.jpg"]:
         (tmp_path / name).write_bytes(b"x")
-    found = [Path(f.path).relative_to(tmp_path).as_posix() for f in scan([tmp_path], [".jpg", ".png"], exclude=[tmp_path / "data"])]
+    scanned = scan([tmp_path], [".jpg", ".png"], exclude=[tmp_path / "data"])
+    found = [Path(f.path).relative_to(tmp_path).as_posix() for f in scanned]
     assert found == ["a/one.JPG", "a/b/two.png"]
     # A file given directly is taken whatever its name; duplicates collapse.
     direct = list(scan([tmp_path / "a/b/notes.txt", tmp_path / "a/b/notes.txt"], [".jpg"]))
@@ -175,4 +176,5 @@ def test_the_service_finds_query_faces_as_the_index_did(fake_model, settings, ph
 def test_cli_version_names_the_dlib_build(runner):
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
-    assert "dlib" in result.output and "BLAS" in result.output and "dlib_face_recognition_resnet_model_v1" in result.output
+    assert "dlib" in result.output and "BLAS" in result.output
+    assert "dlib_face_recognition_resnet_model_v1" in result.output

@@ -69,7 +69,8 @@ def test_checksums_are_recorded_at_publish_and_opening_hashes_nothing(backend, i
     generation = current_dir(indexed)
     manifest = json.loads((generation / "manifest.json").read_text())
     others = sorted(p.name for p in generation.iterdir() if p.name != "manifest.json")
-    assert sorted(manifest[FILES_KEY]) == others == (["faces.faiss"] if backend == "faiss" else []) + ["metadata.sqlite3"]
+    expected = (["faces.faiss"] if backend == "faiss" else []) + ["metadata.sqlite3"]
+    assert sorted(manifest[FILES_KEY]) == others == expected
     for name, entry in manifest[FILES_KEY].items():
         data = (generation / name).read_bytes()
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -107,6 +108,7 @@ def test_a_changed_stat_is_hashed_again_and_verify_finds_what_no_stat_shows(inde
         published_store(indexed)
 
 
+@pytest.mark.slow
 def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(indexed: Path, settings, photos):
     from indexer.erasure import erase_faces
     from indexer.store.annotations import AnnotationsDB
@@ -184,6 +186,7 @@ def test_a_damaged_or_edited_manifest_is_caught(indexed: Path):
     assert result.exit_code == 1 and "damaged: generations/g000001/manifest.json: unreadable" in result.output
 
 
+@pytest.mark.slow
 def test_a_generation_published_before_checksums_still_serves_and_gets_them(indexed: Path, settings, photos):
     forget_checksums(current_dir(indexed))
     published_store(indexed).close()

@@ -22,8 +22,8 @@ from service.access import MIN_KEY_CHARS, authenticate, parse_keys
 from service.access_store import AccessStore
 from service.audit import AuditLog
 from service.client import client_address
-from tests.test_server import serving
 from tests.conftest import client_of
+from tests.test_server import serving
 
 ADMIN = "guess-admin-key-00001"
 
@@ -83,7 +83,8 @@ def test_behind_a_proxy_each_client_is_counted_apart(people_index: Path):
         client.get("/api/v1/faces/1", headers={"X-API-Key": "wrong-key-000000001", "X-Forwarded-For": "203.0.113.1"})
     blocked = client.get("/api/v1/faces/1", headers={"X-API-Key": ADMIN, "X-Forwarded-For": "203.0.113.1"})
     assert blocked.status_code == 429
-    assert client.get("/api/v1/faces/1", headers={"X-API-Key": ADMIN, "X-Forwarded-For": "203.0.113.2"}).status_code == 200
+    assert client.get("/api/v1/faces/1",
+                      headers={"X-API-Key": ADMIN, "X-Forwarded-For": "203.0.113.2"}).status_code == 200
     assert AuditLog.in_data_dir(people_index).read()[-1]["address"] == "203.0.113.2"
 
 
@@ -96,6 +97,7 @@ def guess(url: str, key: str) -> tuple[int, str | None]:
         return exc.code, exc.headers.get("Retry-After")
 
 
+@pytest.mark.slow
 def test_real_server_workers_count_guesses_together(people_index: Path):
     """Two workers, keep-alive off: the guesses land on both, and the 21st is
     refused whichever worker takes it."""
@@ -110,6 +112,7 @@ def test_real_server_workers_count_guesses_together(people_index: Path):
     assert len(pids) == 2
 
 
+@pytest.mark.slow
 def test_short_keys_are_refused_at_start_up(people_index: Path, runner):
     with pytest.raises(ValueError, match="at least 16"):
         parse_keys(["k1"], [])

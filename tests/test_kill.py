@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from indexer.indexing import index_paths
-from tests.conftest import published_store
 from indexer.store.generations import GENERATIONS_DIR, current_name
 from indexer.store.runs import last_run
+from tests.conftest import published_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(data_dir: Path, photos: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.kill_runner", "index", "--data-dir", str(data_dir), "--workers", "1", str(photos)],
+        [sys.executable, "-m", "tests.kill_runner", "index", "--data-dir", str(data_dir), "--workers", "1",
+         str(photos)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "FACESEARCH_INDEXER__CHECKPOINT_EVERY": "3", **env},
         stdout=subprocess.PIPE,
@@ -63,7 +64,7 @@ def changed_photos(fake_model, settings, photos: Path):
     return expected, before
 
 
-pytestmark = pytest.mark.usefixtures("backend")
+pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.slow]  # runs killed in child processes
 
 STORE_CLASSES = {"faiss": "indexer.store.embedded:EmbeddedStore", "milvus": "indexer.store.milvus:MilvusStore"}
 

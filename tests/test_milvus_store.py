@@ -27,8 +27,9 @@ from indexer.store.milvus import SEARCH_CAP, pushed_down
 from tests.conftest import published_store, store_at
 from tests.test_server import serving
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("pymilvus") is None,
-                                reason="the Milvus client is not installed (make install SCALE=1)")
+pytestmark = [pytest.mark.slow,  # a Milvus Lite server per test
+              pytest.mark.skipif(importlib.util.find_spec("pymilvus") is None,
+                                 reason="the Milvus client is not installed (make install SCALE=1)")]
 
 
 @pytest.fixture(autouse=True)

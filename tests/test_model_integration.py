@@ -12,8 +12,7 @@ from indexer.faces import detect_boxes, find_faces
 from indexer.images import decode_rgb
 from indexer.indexing import index_paths
 from indexer.model import Box
-from tests.conftest import published_store
-from tests.conftest import DATA, LFW_PEOPLE, lfw_photo
+from tests.conftest import DATA, LFW_PEOPLE, lfw_photo, published_store
 
 pytestmark = pytest.mark.model
 
@@ -23,7 +22,8 @@ def central_embedding(path) -> np.ndarray:
     rgb = decode_rgb(path.read_bytes())
     faces = find_faces(rgb, DetectionSettings())
     h, w = rgb.shape[:2]
-    face = min(faces, key=lambda f: abs((f.box.top + f.box.bottom) / 2 - h / 2) + abs((f.box.left + f.box.right) / 2 - w / 2))
+    face = min(faces, key=lambda f: (abs((f.box.top + f.box.bottom) / 2 - h / 2)
+                                     + abs((f.box.left + f.box.right) / 2 - w / 2)))
     return face.embedding
 
 
@@ -58,7 +58,7 @@ def test_blank_image_yields_no_face():
 
 def test_downscaled_detection_maps_boxes_back_to_original_pixels():
     small = Image.open(lfw_photo("Serena_Williams", 1)).convert("RGB")
-    big = np.asarray(small.resize((1000, 1000), Image.BICUBIC))
+    big = np.asarray(small.resize((1000, 1000), Image.Resampling.BICUBIC))
     direct = detect_boxes(np.asarray(small), DetectionSettings())
     downscaled = detect_boxes(big, DetectionSettings(max_side=250))
     assert len(direct) == len(downscaled) == 1
@@ -117,7 +117,7 @@ def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_index):
 
     group = Image.open(DATA / "group" / "bbt3.jpg").convert("RGB")
     big = io.BytesIO()
-    group.resize((group.width * 12, group.height * 12), Image.LANCZOS).save(big, format="JPEG", quality=90)
+    group.resize((group.width * 12, group.height * 12), Image.Resampling.LANCZOS).save(big, format="JPEG", quality=90)
     detection = DetectionSettings()
     reduced = decode_query(big.getvalue(), ServiceSettings(), detection)
     assert reduced.scale == 2 and (reduced.width, reduced.height) == (group.width * 12, group.height * 12)

@@ -5,7 +5,6 @@ and a stranger (``people_index``: anna 7, ben 6, carl 5, dora 4 faces)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from indexer.store.generations import IndexLock
@@ -189,7 +188,8 @@ def test_corrections_need_the_admin_scope_and_are_audited(people_index):
     admin = client_of(people_index, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"])
     read = {"X-API-Key": "read-key-00000001"}
     anna = faces_of_with(admin, "anna", {"X-API-Key": "admin-key-0000001"})
-    made = admin.post("/api/v1/people", json={"name": "Anna", "face_ids": anna[:2]}, headers={"X-API-Key": "admin-key-0000001"})
+    made = admin.post("/api/v1/people", json={"name": "Anna", "face_ids": anna[:2]},
+                      headers={"X-API-Key": "admin-key-0000001"})
     assert made.status_code == 201
     person_id = made.get_json()["id"]
     for method, url, body in [
@@ -202,7 +202,8 @@ def test_corrections_need_the_admin_scope_and_are_audited(people_index):
     ]:
         assert_error(admin.open(url, method=method, json=body, headers=read), 403, "forbidden")
     assert admin.get(f"/api/v1/people/{person_id}/faces", headers=read).status_code == 200
-    admin.post(f"/api/v1/people/{person_id}/rejections", json={"face_ids": anna[:1]}, headers={"X-API-Key": "admin-key-0000001"})
+    admin.post(f"/api/v1/people/{person_id}/rejections", json={"face_ids": anna[:1]},
+               headers={"X-API-Key": "admin-key-0000001"})
     lines = [line for line in AuditLog.in_data_dir(people_index).read() if line["path"].startswith("/api/v1/people")]
     created, rejected = lines[0], lines[-1]
     assert created["method"] == "POST" and created["status"] == 201 and created["face_ids"] == anna[:2]

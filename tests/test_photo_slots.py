@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from service.photo_slots import PhotoSlots
 from tests.test_server import serving, upload
 
@@ -32,6 +34,7 @@ def test_slots_are_per_address_and_come_back(tmp_path: Path):
     assert slots.acquire("10.0.0.1") == first
 
 
+@pytest.mark.slow
 def test_real_server_refuses_a_client_with_all_its_slots_taken(people_index: Path):
     env = {"FACESEARCH_SERVICE__PHOTO_SEARCHES_PER_CLIENT": "1"}
     with serving(people_index, workers=2, env=env) as (base, _):

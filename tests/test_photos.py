@@ -16,9 +16,9 @@ from PIL import Image
 from config.settings import load_settings
 from indexer.images import preview_jpeg
 from indexer.indexing import index_paths
-from tests.conftest import published_store
 from indexer.video import open_video
 from service import create_app
+from tests.conftest import published_store
 from tests.test_api import assert_error
 from tests.test_video import A_GAP_B, write_video
 
@@ -75,7 +75,8 @@ def test_the_image_is_downscaled_and_cached(indexed, data_dir):
     assert full.size == (250, 250)  # never enlarged past the photo
     small = client.get(f"/api/v1/photos/{photo_id}/image?max_side=100")
     assert max(jpeg_of(small).size) == 100 and small.headers["Cache-Control"].startswith("private")
-    again = client.get(f"/api/v1/photos/{photo_id}/image?max_side=100", headers={"If-None-Match": small.headers["ETag"]})
+    again = client.get(f"/api/v1/photos/{photo_id}/image?max_side=100",
+                       headers={"If-None-Match": small.headers["ETag"]})
     assert again.status_code == 304
     assert_error(client.get(f"/api/v1/photos/{photo_id}/image?max_side=5"), 422, "invalid_request")
     assert_error(client.get(f"/api/v1/photos/{photo_id}/image?face_id=9999"), 404, "photo_not_found")

@@ -12,10 +12,9 @@ from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.store import FileRecord
-from tests.conftest import published_store, store_at
 from indexer.store.metadata import FaceTime
 from service import create_app
-from tests.conftest import PEOPLE_SIZES, person_faces
+from tests.conftest import PEOPLE_SIZES, person_faces, published_store, store_at
 from tests.test_api import assert_error
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite

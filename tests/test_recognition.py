@@ -15,10 +15,9 @@ from PIL import Image
 from config.settings import RecognitionSettings, load_settings
 from indexer.indexing import index_paths
 from indexer.recognition import suggest
-from tests.conftest import published_store
 from indexer.store.annotations import AnnotationsDB
 from service import create_app
-from tests.conftest import DATA, LFW_PEOPLE, fake_vector, person_faces
+from tests.conftest import DATA, LFW_PEOPLE, fake_vector, person_faces, published_store
 
 DIM = 128
 
@@ -128,7 +127,8 @@ def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, d
     # Anna's other old faces (she is new) and her two new ones; Ben's three old ones.
     assert report.recognition["suggested"] == 4 + 2 + 3
     assert sources(annotations, a.person_id) == {
-        **{face_of(data_dir, p): "confirmed" for p in anna[:2]}, **{face_of(data_dir, p): "suggested" for p in anna[2:]}}
+        **{face_of(data_dir, p): "confirmed" for p in anna[:2]},
+        **{face_of(data_dir, p): "suggested" for p in anna[2:]}}
     strangers = [face_of(data_dir, photos / f"stranger{i}.png") for i in range(2)]
     assert annotations.attributions(strangers) == {}
 

@@ -52,9 +52,9 @@ def serving(data_dir: Path, workers: int = 2, env: dict | None = None):
                 break
             except urllib.error.HTTPError:
                 break  # answering (a key is needed)
-            except OSError:
+            except OSError as error:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {server.stdout.read()}")
+                    raise AssertionError(f"server did not start: {server.stdout.read()}") from error
                 time.sleep(0.2)
         yield base, output
     finally:

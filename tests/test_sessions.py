@@ -13,10 +13,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from indexer.store.annotations import AnnotationsDB
 from service.access_store import AccessStore
-from tests.test_server import serving
 from tests.conftest import client_of, csrf_token_of
+from tests.test_server import serving
 
 ADMIN_A, ADMIN_A2, READER = "admin-key-A-000000001", "admin-key-A2-00000002", "read-key-R-0000000003"
 
@@ -121,6 +123,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@pytest.mark.slow
 def test_real_server_sessions_end_at_sign_out_and_with_their_key(people_index: Path):
     """The finding as it was made: signed in with admin key A2, signed out,
     restarted with A only: the old cookie must load nothing and change nothing."""

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -69,10 +70,8 @@ def release(fifos: list[Path], until, seconds: float = 5) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for fifo in fifos:
-            try:
+            with suppress(OSError):  # nobody is reading it
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError:
-                pass  # nobody is reading it
         if until(0.05):
             return
 
@@ -97,7 +96,7 @@ def test_only_regular_files_are_opened(tmp_path):
     try:
         for name, kind in expected.items():
             with pytest.raises(NotRegularFile) as info:
-                finishes(lambda: read_regular(str(tmp_path / name)), [fifo])
+                finishes(lambda name=name: read_regular(str(tmp_path / name)), [fifo])
             assert info.value.kind == kind and str(info.value) == f"not a regular file ({kind})"
         with pytest.raises(NotRegularFile, match=r"not a regular file \(a character device\)"):
             read_regular("/dev/null")
@@ -200,13 +199,14 @@ def test_the_photo_endpoint_refuses_a_fifo_at_once(indexed, data_dir, tmp_path):
     os.mkfifo(fifo)
     link.unlink()
     link.symlink_to(fifo)
-    for path, url in urls.items():
+    for _path, url in urls.items():
         started = time.monotonic()
-        response = finishes(lambda: client.get(url), [photo, video, fifo])
+        response = finishes(lambda url=url: client.get(url), [photo, video, fifo])
         error = assert_error(response, 404, "photo_unavailable")
         assert "not a regular file now (a FIFO)" in error["message"] and time.monotonic() - started < 1
 
 
+@pytest.mark.slow
 def test_a_real_server_answers_404_for_a_fifo_and_keeps_serving(fake_model, tmp_path):
     """``facesearch serve`` (gunicorn, one worker): three requests for a
     photo swapped for a FIFO each get their 404 at once; health still answers."""

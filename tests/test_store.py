@@ -256,14 +256,16 @@ def test_range_search_matches_brute_force(scan_min_faces: int):
     index.add(ids, x)
     queries = x[:5] + rng.normal(0, 0.01, (5, 128)).astype(np.float32)
     radius = 0.9
-    lims, D, I = index.range_search(queries, radius**2)
+    lims, D, found = index.range_search(queries, radius**2)
     assert (index._scan is not None) == (scan_min_faces == 100)  # the path under test was taken
     full = ((queries[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
     for row in range(5):
         expected = set(ids[full[row] <= radius**2].tolist())
-        got = I[lims[row] : lims[row + 1]]
+        got = found[lims[row] : lims[row + 1]]
         assert set(got.tolist()) == expected and len(expected) > 1
-        np.testing.assert_allclose(np.sort(D[lims[row] : lims[row + 1]]), np.sort(full[row][full[row] <= radius**2]), rtol=1e-4)
+        np.testing.assert_allclose(
+            np.sort(D[lims[row] : lims[row + 1]]), np.sort(full[row][full[row] <= radius**2]), rtol=1e-4
+        )
     empty = FlatL2Index(128, scan_min_faces=scan_min_faces)
     assert empty.range_search(queries, 1.0)[0].tolist() == [0] * 6
 
@@ -280,11 +282,11 @@ def test_prescan_range_search_keeps_faces_just_inside_the_radius():
     ring = (centre + radii[:, None] * directions).astype(np.float32)
     index = FlatL2Index(128, scan_min_faces=100, range_scan_min_faces=100)
     index.add(np.arange(400), ring)
-    lims, D, I = index.range_search(centre, 0.5**2)
+    lims, D, found = index.range_search(centre, 0.5**2)
     exact = ((ring.astype(np.float64) - centre) ** 2).sum(1)
     assert index._scan is not None and index._scan.error_bound > 1e-3
-    assert set(I.tolist()) == set(np.flatnonzero(exact <= 0.25).tolist())
-    assert 150 < len(I) < 250
+    assert set(found.tolist()) == set(np.flatnonzero(exact <= 0.25).tolist())
+    assert 150 < len(found) < 250
 
 
 def test_prescan_range_search_with_more_faces_within_reach_than_candidates(monkeypatch: pytest.MonkeyPatch):
@@ -297,11 +299,11 @@ def test_prescan_range_search_with_more_faces_within_reach_than_candidates(monke
     index.add(np.arange(500), x)
     far = np.full(128, 0.5, np.float32)  # no face within reach: the candidates suffice
     queries = np.stack([x[0], far])
-    lims, D, I = index.range_search(queries, 0.9**2)
+    lims, D, found = index.range_search(queries, 0.9**2)
     full = ((queries[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
-    assert len(I[lims[0] : lims[1]]) > 8 and lims[2] == lims[1]  # more hits than candidates for the first
+    assert len(found[lims[0] : lims[1]]) > 8 and lims[2] == lims[1]  # more hits than candidates for the first
     for row in range(2):
-        assert set(I[lims[row] : lims[row + 1]].tolist()) == set(np.flatnonzero(full[row] <= 0.81).tolist())
+        assert set(found[lims[row] : lims[row + 1]].tolist()) == set(np.flatnonzero(full[row] <= 0.81).tolist())
 
 
 def test_prescan_is_exact_for_queries_outside_its_range_and_on_rounding_edges():

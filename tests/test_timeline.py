@@ -4,7 +4,7 @@ than MAX_DAYS, summed, and nothing without times."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from service.timeline import MAX_DAYS, timeline
 
 
 def at(day: str) -> float:
-    return datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
 def test_days_on_a_time_axis_with_gaps():

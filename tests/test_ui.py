@@ -119,7 +119,8 @@ def test_the_photo_page_boxes_every_face(indexed):
     assert page.count('class="box"') == 1 and 'data-face-id="1"' in page
     image = client.get(f"/photos/{photo_id}/image.jpg")
     assert image.mimetype == "image/jpeg" and image.headers["Cache-Control"] == "private, no-cache"  # revalidated
-    assert client.get(f"/photos/{photo_id}/image.jpg", headers={"If-None-Match": image.headers["ETag"]}).status_code == 304
+    assert client.get(f"/photos/{photo_id}/image.jpg",
+                      headers={"If-None-Match": image.headers["ETag"]}).status_code == 304
     thumb = client.get("/faces/1/thumbnail.jpg")
     assert client.get("/faces/1/thumbnail.jpg", headers={"If-None-Match": thumb.headers["ETag"]}).status_code == 304
     assert client.get("/faces/1").headers["Location"] == f"/photos/{photo_id}#faces"  # a face leads to its photo
@@ -151,7 +152,8 @@ def test_signing_in_with_a_key(indexed):
     # Never sent away from this site after signing in.
     token = csrf_token_of(page)
     client.post("/logout", data={"csrf_token": token})
-    again = client.post("/login", data={"api_key": "admin-key-0000001", "csrf_token": csrf_token_of(client.get("/login").get_data(as_text=True)),
+    again = client.post("/login", data={"api_key": "admin-key-0000001",
+                                        "csrf_token": csrf_token_of(client.get("/login").get_data(as_text=True)),
                                         "next": "https://elsewhere.example/"})
     assert again.headers["Location"] == "/"
     assert client.get("/index").status_code == 200
@@ -164,7 +166,8 @@ def test_signing_in_with_a_key(indexed):
 def test_sightings_grouped_by_file_filtered_and_searched_again(indexed, photos):
     client = client_of(indexed)
     page = client.get("/recall").get_data(as_text=True)
-    assert '<label for="photo">Photo</label>' in page and 'type="file" accept="image/*" data-max-bytes="16777216" multiple' in page
+    assert '<label for="photo">Photo</label>' in page
+    assert 'type="file" accept="image/*" data-max-bytes="16777216" multiple' in page
     assert '<button type="submit">Search</button>' in page
     token = csrf_token_of(page)
 

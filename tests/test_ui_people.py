@@ -7,6 +7,7 @@ of four people (``people_index``)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 from tests.conftest import client_of, csrf_token_of
 
@@ -49,8 +50,8 @@ def test_a_persons_faces_and_the_corrections(people_index):
     page = client.get(f"/people/{big}").get_data(as_text=True)
     faces = [int(f) for f in re.findall(r'name="face_ids" value="(\d+)"', page)]
     assert len(faces) == 7 and "7 faces, newest first" in page
-    assert all(f'<label class="pick"><input type="checkbox" name="face_ids" value="{f}"> Select face {f}</label>' in page
-               for f in faces)
+    assert all(f'<label class="pick"><input type="checkbox" name="face_ids" value="{f}"> '
+               f'Select face {f}</label>' in page for f in faces)
     # Not this person.
     assert post(client, f"/people/{big}/faces", action="reject", face_ids=[faces[0]]).status_code == 302
     assert "6 faces, newest first" in client.get(f"/people/{big}").get_data(as_text=True)
@@ -94,18 +95,16 @@ def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
 
 
 def test_a_persons_sightings_over_time(data_dir):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from indexer.store import FileRecord
-
-    from tests.conftest import store_at
     from indexer.store.metadata import Box
-    from tests.conftest import person_faces
+    from tests.conftest import person_faces, store_at
 
     days = ["2026-05-01", "2026-05-01", "2026-05-03"]
     store = store_at(data_dir)
     for i, (day, vector) in enumerate(zip(days, person_faces("anna", 3))):
-        taken = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp()
+        taken = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
         store.put_file(FileRecord(path=f"/cam/{i}.jpg", size=1, mtime_ns=1, content_hash=f"c{i}", width=100,
                                   height=100, detection="{}", model="fake", taken_at=taken),
                        [(Box(10, 60, 70, 10), vector, b"")])

@@ -21,10 +21,9 @@ from indexer.images import decode_rgb
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.recording_time import QUICKTIME_EPOCH_OFFSET, recording_start
-from tests.conftest import published_store
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import FALLBACK_FPS, VideoReader
-from tests.conftest import fake_vector, lfw_photo
+from tests.conftest import fake_vector, lfw_photo, published_store
 
 BACKGROUND = 40  # grey level of the frames without anyone
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from facesearch.cli import main
-from tests.conftest import published_store
 from indexer.store.generations import IndexLock
 from indexer.watch import parse_interval, stop_on_signals, watch
+from tests.conftest import published_store
 
 
 @pytest.mark.parametrize(

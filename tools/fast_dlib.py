@@ -15,7 +15,8 @@ Python (standard library only)::
 ``~/.cache``, then ``facesearch/wheels``) holds a wheel for this dlib version,
 Python, platform, CPU level, BLAS and compiler, install it (under a
 second); else build it (6.5 minutes on the 2 cores here with clang, 11.6
-with GCC; the log is kept beside the wheel), cache it, install it. Installing means: uninstall ``dlib-bin`` from the venv, install
+with GCC; the log is kept beside the wheel), cache it, install it.
+Installing means: uninstall ``dlib-bin`` from the venv, install
 the wheel with ``--no-deps``, then check that ``import dlib`` works, that
 BLAS is on and that the HOG detector runs; if not, dlib-bin is put back.
 Whatever fails (no AVX2, no compiler, no OpenBLAS and no apt-get, a build

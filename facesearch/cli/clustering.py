@@ -62,7 +62,8 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
     out = sys.stderr if as_json else sys.stdout
     echo(
         f"{response.faces} faces in {response.k} clusters and {len(response.strangers)} strangers "
-        f"({response.method}, {response.duration_s:.1f} s), stored as run {response.run_id} in {Path(settings.data_dir).resolve()}",
+        f"({response.method}, {response.duration_s:.1f} s), stored as run {response.run_id} in "
+        f"{Path(settings.data_dir).resolve()}",
         file=out,
     )
     for item in response.clusters:

@@ -38,8 +38,8 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     from indexer.faces import find_faces
     from indexer.images import ImageError, decode_rgb
     from indexer.indexing import detection_from_signature
-    from indexer.store.annotations import ClusterNotFoundError, NoClusteringError, PersonNotFoundError
     from indexer.store import generations
+    from indexer.store.annotations import ClusterNotFoundError, NoClusteringError, PersonNotFoundError
     from indexer.store.generations import IndexBusyError
     from service.audit import AuditLog, hash_bytes
     from service.recall import TooManyHits, faces_within

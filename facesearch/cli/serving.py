@@ -48,7 +48,8 @@ def serve(data_dir, config_file, host, port, workers, insecure) -> None:
 def new_key() -> None:
     """Print a new random API key (256 bits) on stdout, and on stderr how
     to configure it. `KEY=$(facesearch new-key)` keeps it out of the terminal."""
-    from service.access import hashed_form, new_key as make_key
+    from service.access import hashed_form
+    from service.access import new_key as make_key
 
     key = make_key()
     click.echo(key)

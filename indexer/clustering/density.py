@@ -51,10 +51,8 @@ def mutual_reachability_mst(
     n = len(D)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    if min_samples <= 1:
-        core = np.zeros(n)
-    else:
-        core = D[:, min(min_samples - 2, D.shape[1] - 1)].astype(np.float64)
+    # A face's core distance: to its (min_samples - 1)-th neighbour.
+    core = np.zeros(n) if min_samples <= 1 else D[:, min(min_samples - 2, D.shape[1] - 1)].astype(np.float64)
     src = np.repeat(np.arange(n), D.shape[1])
     dst = I.ravel()
     d = D.ravel().astype(np.float64)

@@ -34,7 +34,7 @@ from indexer.clustering.density import density_labels
 from indexer.clustering.kmeans import assign, group_means, kmeans, refine
 from indexer.clustering.kmeans import cost_curve as _cost_curve
 from indexer.clustering.neighbours import knn_graph
-from indexer.clustering.result import ClusterParams, Clustering
+from indexer.clustering.result import Clustering, ClusterParams
 
 METHODS = ("kmeans", "threshold")
 
@@ -88,7 +88,8 @@ def cluster_faces(
 
     if params.method == "threshold":
         labels = density()
-        used.update(threshold=threshold, min_cluster_size=settings.min_cluster_size, neighbour_distance=neighbour_distance)
+        used.update(threshold=threshold, min_cluster_size=settings.min_cluster_size,
+                    neighbour_distance=neighbour_distance)
         # HDBSCAN also labels the faces that hang on to a cluster from afar:
         # with no other face near, they are strangers all the same.
         far = nearest_other > neighbour_distance
@@ -108,7 +109,8 @@ def cluster_faces(
         keep = np.flatnonzero(sizes >= settings.min_cluster_size)
         keep = keep[np.argsort(-sizes[keep], kind="stable")]
         k = len(keep)
-        used.update(k_requested=None, k_chosen=k, k_rule="groups of min_cluster_size+ faces found by the threshold method")
+        used.update(k_requested=None, k_chosen=k,
+                    k_rule="groups of min_cluster_size+ faces found by the threshold method")
         if k == 0:
             return _shape(x, np.full(n, -1, np.int64), np.ones(n, bool), photo_ids, params.method, used)
         renumber = np.full(len(sizes), -1, np.int64)

@@ -68,7 +68,7 @@ class AnnPlan:
         return min(wanted, max(1, faces // TRAIN_PER_LIST))
 
     @classmethod
-    def from_settings(cls, settings: IndexSettings) -> "AnnPlan | None":
+    def from_settings(cls, settings: IndexSettings) -> AnnPlan | None:
         """The indexer's plan: None (no approximate index) for exact search."""
         if settings.search == "exact":
             return None
@@ -76,7 +76,7 @@ class AnnPlan:
         return cls(min_faces=min_faces, lists=settings.lists, retrain_growth=settings.retrain_growth)
 
     @classmethod
-    def same_as(cls, entry: dict | None) -> "AnnPlan | None":
+    def same_as(cls, entry: dict | None) -> AnnPlan | None:
         """A plan that rebuilds what a generation had (its manifest's ``ann``
         entry), with as many lists, trained again on the faces left: an
         erasure (or a repair) keeps the kind of index, whatever the settings."""
@@ -116,7 +116,7 @@ def refresh(
         and (plan.lists == 0 or previous.nlist == plan.trainable_lists(trained_faces))
         and trained_faces / plan.retrain_growth <= len(ids) <= trained_faces * plan.retrain_growth
     )
-    if reuse:
+    if reuse and previous is not None:
         index = previous.index
         index.reset()
     else:
@@ -178,7 +178,7 @@ class AnnIndex:
         return f"{factory_string(int(self.ivf.nlist))} nprobe {int(self.ivf.nprobe)}"
 
     @classmethod
-    def load(cls, data_dir: Path, nprobe: int) -> "AnnIndex | None":
+    def load(cls, data_dir: Path, nprobe: int) -> AnnIndex | None:
         """The generation's approximate index, or None where it has none."""
         path = Path(data_dir) / ANN_FILE
         if not path.exists():
@@ -188,6 +188,7 @@ class AnnIndex:
     def ids(self) -> np.ndarray:
         """Every id it holds, int64, sorted."""
         invlists = self.ivf.invlists
+        assert invlists is not None  # an IVF index always has its lists
         parts = [
             faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
             for i in range(int(self.ivf.nlist)) if invlists.list_size(i)

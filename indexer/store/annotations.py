@@ -46,6 +46,7 @@ from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors 
 )
 from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.metadata import utc_now
+from indexer.store.sqlite_db import inserted_id
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
 # face id -> (content hash of its file, (top, right, bottom, left), seconds into a video or None)
@@ -358,11 +359,11 @@ class AnnotationsDB:
         stored_distances = [None if math.isnan(d) else d for d in distances.astype(np.float64).tolist()]
         created_at = utc_now()
         with self._write() as conn:
-            run_id = conn.execute(
+            run_id = inserted_id(conn.execute(
                 "INSERT INTO cluster_runs (created_at, method, k, params, face_count, duration_s) "
                 "VALUES (?,?,?,?,?,?)",
                 (created_at, method, int(k), params_json, len(face_ids), float(duration_s)),
-            ).lastrowid
+            ))
             conn.executemany(
                 "INSERT INTO cluster_faces (run_id, face_id, cluster, nearest, distance) VALUES (?,?,?,?,?)",
                 zip([run_id] * len(face_ids), face_ids.tolist(), clusters.tolist(), nearest.tolist(),
@@ -787,7 +788,8 @@ class AnnotationsDB:
                 if conn.execute("SELECT 1 FROM face_people WHERE face_id = ?", (new,)).fetchone() is None:
                     conn.execute("UPDATE face_people SET face_id = ? WHERE face_id = ?", (new, old))
                 conn.execute("UPDATE OR IGNORE rejections SET face_id = ? WHERE face_id = ?", (new, old))
-                conn.execute("UPDATE OR IGNORE merge_moves SET item = ? WHERE item = ? AND kind != 'cluster'", (new, old))
+                conn.execute("UPDATE OR IGNORE merge_moves SET item = ? WHERE item = ? AND kind != 'cluster'",
+                             (new, old))
                 conn.execute("UPDATE OR REPLACE face_places SET face_id = ? WHERE face_id = ?", (new, old))
                 for table in ("face_people", "rejections", "suggestions"):
                     conn.execute(f"DELETE FROM {table} WHERE face_id = ?", (old,))

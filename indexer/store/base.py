@@ -5,10 +5,9 @@ through ``indexer.store.backends``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,7 +57,7 @@ class FaceStore(Protocol):
 
     backend: str  # "faiss" or "milvus"
     data_dir: Path  # the generation's directory
-    manifest: Mapping[str, object]  # what checkpoints recorded: model, detection, faces, updated_at, ann, ...
+    manifest: dict[str, Any]  # what checkpoints recorded: model, detection, faces, updated_at, ann, ...
     repaired: str | None  # what a writable open with ``repair`` rebuilt, if anything
 
     def count(self) -> int:

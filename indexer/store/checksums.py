@@ -122,7 +122,7 @@ def verify_generation(generation: Path, data_dir: Path, *, full: bool = False) -
     if FILES_KEY not in manifest and SELF_KEY not in manifest:
         return GenerationCheck(generation, recorded=False)
     files = manifest.get(FILES_KEY)
-    if manifest.get(SELF_KEY) != canonical_digest(manifest) or not _well_formed(files):
+    if manifest.get(SELF_KEY) != canonical_digest(manifest) or files is None or not _well_formed(files):
         return GenerationCheck(generation, recorded=True, damaged=[
             Damage(MANIFEST_FILE, "its own checksum does not match: it was damaged or edited")])
     check = GenerationCheck(generation, recorded=True)

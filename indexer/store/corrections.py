@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from indexer.store.attribution import chunks
 from indexer.store.metadata import utc_now
+from indexer.store.sqlite_db import inserted_id
 
 MAX_NAME_LENGTH = 100
 
@@ -85,10 +86,10 @@ def unsafe_character(text: str) -> str | None:
 
 def begin(conn: sqlite3.Connection, action: str, person_id: int | None, actor: str | None) -> int:
     """Record a correction and return its id, the ``rev`` of what it writes."""
-    return conn.execute(
+    return inserted_id(conn.execute(
         "INSERT INTO corrections (at, actor, action, person_id) VALUES (?,?,?,?)",
         (utc_now(), actor, action, person_id),
-    ).lastrowid
+    ))
 
 
 def finish(conn: sqlite3.Connection, rev: int, faces: int) -> None:
@@ -122,7 +123,7 @@ def new_person(conn: sqlite3.Connection, name: str) -> int:
     other = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
     if other is not None:
         raise NameTakenError(f"person {other[0]} is already called {name!r}")
-    return conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, utc_now())).lastrowid
+    return inserted_id(conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, utc_now())))
 
 
 def assign(conn: sqlite3.Connection, person_id: int, face_ids: list[int], rev: int) -> int:
@@ -188,9 +189,9 @@ def merge(conn: sqlite3.Connection, person_id: int, others: list[int], rev: int,
     if person_id in others:
         raise MergeError(f"cannot merge person {person_id} into itself")
     require_people(conn, [person_id, *others])
-    merge_id = conn.execute(
+    merge_id = inserted_id(conn.execute(
         "INSERT INTO merges (person_id, rev, at, actor) VALUES (?,?,?,?)", (person_id, rev, utc_now(), actor)
-    ).lastrowid
+    ))
     moved = 0
     for other in others:
         conn.execute(
@@ -199,10 +200,10 @@ def merge(conn: sqlite3.Connection, person_id: int, others: list[int], rev: int,
             (merge_id, other),
         )
 
-        def record(kind: str, sql: str, *params) -> None:
+        def record(kind: str, sql: str, *params, from_person: int = other) -> None:
             conn.execute(
                 f"INSERT INTO merge_moves (merge_id, from_person, kind, item) SELECT ?, ?, ?, face_id FROM ({sql})",
-                (merge_id, other, kind, *params),
+                (merge_id, from_person, kind, *params),
             )
 
         record("confirmed", "SELECT face_id FROM face_people WHERE person_id = ?", other)
@@ -289,7 +290,7 @@ def undo_last_merge(conn: sqlite3.Connection, person_id: int, rev: int) -> UndoR
         "SELECT from_person, kind, item, run_id FROM merge_moves WHERE merge_id = ? ORDER BY kind, item", (merge_id,)
     ).fetchall()
     restored: set[int] = set()
-    for other, kind, face_id, _ in [m for m in moves if m[1] == "confirmed"]:
+    for other, _kind, face_id, _ in [m for m in moves if m[1] == "confirmed"]:
         changed = conn.execute(
             "UPDATE face_people SET person_id = ?, rev = ? WHERE face_id = ? AND person_id = ? AND rev = ?",
             (other, rev, face_id, person_id, merge_rev),

@@ -61,7 +61,7 @@ class EmbeddedStore(MetadataStore):
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> "EmbeddedStore":
+    def open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> EmbeddedStore:
         """Open (or, when writable, create) the store in ``data_dir``; see
         ``_open``. A damaged metadata database is a ``StoreError`` that says
         how to rebuild."""
@@ -74,7 +74,7 @@ class EmbeddedStore(MetadataStore):
             ) from None
 
     @classmethod
-    def _open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> "EmbeddedStore":
+    def _open(cls, data_dir: Path | str, *, readonly: bool = False, repair: bool = False) -> EmbeddedStore:
         """Open (or, when writable, create) the store in ``data_dir``.
 
         Read-only opens need an existing, consistent store and raise
@@ -137,7 +137,7 @@ class EmbeddedStore(MetadataStore):
             raise
 
     @classmethod
-    def open_published(cls, data_dir: Path | str) -> "EmbeddedStore":
+    def open_published(cls, data_dir: Path | str) -> EmbeddedStore:
         """Open the published generation of ``data_dir`` read-only
         (``generations.current_dir``)."""
         data_dir = Path(data_dir).expanduser().resolve()

@@ -43,7 +43,7 @@ import shutil
 import socket
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
@@ -251,7 +251,9 @@ def _continue_ids(data_dir: Path, target: Path) -> None:
         fresh.close()
 
 
-ANNOTATED_FACES = "SELECT MAX(face_id) FROM (SELECT face_id FROM face_people UNION ALL SELECT face_id FROM cluster_faces)"
+ANNOTATED_FACES = (
+    "SELECT MAX(face_id) FROM (SELECT face_id FROM face_people UNION ALL SELECT face_id FROM cluster_faces)"
+)
 
 
 def _query(db: Path, sql: str) -> list[tuple]:
@@ -280,10 +282,7 @@ def _remove_legacy(data_dir: Path) -> None:
     """Remove the store files of the first layout once their content lives
     on in a published generation."""
     for name in (*LEGACY_FILES, "metadata.sqlite3-wal", "metadata.sqlite3-shm"):
-        try:
-            (data_dir / name).unlink()
-        except FileNotFoundError:
-            pass
+        (data_dir / name).unlink(missing_ok=True)
 
 
 def _remove_old(generations: Path, keep: set[str | None]) -> None:
@@ -306,7 +305,7 @@ class IndexLock:
         self.command = command
         self._fd: int | None = None
 
-    def __enter__(self) -> "IndexLock":
+    def __enter__(self) -> IndexLock:
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
@@ -324,7 +323,7 @@ class IndexLock:
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": self.command,
         }
         os.ftruncate(fd, 0)

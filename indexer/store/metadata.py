@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
 from indexer.model import EMBEDDING_DIM, Box
 from indexer.store.file_modes import create_private_file, private_dir
+from indexer.store.sqlite_db import inserted_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -83,7 +84,7 @@ ADDED_COLUMNS = {
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class VectorRows:
     kinds: list[str]
 
     @classmethod
-    def of(cls, rows: list[tuple]) -> "VectorRows":
+    def of(cls, rows: list[tuple]) -> VectorRows:
         return cls(
             ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
             x=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32),
@@ -444,7 +445,7 @@ class MetadataDB:
                     record.taken_at, record.duration_s,
                 ),
             )
-            file_id = cur.lastrowid
+            file_id = inserted_id(cur)
             new_ids: list[int] = []
             for box, embedding, jpeg, *rest in faces:
                 vec = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
@@ -457,7 +458,7 @@ class MetadataDB:
                         at and at.timestamp, at and at.track, at and at.track_start, at and at.track_end,
                     ),
                 )
-                face_id = int(cur.lastrowid)
+                face_id = inserted_id(cur)
                 new_ids.append(face_id)
                 self.conn.execute("INSERT INTO thumbnails (face_id, jpeg) VALUES (?, ?)", (face_id, jpeg))
         return new_ids, removed

@@ -40,7 +40,7 @@ class MetadataStore:
         self.repaired: str | None = None  # the problem ``open(repair=True)`` rebuilt for, if any
 
     @classmethod
-    def open_metadata(cls, data_dir: Path | str) -> "MetadataStore":
+    def open_metadata(cls, data_dir: Path | str) -> MetadataStore:
         """A generation's metadata and manifest alone, read-only, whatever
         holds its vectors (what change detection needs)."""
         data_dir = Path(data_dir).expanduser().resolve()

@@ -31,22 +31,22 @@ import sqlite3
 import threading
 import uuid
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from config.settings import IndexSettings, MilvusSettings
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
+from indexer.store.ann import ANN_FILE
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
+from indexer.store.embedded import INDEX_FILE
 from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.generations import GENERATIONS_DIR, generation_number
 from indexer.store.metadata import FileRecord, MetadataDB, utc_now
-from indexer.store.ann import ANN_FILE
-from indexer.store.embedded import INDEX_FILE
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, open_db, read_manifest
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class _Connection:
     rows' bytes until then)."""
 
     _lock = threading.Lock()
-    _open: dict[tuple[str, str], "_Connection"] = {}
+    _open: dict[tuple[str, str], _Connection] = {}
 
     def __init__(self, uri: str, token: str, client) -> None:
         self.uri = uri
@@ -116,7 +116,7 @@ class _Connection:
         self.users = 0
 
     @classmethod
-    def get(cls, uri: str, token: str) -> "_Connection":
+    def get(cls, uri: str, token: str) -> _Connection:
         with cls._lock:
             conn = cls._open.get((uri, token))
             if conn is None:
@@ -289,7 +289,7 @@ def open_collection(settings: MilvusSettings, data_dir: Path, *, create: bool) -
         if client.has_collection(name):
             description = client.describe_collection(name).get("description", "")
             theirs = description.removeprefix("facesearch:") if description.startswith("facesearch:") else None
-            if recorded is None or theirs != recorded.get("id"):
+            if recorded is None or theirs is None or theirs != recorded.get("id"):
                 raise StoreError(
                     f"the Milvus collection {name} at {_display(uri)} holds another index's faces (or "
                     f"{identity_path} is lost): set another milvus.collection, or drop that collection"
@@ -415,7 +415,7 @@ class MilvusStore(MetadataStore):
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: MilvusSettings, *, readonly: bool = False,
-             repair: bool = False) -> "MilvusStore":
+             repair: bool = False) -> MilvusStore:
         """Open (or, when writable, create) the generation in ``data_dir``.
         Readers need its rows to match its metadata (``StoreMismatchError``
         naming `facesearch repair` otherwise); a writer with ``repair``
@@ -510,8 +510,8 @@ class MilvusStore(MetadataStore):
                 rows[face_id] = (row["path"], row["time"], row["kind"])
         wrong: set[int] = set(stale)
         missing: list[int] = []
-        for batch in self.db.vector_rows(embeddings=False):
-            for face_id, path, time, kind in zip(batch.ids.tolist(), batch.paths, batch.times, batch.kinds):
+        for part in self.db.vector_rows(embeddings=False):
+            for face_id, path, time, kind in zip(part.ids.tolist(), part.paths, part.times, part.kinds):
                 have = rows.pop(face_id, None)
                 if have is None:
                     missing.append(face_id)
@@ -581,7 +581,7 @@ class MilvusStore(MetadataStore):
         all_i: list[np.ndarray] = []
         for query in x:
             d, i = self._range_one(query, float(radius_sq), expr)
-            if not complete and len(i):
+            if where is not None and not complete and len(i):
                 keep = self.matching(i, where)
                 d, i = d[keep], i[keep]
             all_d.append(d)
@@ -600,7 +600,9 @@ class MilvusStore(MetadataStore):
         missing = [i for i in wanted.tolist() if i not in found]
         if missing:
             raise KeyError(f"faces not in the index: {missing[:5]}")
-        return np.stack([found[i] for i in wanted.tolist()]) if len(wanted) else np.zeros((0, EMBEDDING_DIM), np.float32)
+        if not len(wanted):
+            return np.zeros((0, EMBEDDING_DIM), np.float32)
+        return np.stack([found[i] for i in wanted.tolist()])
 
     def _search(self, x: np.ndarray, limit: int, params: dict, expr: str = "") -> list:
         return self.collection.client.search(

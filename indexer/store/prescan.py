@@ -20,6 +20,8 @@ query at 100k faces on this machine (one thread).
 
 from __future__ import annotations
 
+from typing import Any
+
 import faiss
 import numpy as np
 
@@ -40,7 +42,8 @@ class BytePrescan:
         self.low = low - margin
         self.step = (high - low + 2 * margin) / 255.0
         self.error_bound = 0.0  # Euclidean, max over stored vectors
-        self.index = faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_direct))
+        # Numpy-wrapped (remove_ids of an id array), which faiss's stubs do not describe.
+        self.index: Any = faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_direct))
 
     def _codes(self, x: np.ndarray) -> np.ndarray:
         return np.clip(np.rint((x - self.low) / self.step), 0, 255).astype(np.float32)

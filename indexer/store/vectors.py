@@ -26,6 +26,7 @@ range searches never are.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -80,7 +81,9 @@ class FlatL2Index:
         min_candidates: int = MIN_CANDIDATES,
     ) -> None:
         self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
+        # An IndexIDMap2 as faiss's numpy wrappers extend it (remove_ids of an
+        # id array, id_map), which its SWIG stubs do not describe.
+        self.index: Any = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
         self.scan_min_faces = scan_min_faces
         self.range_scan_min_faces = max(scan_min_faces, range_scan_min_faces)
         self.min_candidates = min_candidates
@@ -266,7 +269,7 @@ class FlatL2Index:
         atomic_write_bytes(Path(path), faiss.serialize_index(self.index).tobytes())
 
     @classmethod
-    def load(cls, path: Path) -> "FlatL2Index":
+    def load(cls, path: Path) -> FlatL2Index:
         data = np.fromfile(path, dtype=np.uint8)
         index = faiss.deserialize_index(data)
         return cls(dim=index.d, index=index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from flask import Response, abort, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from indexer.erasure import erase_faces
 from indexer.store.annotations import (
@@ -22,8 +23,8 @@ from indexer.store.annotations import (
 )
 from indexer.store.generations import IndexBusyError
 from service import people
-from service.context import actor, audited, served, state
 from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
+from service.context import actor, audited, served, state
 from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from service.timeline import timeline
 from service.ui import security
@@ -51,7 +52,9 @@ def people_page():
     store = served().store
     everyone = st.annotations.people()
     run = st.annotations.last_run()
-    rows, strangers, pages = [], [], 1
+    rows: list[dict] = []
+    strangers: list[dict] = []
+    pages = 1
     number = _page_number()
     if run is not None:
         rows, strangers, pages = _cluster_rows(store, st.annotations, run, number)
@@ -108,7 +111,8 @@ def cluster_again():
     st = state()
     k_text = request.form.get("k", "").strip()
     try:
-        req = ClusterRequest(method=request.form.get("method") or None, k=int(k_text) if k_text else None)
+        req = ClusterRequest.model_validate({"method": request.form.get("method") or None,
+                                             "k": int(k_text) if k_text else None})
         run_clustering(served().store, st.annotations, cluster_params(req, st.settings.clustering),
                        st.settings.clustering)
     except ValueError as exc:  # pydantic's ValidationError too
@@ -188,7 +192,7 @@ def correct_faces(person_id: int):
     return redirect(url_for("ui.person_page", person_id=person_id))
 
 
-def _erase(person_id: int, face_ids: list[int]) -> Response:
+def _erase(person_id: int, face_ids: list[int]) -> ResponseReturnValue:
     st = state()
     try:
         report = erase_faces(st.index.data_dir, face_ids, st.annotations, settings=st.settings)

@@ -38,7 +38,7 @@ from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from config.settings import ServiceSettings
-from service.access import ApiKey, allows
+from service.access import ApiKey, Scope, allows
 from service.access_store import AccessStore
 
 SECRET_FILE = "ui-secret.key"
@@ -116,7 +116,7 @@ def sign_out(access: AccessStore) -> None:
     session.clear()
 
 
-def signed_in_scope(keys: tuple[ApiKey, ...], access: AccessStore, service: ServiceSettings) -> str | None:
+def signed_in_scope(keys: tuple[ApiKey, ...], access: AccessStore, service: ServiceSettings) -> Scope | None:
     """The scope this request may use: ``admin`` without keys; with them,
     that of the configured key whose session this is (None: not signed in,
     the session is over, or its key is no longer configured). Sets
@@ -151,7 +151,7 @@ def check_csrf(req: Request) -> None:
         abort(403, description="this form has expired or did not come from facesearch: reload the page and retry")
 
 
-def may(scope: str | None, needed: str) -> bool:
+def may(scope: Scope | None, needed: Scope) -> bool:
     return scope is not None and allows(scope, needed)
 
 

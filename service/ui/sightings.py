@@ -10,7 +10,7 @@ without uploading the photos again."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from flask import request
@@ -49,7 +49,7 @@ def _time(text: str | None, name: str) -> float | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
     except ValueError:
         raise UiError(422, f"{name}: not a date and time.") from None
 

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from indexer.images import ImageError, rgb_jpeg
@@ -49,7 +50,7 @@ class UiError(Exception):
 
 
 @bp.before_request
-def signed_in() -> Response | None:
+def signed_in() -> ResponseReturnValue | None:
     """Static files and the login page are open; every other page needs a
     session when keys are configured, and every POST its CSRF token. A page
     without a session goes to ``/login``; a POST without one is refused
@@ -189,11 +190,13 @@ def search_page():
         try:
             photo = decode_query(upload.read(), st.settings.service, detection)
         except ImageError as exc:
-            raise UiError(400 if exc.code != "image_too_large" else 413, f"That file cannot be searched: {exc}.")
+            raise UiError(400 if exc.code != "image_too_large" else 413,
+                          f"That file cannot be searched: {exc}.") from None
         result = search_by_photo(index.store, photo, detection, form.k, form.max_distance,
                                  st.annotations.attributions, max_faces=st.settings.search.max_query_faces)
         if not result.faces:
-            context["errors"] = ["No face was found in that photo. Try one where the face is larger or facing the camera."]
+            context["errors"] = [
+                "No face was found in that photo. Try one where the face is larger or facing the camera."]
         context["query"] = {
             "width": photo.width, "height": photo.height, "name": upload.filename,
             "src": "data:image/jpeg;base64," + base64.b64encode(rgb_jpeg(photo.rgb, PREVIEW_SIDE)).decode(),
@@ -225,7 +228,8 @@ def photo_page(photo_id: int):
     try:
         photo = photos.photo_response(served().store, state().annotations, photo_id)
     except photos.PhotoNotFound:
-        raise UiError(404, f"There is no photo {photo_id} in the index (it may have been removed or changed).") from None
+        raise UiError(404, f"There is no photo {photo_id} in the index "
+                           "(it may have been removed or changed).") from None
     return page("photo.html", title=photo.path.rsplit("/", 1)[-1], photo=photo)
 
 

@@ -120,7 +120,7 @@ def test_an_upload_over_the_limit_is_refused_with_a_message(page: Page, live_dat
         page.goto(url + "/")
         expect(page.get_by_text("(up to 0.1 MiB)")).to_be_visible()
         requests = []
-        page.on("request", lambda r: requests.append(r) if r.method == "POST" else None)
+        page.on("request", lambda r, requests=requests: requests.append(r) if r.method == "POST" else None)
         page.get_by_label("Photo").set_input_files(str(big))
         expect(page.get_by_role("alert")).to_contain_text("big.jpg is 0.1 MiB: uploads are limited to 0.1 MiB")
         page.get_by_role("button", name="Search").click()
