@@ -32,7 +32,7 @@ FAST_REAPPLY = $(if $(filter 0,$(FAST)),true,$(FAST_DLIB) reapply)
 SCALE       ?=
 STAMP        = $(VENV)/.installed$(if $(filter 1,$(SCALE)),-scale,)
 
-.PHONY: install test test-fast lint typecheck check demo lock clean bench
+.PHONY: install test test-fast lint typecheck check docs demo lock clean bench
 
 install: $(STAMP)
 ifeq ($(FAST),1)
@@ -79,6 +79,11 @@ lint:
 typecheck:
 	@$(MAKE) --no-print-directory install SCALE=1
 	$(VENV)/bin/mypy config indexer service facesearch
+
+# What is generated from the code: config/default.toml and the settings
+# table of docs/configuration.md (tests/test_settings.py fails when stale).
+docs: install
+	$(VENV)/bin/python -m config.reference
 
 # Everything CI checks (.ci/run): lint, types, then the whole test suite.
 check: lint typecheck

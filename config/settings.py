@@ -1,11 +1,18 @@
-"""Settings: ``config/default.toml``, then a user file, then environment
-variables, then explicit values (CLI flags), each overriding the one before.
+"""Settings: every default is written once, here, with what it means; then
+a user file, environment variables and explicit values (CLI flags), each
+overriding the one before.
 
 Environment variables start with ``FACESEARCH_`` and use ``__`` for nested
 groups: ``FACESEARCH_DATA_DIR``, ``FACESEARCH_DETECTION__UPSAMPLE=0``,
 ``FACESEARCH_SERVICE__PORT=9000``. ``FACESEARCH_API_KEYS`` (admin keys) and
 ``FACESEARCH_READ_KEYS`` (read-only keys) are comma-separated lists. A user
 file is given by ``FACESEARCH_CONFIG`` or the CLI's ``--config``.
+
+``config/default.toml`` and the settings table of ``docs/configuration.md``
+are generated from these models (``config.reference``, ``make docs``): each
+group's docstring and each field's description become their comments. So a
+description is written for the person editing the file: what the setting
+does, its unit, and the measurement behind its default.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_TOML = Path(__file__).with_name("default.toml")
 CONFIG_ENV = "FACESEARCH_CONFIG"
 
 
@@ -32,20 +38,49 @@ class DetectionSettings(BaseModel):
     """How faces are found and encoded. Changing any of these changes the
     embeddings or the set of faces, so they are recorded with each photo."""
 
-    model: Literal["hog", "cnn"] = "hog"
-    upsample: int = Field(1, ge=0, le=4)
-    upsample_policy: Literal["fixed", "retry"] = Field(
-        "fixed", description="fixed: always `upsample`; retry: upsample 0 first, `upsample` only where it found no face"
+    model: Literal["hog", "cnn"] = Field(
+        "hog", description='"hog" (CPU, fast) or "cnn" (dlib\'s MMOD detector: slower on a CPU, finds more profile '
+        "and small faces).",
     )
-    max_side: int = Field(1600, ge=0, description="pixels; 0 = no downscale")
-    min_face_size: int = Field(20, ge=0, description="pixels, box height in the original photo")
-    jitters: int = Field(1, ge=1, le=100)
+    upsample: int = Field(
+        1, ge=0, le=4,
+        description="How many times the detector upsamples the image: 1 finds faces down to about 40 px (HOG's "
+        "window is 80 px), 0 only faces of 80 px and more, at 1/4 the cost.",
+    )
+    upsample_policy: Literal["fixed", "retry"] = Field(
+        "fixed",
+        description='"fixed": always search at `upsample`. "retry": search at upsample 0 first (a quarter of the '
+        "cost) and at `upsample` only where that found no face. Measured (benchmarks/detection.py): on LFW it finds "
+        "a face in as many photos at 3.6x the speed; on full-size group photos it misses the small faces (under ~80 "
+        'px) of photos where it found a larger one (1 of 71 here). "fixed" stays the default: recall first (CCTV '
+        "frames have small faces).",
+    )
+    max_side: int = Field(
+        1600, ge=0,
+        description="Detection runs on a copy whose longest side is at most this many pixels (HOG costs grow with the "
+        "pixel count); boxes are mapped back and encoding uses the full-resolution photo. 0 disables the downscale.",
+    )
+    min_face_size: int = Field(
+        20, ge=0, description="Faces smaller than this (box height, original-image pixels) are ignored."
+    )
+    jitters: int = Field(
+        1, ge=1, le=100,
+        description="Re-sample each face this many times when encoding (dlib's num_jitters): 1 is face_recognition's "
+        "default; 10 is ~1% more accurate and 10x slower.",
+    )
     second_pass: bool = Field(
         True,
-        description="a photo where HOG finds no face is searched again: HOG at upsample + 1, then the CNN detector",
+        description="A photo where the detector finds no face is searched again, when it is small (crops, portraits, "
+        "scans: a face is expected, and a miss is a turned or covered face): HOG at `upsample` + 1, then dlib's CNN "
+        "detector. On LFW (250x250) it finds a face in all 46 of the 9,525 photos HOG misses, at ~0.09 s (HOG) and "
+        "~0.36 s (CNN) each with dlib-bin: ~4% more indexing time. Never on video frames. Faces found this way are "
+        "encoded like any other, so turning it on or off needs no reindex (photos indexed without it keep their "
+        "result until `index --full`).",
     )
     second_pass_max_pixels: int = Field(
-        160_000, ge=0, description="only photos whose detection copy has at most this many pixels (~400x400)"
+        160_000, ge=0,
+        description="Photos larger than this (pixels, after the detection downscale: ~400x400) are not searched "
+        "again: a faceless 400x400 photo costs up to ~0.9 s more, a 12-megapixel one would cost tens of seconds.",
     )
 
 
@@ -55,25 +90,49 @@ class EncodingSettings(BaseModel):
     searched with the other and switching needs no reindex."""
 
     encoder: Literal["onnx", "dlib"] = Field(
-        "onnx", description="onnx: the network converted to ONNX, run by onnxruntime (~15x dlib-bin); dlib: dlib's own"
+        "onnx",
+        description='"onnx" (the network converted once from dlib\'s weights to ONNX and run by onnxruntime: ~5 ms '
+        'a face on one core) or "dlib" (dlib\'s own: ~75 ms with dlib-bin, ~18 ms with `make install FAST=1`). '
+        "detection.jitters > 1 always uses dlib.",
     )
     model_cache: str = Field(
-        "", description="folder of the converted model; empty: $XDG_CACHE_HOME/facesearch/models (~/.cache/...)"
+        "",
+        description="Folder of the converted model (made at first use, ~0.9 s, 22 MB, checked against its hash at "
+        "each load). Empty: $XDG_CACHE_HOME/facesearch/models, else ~/.cache/facesearch/models.",
     )
 
 
 class IndexerSettings(BaseModel):
-    workers: int = Field(0, ge=0, description="0 = one per CPU core")
-    extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
-    video_extensions: list[str] = [".mp4", ".avi", ".mkv", ".mov", ".webm"]
-    max_image_pixels: int = Field(100_000_000, gt=0)
-    checkpoint_every: int = Field(500, gt=0)
-    scheduler: str = Field("", description="a Dask scheduler (tcp://host:8786): its workers detect and encode")
+    """``facesearch index``: which files, how many processes, where the work runs."""
+
+    workers: int = Field(0, ge=0, description="Worker processes for detection and encoding. 0: one per CPU core.")
+    extensions: list[str] = Field(
+        [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"],
+        description="File name endings indexed as photos (case-insensitive).",
+    )
+    video_extensions: list[str] = Field(
+        [".mp4", ".avi", ".mkv", ".mov", ".webm"], description="File name endings indexed as videos."
+    )
+    max_image_pixels: int = Field(
+        100_000_000, gt=0, description="Photos larger than this many pixels are refused (decompression bombs)."
+    )
+    checkpoint_every: int = Field(
+        500, gt=0, description="Checkpoint (commit metadata, save the index) after this many photos."
+    )
+    scheduler: str = Field(
+        "",
+        description='A Dask scheduler ("tcp://host:8786", or `facesearch index --scheduler`): its workers detect '
+        "and encode, this process scans, plans and writes the index (docs/scale-out.md). Empty: worker processes on "
+        "this machine.",
+    )
     in_flight: int = Field(
-        0, ge=0, description="files sent to Dask workers at a time, at most; 0 = 16 per worker thread"
+        0, ge=0,
+        description="Files sent to the Dask workers at a time, at most (0: 16 per worker thread, in batches of 8).",
     )
     path_map: list[str] = Field(
-        [], description='"FROM=TO": a path under FROM here is read under TO on the Dask workers'
+        [],
+        description='Where the workers find the files when they mount them elsewhere: ["/mnt/photos=/data/photos"] '
+        "reads /mnt/photos/a.jpg as /data/photos/a.jpg.",
     )
 
     @field_validator("path_map")
@@ -92,9 +151,13 @@ class IndexerSettings(BaseModel):
 
 
 class ThumbnailSettings(BaseModel):
-    size: int = Field(160, ge=16, le=1024, description="pixels, longest side")
-    margin: float = Field(0.25, ge=0, le=2, description="share of the box added on each side")
-    jpeg_quality: int = Field(85, ge=10, le=100)
+    """The face crop stored with each face (what the pages and the API show)."""
+
+    size: int = Field(160, ge=16, le=1024, description="Longest side of the stored face thumbnail, pixels.")
+    margin: float = Field(
+        0.25, ge=0, le=2, description="Share of the box added on each side so the crop shows the whole head."
+    )
+    jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality of the stored thumbnail.")
 
 
 class VideoSettings(BaseModel):
@@ -103,52 +166,116 @@ class VideoSettings(BaseModel):
     are kept. Not part of the detection signature: they change which frames
     are looked at, not how a face is encoded."""
 
-    sample_fps: float = Field(2.0, gt=0, le=120, description="frames examined per second of video")
-    max_duration_s: float = Field(10_800, ge=0, description="seconds; longer videos are refused, 0 = no limit")
-    track_iou: float = Field(0.3, ge=0, le=1, description="box overlap (intersection over union) to link, at least")
-    track_distance: float = Field(0.5, gt=0, description="Euclidean embedding distance to link, at most")
-    max_gap_s: float = Field(1.5, ge=0, description="seconds a track may go unseen and still continue")
-    faces_per_track: int = Field(3, ge=1, le=100, description="faces stored per track, at most")
+    sample_fps: float = Field(
+        2.0, gt=0, le=120,
+        description="Frames examined per second of video (the others are decoded but not converted or searched). "
+        "Faces are detected and encoded on each sampled frame (detection.max_side applies), so the work grows with "
+        "this rate.",
+    )
+    max_duration_s: float = Field(
+        10_800, ge=0,
+        description="Videos longer than this many seconds are refused (reported as errors, not indexed): a bound on "
+        "the work one file can take. 0: no limit.",
+    )
+    track_iou: float = Field(
+        0.3, ge=0, le=1,
+        description="A face on a sampled frame continues a track when its box overlaps the track's last box by at "
+        "least this much (intersection over union)...",
+    )
+    track_distance: float = Field(
+        0.5, gt=0, description="...and its embedding is within this (Euclidean) of the track's last one."
+    )
+    max_gap_s: float = Field(
+        1.5, ge=0,
+        description="A track not seen for more than this many seconds (and at least one sample interval) ends.",
+    )
+    faces_per_track: int = Field(
+        3, ge=1, le=100,
+        description="Faces stored per track: with 3, its first, its last and the one with the largest box in "
+        "between (1: the largest only). A minute in front of the camera is 3 faces, not 120.",
+    )
 
 
 class SearchSettings(BaseModel):
-    default_k: int = Field(10, ge=1)
-    max_k: int = Field(1000, ge=1)
-    max_query_faces: int = Field(20, ge=1, description="largest faces of a query photo that are searched")
+    """``POST /api/v1/search`` and the search page: who looks like this."""
+
+    default_k: int = Field(10, ge=1, description="Neighbours returned per face when the request gives no k.")
+    max_k: int = Field(1000, ge=1, description="Largest k a request may ask for.")
+    max_query_faces: int = Field(
+        20, ge=1,
+        description='A query photo\'s largest faces that are encoded and searched (~7 ms each, ~75 ms with encoder = '
+        '"dlib"): a crowd photo\'s 300 faces would take 2 s. The response\'s faces_found says how many there were.',
+    )
 
 
 class RecallSettings(BaseModel):
-    """``POST /api/v1/recall``: every sighting of one person."""
+    """``POST /api/v1/recall`` and the sightings page: every sighting of one
+    person (CCTV-style, recall first)."""
 
-    max_distance: float = Field(0.55, gt=0, description="Euclidean; the default radius")
-    default_limit: int = Field(100, ge=1)
-    max_limit: int = Field(1000, ge=1)
-    max_probes: int = Field(10, ge=1, description="probe photos or embeddings per request")
-    max_hits: int = Field(50_000, ge=1, description="faces within the radius a request may touch")
-    expand_distance: float = Field(0.5, gt=0, description="Euclidean; query expansion's radius")
+    max_distance: float = Field(
+        0.55, gt=0,
+        description="The default radius (Euclidean), chosen on LFW DevTrain (benchmarks/recall.py): at 0.55 a probe "
+        "finds 93.6% of the person's other faces, with 64% of what it returns being that person; 0.6 finds 98% at "
+        '32%. With two probe photos of the person and "fusion": "mean", a request\'s max_distance of 0.49 finds 95% '
+        "at 85%.",
+    )
+    default_limit: int = Field(100, ge=1, description="Sightings a page returns when the request gives no limit.")
+    max_limit: int = Field(1000, ge=1, description="Largest page a request may ask for.")
+    max_probes: int = Field(10, ge=1, description="Probe photos or embeddings per request.")
+    max_hits: int = Field(
+        50_000, ge=1,
+        description="Faces within the radius a request may gather (a larger radius is refused with advice).",
+    )
+    expand_distance: float = Field(
+        0.5, gt=0,
+        description='With "expand": true, the mean of the probes and of the faces this near them (Euclidean) is '
+        "searched as one more probe.",
+    )
 
 
 class ErasureSettings(BaseModel):
+    """Erasing faces for good (``POST /api/v1/erasures``, ``facesearch erase``)."""
+
     max_distance: float = Field(
-        0.45, gt=0, le=1.0, description="Euclidean; default radius of an erasure by probe photo or embedding"
+        0.45, gt=0, le=1.0,
+        description='Erasing "every face near this probe": the default radius (Euclidean). At 0.45 a probe reaches '
+        "59% of the person's other LFW photos with 97% of what it reaches being them; recall's 0.55 would also erase "
+        "other people's faces (64% precision). Check with dry_run first, use several probes, or erase a named "
+        "person.",
     )
 
 
 class IndexSettings(BaseModel):
-    """Which structure answers top-k searches. Range searches (recall,
-    erasure by probe) are always exact; see ``indexer.store.ann``."""
+    """How top-k searches (search by photo or embedding) are answered. Range
+    searches (recall, erasure by probe) are always exact. A change of
+    ``search`` or ``approximate_from_faces`` takes effect at the next
+    ``facesearch index`` run, even one with no photo to change; ``nprobe``
+    and ``candidates`` are the server's, read when it starts."""
 
     search: Literal["auto", "exact", "approximate"] = Field(
         "auto",
-        description="exact: always; approximate: an IVF index re-ranked exactly; "
-        "auto: approximate from approximate_from_faces faces",
+        description='"exact": every face is compared (an 8-bit prescan re-ranked exactly: 6 ms a query at 1M faces, '
+        'one thread). "approximate": each index generation also gets an IVF index (4-bit codes, faces.ann.faiss) '
+        "built by the reindex that publishes it; a query reads `nprobe` of its lists and re-ranks `candidates` by "
+        "exact distance. At 1M LFW-like faces with an eighth of the lists: 1.2 ms a query, 99.1% of the exact 10 "
+        'nearest and 99.8% of the true matches among them (benchmarks/ann.py). "auto": approximate from '
+        "`approximate_from_faces` faces, exact below.",
     )
-    approximate_from_faces: int = Field(1_000_000, ge=1, description="with search = auto")
-    lists: int = Field(0, ge=0, description="IVF inverted lists; 0 = 4 sqrt(faces)")
-    nprobe: int = Field(0, ge=0, description="lists read per query; 0 = an eighth of the lists")
-    candidates: int = Field(300, ge=1, description="approximate candidates re-ranked by exact distance per query")
+    approximate_from_faces: int = Field(1_000_000, ge=1, description='Faces from which "auto" is approximate.')
+    lists: int = Field(
+        0, ge=0,
+        description="IVF lists; 0: 4 sqrt(faces) when they are trained (at most one per 64 faces). Kept from the "
+        "previous generation until the collection grows or shrinks past `retrain_growth` times the size they were "
+        "trained on, then trained again; an erasure always trains them again.",
+    )
     retrain_growth: float = Field(
-        2.0, gt=1, description="train the lists again past this factor of growth or shrinkage"
+        2.0, gt=1, description="Train the lists again past this factor of growth or shrinkage."
+    )
+    nprobe: int = Field(
+        0, ge=0, description="Lists read per query; 0: an eighth of them. Fewer is faster and misses more."
+    )
+    candidates: int = Field(
+        300, ge=1, description="Approximate candidates re-ranked by exact distance per query."
     )
 
 
@@ -157,7 +284,9 @@ class StoreSettings(BaseModel):
     thumbnails and the generations stay in the data directory either way."""
 
     backend: Literal["faiss", "milvus"] = Field(
-        "faiss", description="faiss: embedded, in the data directory; milvus: a Milvus collection ([milvus])"
+        "faiss",
+        description='"faiss" (embedded in the data directory, the default: one machine, ~690 bytes a face in memory) '
+        'or "milvus" (a Milvus collection, for collections that outgrow one machine; needs `make install SCALE=1`).',
     )
 
 
@@ -166,56 +295,106 @@ class MilvusSettings(BaseModel):
 
     uri: str = Field(
         "milvus.db",
-        description="a file path: Milvus Lite (one process; relative to the data directory); "
-        "http://host:19530: a Milvus server or cluster",
+        description="A file path is Milvus Lite (embedded, one process at a time: tests and small setups; a relative "
+        'path is inside the data directory); "http://host:19530" is a Milvus server or cluster.',
     )
-    token: str = Field("", description="user:password or an API key; empty for none")
+    token: str = Field(
+        "", description='"user:password" or an API key; empty for none. Keep it in FACESEARCH_MILVUS__TOKEN.'
+    )
     collection: str = Field(
         "facesearch_faces", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
-        description="one collection per data directory",
+        description="One collection per data directory (created on the first index run).",
     )
     range_pages: Literal["iterator", "bands"] = Field(
         "iterator",
-        description="range searches past 16,384 hits: Milvus's search iterator (falling back to distance "
-        "bands when it fails), or distance bands only",
+        description="Range searches with more than 16,384 hits (Milvus's cap on one search) page on: \"iterator\" "
+        "(Milvus's search iterator with a radius, falling back to distance bands when it fails) or \"bands\" (plain "
+        "searches, each from the farthest distance the previous one reached).",
     )
 
 
 class ServiceSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(0, ge=0, description="0 = one per CPU core")
-    threads_per_worker: int = Field(1, ge=1)
-    max_upload_mb: float = Field(16, gt=0)
+    """``facesearch serve``: the HTTP API and the pages."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
+    workers: int = Field(
+        0, ge=0, description="gunicorn worker processes; each loads the index once. 0: one per CPU core."
+    )
+    threads_per_worker: int = Field(
+        1, ge=1,
+        description="Threads per worker for FAISS (OpenMP) and BLAS. 1 is right for a server with one request per "
+        "worker at a time: with 2 workers, FAISS's default threads measured 148 req/s against 987 req/s with 1.",
+    )
+    max_upload_mb: float = Field(
+        16, gt=0, description="Largest request body, megabytes (uploads bigger than this get 413)."
+    )
     max_query_pixels: int = Field(
-        50_000_000, gt=0, description="pixels of a query photo (search, recall), at most; checked from its header"
+        50_000_000, gt=0,
+        description="Largest query photo (search, recall), pixels: refused from its header, before any pixel is "
+        "decoded (a 30,000 x 30,000 PNG of a few KB would take 2.7 GB as RGB). 50 M is a 48-megapixel phone photo. "
+        "indexer.max_image_pixels bounds indexing.",
     )
     max_decoded_pixels: int = Field(
         16_000_000, gt=0,
-        description="pixels decoded for a query photo, at most: a JPEG is decoded at reduced scale (within it); "
-        "PNG, WebP, BMP, GIF and TIFF in full, refused from the header beyond it",
+        description="Most pixels a query photo decodes (search, recall, erasure probes, the pages). A JPEG of more is "
+        "decoded at 1/2, 1/4 or 1/8 scale to fit (never below detection.max_side); PNG, WebP, BMP, GIF and TIFF "
+        "cannot be, and are refused from their header past it (413 image_too_large: send a JPEG or a smaller "
+        "image). Measured (benchmarks/big_photo.py --queries): a PNG decoded whole costs a search ~7.6 MB and ~20 ms "
+        "per megapixel over ~58 MB and ~0.5 s, so 16 M peaks at ~177 MB (0.86 s), as a 7000x7000 JPEG at 1/2 does "
+        "(156 MB); the 7000x7000 PNG it refuses (49 M) took 1.7 s and 496 MB.",
     )
-    timeout_s: int = Field(60, gt=0)
+    timeout_s: int = Field(
+        60, gt=0, description="gunicorn's worker timeout, seconds (a query photo of a crowd takes a while)."
+    )
     reload_check_s: float = Field(
-        1.0, ge=0, description="seconds between checks for a newly published index generation; 0 = every request"
+        1.0, ge=0,
+        description="How often (seconds, at most) each worker checks whether a reindex has published a new index "
+        "generation, and switches to it without a restart (a few bytes read; 0: at every request).",
     )
-    audit_log: bool = Field(True, description="append who asked what to audit.jsonl in the data directory")
-    audit_max_mb: float = Field(50, gt=0, description="megabytes; audit.jsonl is rotated past this size")
-    audit_files: int = Field(10, ge=2, description="audit files kept: audit.jsonl and audit.jsonl.1, .2, ...")
-    session_hours: float = Field(12, gt=0, description="hours a web sign-in lasts, at most")
-    session_idle_minutes: float = Field(60, gt=0, description="minutes without a page request that end a sign-in")
+    audit_log: bool = Field(
+        True,
+        description="Append one line per request (key id, client address, a hash of the query, its parameters, the "
+        "number of results) to audit.jsonl in the data directory. Recall searches are how investigators find "
+        "people: keep it on. No line is longer than 8 KiB, and none holds an embedding, photo bytes or a value "
+        "longer than 256 characters (kept as its length and SHA-256). When a line cannot be written (a full disk), "
+        "requests are refused with 507 until space is freed: nothing is answered unaudited (docs/access.md).",
+    )
+    audit_max_mb: float = Field(
+        50, gt=0, description="audit.jsonl is renamed audit.jsonl.1 (and .1 to .2 ...) when it would pass this many "
+        "megabytes...",
+    )
+    audit_files: int = Field(
+        10, ge=2,
+        description="...and this many files are kept in all (~500 MB with the defaults, a few million requests), "
+        "the oldest deleted.",
+    )
+    session_hours: float = Field(
+        12, gt=0,
+        description="A web sign-in ends after this many hours, after session_idle_minutes without a page request, "
+        'at "Sign out" (on the server: a copied cookie stops working), and as soon as the key that signed in is no '
+        "longer configured.",
+    )
+    session_idle_minutes: float = Field(60, gt=0, description="Minutes without a page request that end a sign-in.")
     max_key_failures: int = Field(
-        20, ge=1, description="wrong API keys from one client address in a minute before it gets 429s"
+        20, ge=1,
+        description="A client address that sends this many wrong API keys (API or /login) within a minute gets 429 "
+        "with Retry-After for a minute, doubling at each repeat (up to an hour); every server worker counts "
+        "together.",
     )
     proxy_header: str = Field(
-        "", description="header holding the client address set by a reverse proxy (X-Forwarded-For, X-Real-IP); "
-        "empty: the connection's address"
+        "",
+        description='Behind a reverse proxy: the header it sets with the client\'s address ("X-Forwarded-For" or '
+        '"X-Real-IP"), believed only from the addresses in trusted_proxies. Empty: the connection\'s own address '
+        "(the proxy's, if any).",
     )
     trusted_proxies: list[str] = Field(
-        ["127.0.0.1", "::1"], description="addresses (or networks) of the proxies whose proxy_header is believed"
+        ["127.0.0.1", "::1"], description="Addresses (or networks) of the proxies whose proxy_header is believed."
     )
     photo_searches_per_client: int = Field(
-        2, ge=1, description="photo searches (search, recall, erasure by photo) one client address may run at once"
+        2, ge=1,
+        description="Photo searches (search, recall, erasure by photo: the costly requests) one client address may "
+        "have running at once; more get 429.",
     )
 
     @field_validator("trusted_proxies")
@@ -230,40 +409,81 @@ class ServiceSettings(BaseModel):
 
 
 class ClusteringSettings(BaseModel):
-    """Defaults of ``POST /api/v1/clusters``; every distance is Euclidean."""
+    """Defaults of ``POST /api/v1/clusters`` (a request may override method,
+    k and stranger_distance). Every distance is Euclidean (face_recognition's
+    unit)."""
 
-    method: Literal["kmeans", "threshold"] = "kmeans"
-    stranger_distance: float = Field(0.5, gt=0, description="Euclidean, face to its cluster's centre")
-    neighbour_distance: float = Field(0.45, gt=0, description="Euclidean, face to its nearest other face")
-    threshold: float = Field(0.0, ge=0, description="Euclidean; longest link of the threshold method, 0 = no limit")
-    min_cluster_size: int = Field(2, ge=2, description="faces; smaller groups are strangers")
-    min_samples: int = Field(2, ge=1, description="HDBSCAN's density estimate, counting the face itself")
-    max_cluster_radius: float = Field(
-        0.45, gt=0, description="Euclidean RMS distance of a cluster's faces to its centre, at most"
+    method: Literal["kmeans", "threshold"] = Field(
+        "kmeans",
+        description='"kmeans" (k given or chosen automatically, then stranger flagging) or "threshold" (needs no k; '
+        "its singletons are the strangers).",
     )
-    neighbours: int = Field(64, ge=2, le=1024, description="k of the k-NN graph the threshold method works on")
-    seed: int = 0
-    kmeans_restarts: int = Field(5, ge=1, le=100)
-    kmeans_iterations: int = Field(30, ge=1, le=1000)
-    max_faces: int = Field(2_000_000, ge=1, description="larger indexes are refused (memory)")
+    stranger_distance: float = Field(
+        0.5, gt=0,
+        description="k-means stranger flagging: a face farther than this from its cluster's centre, or with no other "
+        "face within neighbour_distance, is a stranger (a request's stranger_distance sets both). Chosen on LFW: 10 "
+        "people with the most photos plus 200 people seen once (docs/people.md, docs/benchmarks.md).",
+    )
+    neighbour_distance: float = Field(0.45, gt=0, description="See stranger_distance: face to its nearest other face.")
+    threshold: float = Field(
+        0.0, ge=0,
+        description="The threshold method (HDBSCAN over a k-NN graph): the longest link it may use (0 = no limit).",
+    )
+    min_cluster_size: int = Field(
+        2, ge=2,
+        description="The smallest group that is a person, faces (for k-means too: smaller clusters' faces are "
+        "strangers).",
+    )
+    min_samples: int = Field(
+        2, ge=1, description="The threshold method's density estimate: neighbours counted with the face itself."
+    )
+    max_cluster_radius: float = Field(
+        0.45, gt=0,
+        description="No cluster of the threshold method (nor automatic k-means' starting groups) may be wider than "
+        "this: root mean square distance of its faces to their centre. One person's faces measure 0.25-0.35 on LFW, "
+        "a mix of people 0.55; without it, large collections could collapse into one cluster.",
+    )
+    neighbours: int = Field(
+        64, ge=2, le=1024, description="k of the k-NN graph the threshold method works on."
+    )
+    seed: int = Field(0, description="k-means: the random seed.")
+    kmeans_restarts: int = Field(5, ge=1, le=100, description="k-means: restarts (the best of them is kept)...")
+    kmeans_iterations: int = Field(30, ge=1, le=1000, description="...and iterations each.")
+    max_faces: int = Field(
+        2_000_000, ge=1,
+        description="Clustering holds every embedding in memory (512 bytes a face); larger indexes are refused.",
+    )
 
 
 class RecognitionSettings(BaseModel):
-    """When ``facesearch index`` (and ``POST /api/v1/people/recognise``)
-    suggests a named person for a face (``indexer.recognition``); every
-    distance Euclidean, to the person's confirmed faces."""
+    """After each ``facesearch index`` run (and ``POST
+    /api/v1/people/recognise``), new faces confidently near a named person's
+    confirmed faces are attributed to that person ("suggested"; a suggestion
+    can be confirmed or rejected like any face; ``indexer.recognition``).
+    Every distance is Euclidean, to the person's confirmed faces. A face is
+    suggested to the person P with its nearest confirmed face when that face
+    is within close_distance and anyone else's nearest confirmed face is at
+    least close_margin farther; or when it is within max_distance, the mean
+    of P's 1, 2, 3 nearest confirmed faces is within support_distance[0],
+    [1], [2] (P's 3 nearest when P has 3 or more), and anyone else's nearest
+    confirmed face is at least margin farther. Chosen on LFW DevTrain
+    (benchmarks/recognition.py, docs/people.md): with 20% of the 10 most
+    photographed people's photos confirmed, precision 0.999 and recall
+    0.990, 0.8 of 200 people seen once named (the plain "nearest confirmed
+    face within 0.5": 0.996, 0.996 and 3.8). A margin of 0.08 finds 0.5%
+    more and names twice the strangers."""
 
-    enabled: bool = Field(True, description="suggest named people for new faces after each index run")
-    close_distance: float = Field(0.40, gt=0, description="a face this near one confirmed face is the person...")
+    enabled: bool = Field(True, description="Suggest named people for new faces after each index run.")
+    close_distance: float = Field(0.40, gt=0, description="A face this near one confirmed face is the person...")
     close_margin: float = Field(
-        0.04, ge=0, description="...when anyone else's nearest confirmed face is this much farther"
+        0.04, ge=0, description="...when anyone else's nearest confirmed face is this much farther."
     )
-    max_distance: float = Field(0.50, gt=0, description="otherwise the nearest confirmed face must be this near...")
+    max_distance: float = Field(0.50, gt=0, description="Otherwise the nearest confirmed face must be this near...")
     support_distance: list[float] = Field(
         [0.50, 0.46, 0.44], min_length=1,
         description="...the mean of the person's 1, 2, 3... nearest confirmed faces this near...",
     )
-    margin: float = Field(0.12, ge=0, description="...and anyone else's nearest confirmed face this much farther")
+    margin: float = Field(0.12, ge=0, description="...and anyone else's nearest confirmed face this much farther.")
 
     @property
     def support_faces(self) -> int:
@@ -277,12 +497,24 @@ class Settings(BaseSettings):
         env_prefix="FACESEARCH_",
         env_nested_delimiter="__",
         extra="forbid",
-        toml_file=[DEFAULT_TOML],
     )
 
-    data_dir: Path = Path("facesearch-data")
-    api_keys: Annotated[list[str], NoDecode] = []
-    read_keys: Annotated[list[str], NoDecode] = []
+    data_dir: Path = Field(
+        Path("facesearch-data"), description="Where the index, its metadata and the face thumbnails live."
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="API keys, sent by clients in the X-API-Key header. With none configured (both lists empty) the "
+        "service answers everyone, and `facesearch serve` refuses any address but loopback unless given --insecure. "
+        "These (FACESEARCH_API_KEYS, comma-separated) may do everything: search, clustering runs, naming people, "
+        'reindexing, erasure. An entry is the key itself (16 characters at least: `facesearch new-key`) or "sha256:'
+        '<hex digest>" (`facesearch hash-key` prints it), so a config file need not hold the secret.',
+    )
+    read_keys: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Keys (FACESEARCH_READ_KEYS) that may only search, recall and read faces, thumbnails, clusters "
+        "and people.",
+    )
     detection: DetectionSettings = DetectionSettings()
     encoding: EncodingSettings = EncodingSettings()
     indexer: IndexerSettings = IndexerSettings()
@@ -315,28 +547,27 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Earlier sources win: explicit values, then the environment, then the
-        # TOML files (the user's file deep-merged over the defaults).
-        files = settings_cls.model_config.get("toml_file") or [DEFAULT_TOML]
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=files, deep_merge=True),
-        )
+        # user's TOML file (when given); the models' defaults under all.
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        files = settings_cls.model_config.get("toml_file")
+        if files:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=files),)
+        return sources
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Settings from the files and environment, with ``overrides`` (CLI flags)
-    on top. ``config_file`` (else ``$FACESEARCH_CONFIG``) is a TOML file laid
-    over ``config/default.toml``. ``None`` overrides are ignored so that unset
-    flags fall through; nested ones are dicts: ``detection={"upsample": 0}``."""
+    """Settings from the defaults, a user file, the environment, with
+    ``overrides`` (CLI flags) on top. ``config_file`` (else
+    ``$FACESEARCH_CONFIG``) is a TOML file of any of the settings. ``None``
+    overrides are ignored so that unset flags fall through; nested ones are
+    dicts: ``detection={"upsample": 0}``."""
     if config_file is None and os.environ.get(CONFIG_ENV):
         config_file = os.environ[CONFIG_ENV]
-    files = [DEFAULT_TOML]
+    settings_cls: type[Settings] = Settings
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        files.append(path)
-    settings_cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": files}})
+        settings_cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": [path]}})
     clean = {k: v for k, v in overrides.items() if v is not None and v != {}}
     return settings_cls(**clean)

@@ -49,7 +49,7 @@ from indexer.store.annotations import AnnotationsDB
 
 log = logging.getLogger(__name__)
 
-# The rule's defaults (config/default.toml's [recognition]).
+# The rule's defaults (config/settings.py's RecognitionSettings).
 DEFAULT_RULE = RecognitionSettings()
 QUERY_CHUNK = 256  # candidate faces per block of the distance matrix (256 x C float32)
 

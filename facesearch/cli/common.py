@@ -16,7 +16,7 @@ from indexer.store.corrections import TEXT_DIRECTION_CONTROLS
 
 CONFIG_OPTION = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="TOML file laid over config/default.toml (else $FACESEARCH_CONFIG).",
+    help="TOML file of settings over the defaults (else $FACESEARCH_CONFIG; config/default.toml lists them all).",
 )
 DATA_DIR_OPTION = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
