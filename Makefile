@@ -81,7 +81,7 @@ typecheck:
 	$(VENV)/bin/mypy config indexer service facesearch
 
 # What is generated from the code: config/default.toml and the settings
-# table of docs/configuration.md (tests/test_settings.py fails when stale).
+# table of docs/configuration.md (tests/unit/test_settings.py fails when stale).
 docs: install
 	$(VENV)/bin/python -m config.reference
 

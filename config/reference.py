@@ -7,7 +7,7 @@
   ``<!-- settings -->`` markers.
 
 ``python -m config.reference`` (``make docs``) writes both;
-``tests/test_settings.py`` fails when either differs from what the models
+``tests/unit/test_settings.py`` fails when either differs from what the models
 say, so neither can go stale.
 """
 

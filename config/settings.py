@@ -86,7 +86,7 @@ class DetectionSettings(BaseModel):
 
 class EncodingSettings(BaseModel):
     """Which program runs dlib's face ResNet. Both give the same embeddings
-    (within 1e-6: ``tests/test_encoder.py``), so an index made with one is
+    (within 1e-6: ``tests/model/test_encoder.py``), so an index made with one is
     searched with the other and switching needs no reindex."""
 
     encoder: Literal["onnx", "dlib"] = Field(

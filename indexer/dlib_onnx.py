@@ -39,7 +39,7 @@ The details that matter for exactness:
   ``x @ W``.
 
 Measured over the faces of ``tests/data``: at most 4e-7 from dlib's own
-descriptors (``tests/test_encoder.py`` holds it to 1e-4).
+descriptors (``tests/model/test_encoder.py`` holds it to 1e-4).
 """
 
 from __future__ import annotations

@@ -11,9 +11,7 @@ Two kinds of face model:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import re
 import shutil
 from pathlib import Path
 
@@ -23,43 +21,7 @@ from click.testing import CliRunner
 
 from config.settings import Settings, load_settings
 from indexer import model
-from indexer.model import EMBEDDING_DIM, Box
-
-DATA = Path(__file__).parent / "data"
-LFW_PEOPLE = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Serena_Williams", "Vladimir_Putin"]
-
-
-def lfw_photo(person: str, n: int) -> Path:
-    return DATA / "lfw" / person / f"{person}_{n:04d}.jpg"
-
-
-def fake_vector(seed_bytes: bytes) -> np.ndarray:
-    """A fixed 128-d vector for the given bytes, scaled like a dlib embedding."""
-    seed = int.from_bytes(hashlib.blake2b(seed_bytes, digest_size=8).digest(), "little")
-    return (np.random.default_rng(seed).normal(0.0, 0.12, EMBEDDING_DIM)).astype(np.float32)
-
-
-class FakeModel:
-    """Stands in for ``indexer.model``: one face per image unless the image is
-    uniform (no face), or ``faces_per_image`` side-by-side faces. Embeddings
-    depend only on the face crop's pixels, so the same crop gives the same vector."""
-
-    def __init__(self) -> None:
-        self.faces_per_image = 1
-        self.calls = 0
-
-    def face_boxes(self, rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> list[Box]:
-        self.calls += 1
-        if rgb.min() == rgb.max():
-            return []
-        h, w = rgb.shape[:2]
-        n = self.faces_per_image
-        step = w // n
-        return [Box(0, (i + 1) * step, h, i * step) for i in range(n)]
-
-    def face_embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
-        out = [fake_vector(np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]).tobytes()) for b in boxes]
-        return np.asarray(out, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM)
+from tests.helpers import DATA, PEOPLE_SIZES, FakeModel, put_person, store_at
 
 
 @pytest.fixture
@@ -123,30 +85,10 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return request.param
 
 
-def store_at(path: Path, **kwargs):
-    """The store in ``path`` with the backend the environment selects."""
-    from indexer.store import open_store
-
-    return open_store(path, load_settings(), **kwargs)
 
 
-def published_store(data_dir: Path):
-    """The published generation of ``data_dir``, read-only, with the backend
-    the environment selects."""
-    from indexer.store import open_published
-
-    return open_published(data_dir, load_settings())
 
 
-def drop_collection(data_dir: Path) -> None:
-    """Drop the Milvus collection of ``data_dir`` (the environment's)."""
-    from indexer.store.milvus import open_collection
-
-    collection, _ = open_collection(load_settings().milvus, data_dir, create=False)
-    try:
-        collection.client.drop_collection(collection.name)
-    finally:
-        collection.conn.release()
 
 
 @pytest.fixture
@@ -193,18 +135,8 @@ def client(app):
     return app.test_client()
 
 
-def client_of(data_dir: Path, **settings):
-    """A test client of the app over ``data_dir`` with these settings."""
-    from service import create_app
-
-    app = create_app(load_settings(data_dir=data_dir, **settings))
-    app.config["TESTING"] = True
-    return app.test_client()
 
 
-def csrf_token_of(html: str) -> str:
-    """The CSRF token of a page's forms."""
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
@@ -214,34 +146,10 @@ def runner() -> CliRunner:
 
 # -- a synthetic index of well-separated people, for clustering -------------
 
-PEOPLE_SIZES = {"anna": 7, "ben": 6, "carl": 5, "dora": 4}
 
 
-def person_faces(name: str, n: int, first: int = 0) -> list[np.ndarray]:
-    """``n`` embeddings of one made-up person: a centre drawn like a dlib
-    embedding (people ~1.9 apart) plus a little noise (~0.2 from the centre)."""
-    centre = fake_vector(name.encode())
-    rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "little"))
-    noise = rng.normal(0.0, 0.015, (first + n, EMBEDDING_DIM)).astype(np.float32)[first:]
-    return [centre + row for row in noise]
 
 
-def put_person(store, name: str, n: int, first: int = 0) -> None:
-    """Index ``n`` one-face photos of ``name`` (paths /photos/<name>/<i>.jpg)
-    with a small solid-colour JPEG thumbnail each."""
-    import io
-
-    from PIL import Image
-
-    from indexer.store import FileRecord
-
-    colour = tuple(int(b) for b in hashlib.blake2b(name.encode(), digest_size=3).digest())
-    out = io.BytesIO()
-    Image.new("RGB", (40, 48), colour).save(out, format="JPEG")
-    for i, vector in enumerate(person_faces(name, n, first), start=first):
-        record = FileRecord(path=f"/photos/{name}/{i}.jpg", size=1, mtime_ns=1, content_hash=f"{name}{i}",
-                            width=100, height=100, detection="{}", model="fake")
-        store.put_file(record, [(Box(10, 60, 70, 10), vector, out.getvalue())])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from indexer.store.annotations import AnnotationsDB
 from tests.browser.conftest import check_accessibility
-from tests.conftest import DATA, lfw_photo
+from tests.helpers import DATA, lfw_photo
 
 XSS = "<script>alert(1)</script>"
 

@@ -1,0 +1,55 @@
+"""The layers point down: config <- indexer (model, images, store, pipeline)
+<- service <- the command line (``facesearch``). Checked on the source, so
+that an import added anywhere, even inside a function, is caught."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# package -> the top-level packages of this project it may not import
+FORBIDDEN = {
+    "config": {"indexer", "service", "facesearch"},
+    "indexer": {"service", "facesearch"},
+    "service": {"facesearch"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The top-level names ``path`` imports, at any depth of its code."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_package_imports_a_layer_above_it(package):
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_packages(path) & FORBIDDEN[package])
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+# The one seam to the model: only these modules touch the model's libraries
+# (dlib_onnx builds the ONNX graph of dlib's weights with onnx, runs nothing).
+MODEL_LIBRARIES = {"dlib": {"indexer/model.py"}, "face_recognition": {"indexer/model.py"},
+                   "face_recognition_models": {"indexer/model.py"}, "onnxruntime": {"indexer/model.py"},
+                   "onnx": {"indexer/dlib_onnx.py"}}
+
+
+def test_only_the_model_seam_imports_the_model_libraries():
+    found: dict[str, set[str]] = {name: set() for name in MODEL_LIBRARIES}
+    for package in ("config", "indexer", "service", "facesearch"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for name in imported_packages(path) & set(MODEL_LIBRARIES):
+                found[name].add(str(path.relative_to(ROOT)))
+    assert found == MODEL_LIBRARIES
