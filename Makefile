@@ -78,7 +78,7 @@ lint:
 
 typecheck:
 	@$(MAKE) --no-print-directory install SCALE=1
-	$(VENV)/bin/mypy config indexer service facesearch
+	$(VENV)/bin/mypy config indexer application service facesearch
 
 # What is generated from the code: config/default.toml and the settings
 # table of docs/configuration.md (tests/unit/test_settings.py fails when stale).

@@ -29,7 +29,7 @@ Results: ``benchmarks/results/big_photo.json``.
 after is ~1 ms), each photo in a fresh process: seconds (median of
 ``--repeats``) and peak memory (RSS above the process's after a small
 warm-up search), before (``decode_rgb``: every photo decoded whole, as the
-service did) and after (``service.searching.decode_query``: a JPEG of more
+service did) and after (``application.searching.decode_query``: a JPEG of more
 than ``service.max_decoded_pixels`` decoded at the least reduction that
 brings it within, other formats refused from the header past it). The
 photos: ``bbt1.jpg`` scaled to 1080p, 12 MP and 48 MP JPEGs (quality 92),
@@ -69,6 +69,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from application.searching import decode_query, nearest_faces
 from benchmarks.common import REPO_ROOT, SHARED_DATA, print_table, require_dir, require_file, write_results
 from config.settings import DetectionSettings, SearchSettings, ServiceSettings, load_settings
 from indexer import model
@@ -78,7 +79,6 @@ from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.store import open_published
 from indexer.tracks import iou
-from service.searching import decode_query, nearest_faces
 
 SOURCE = SHARED_DATA / "photos" / "bbt" / "examples" / "images" / "bbt1.jpg"
 SIZE = (4624, 2600)

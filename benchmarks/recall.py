@@ -13,7 +13,7 @@ labelled faces, used as the probe (and left out of the results):
 both averaged over the probes (each probe counts once), and precision also
 pooled (all correct hits over all returned faces, so probes that return many
 faces weigh more), at each radius, for these searches, all
-through ``service.recall`` (the endpoint's own code) on the real store:
+through ``application.recall`` (the endpoint's own code) on the real store:
 
 * ``one probe``: the contract's search (every face within the radius);
 * ``one probe, expanded``: plus the mean of the probe and its faces within
@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from application.recall import RecallFilters, recall
 from benchmarks.clustering import load_faces
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, RESULTS_DIR, print_table, require_dir, verdict, write_results
 from benchmarks.identification import ensure_index
 from config.settings import load_settings
 from indexer.store import EmbeddedStore
-from service.recall import RecallFilters, recall
 
 RADII = [round(0.40 + 0.0125 * i, 4) for i in range(21)]  # 0.40 .. 0.65
 

@@ -14,21 +14,21 @@ from indexer.store.annotations import AnnotationsDB
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app over the published index of ``settings.data_dir``,
     opened read-only (per server worker) and switched to each newly published
-    generation (``service.index_handle``). Raises ``StoreError`` with a repair
+    generation (``application.index_handle``). Raises ``StoreError`` with a repair
     hint when there is no usable index. The annotations (people, clustering
     runs) in the same directory are opened read-write, and requests are
-    appended to its audit log (``service.audit``). Raises ``KeyConfigError``
+    appended to its audit log (``application.audit``). Raises ``KeyConfigError``
     for a malformed configured key."""
+    from application.access import parse_keys
+    from application.audit import AuditLog
+    from application.index_handle import IndexHandle
+    from application.photo_slots import PhotoSlots
     from indexer import model
     from service import api_people, api_photos, guard, request_body  # noqa: F401  (their routes join the API's blueprint)
-    from service.access import parse_keys
     from service.access_store import AccessStore
     from service.api import bp
-    from service.audit import AuditLog
     from service.context import ServiceState
     from service.errors import register_error_handlers
-    from service.index_handle import IndexHandle
-    from service.photo_slots import PhotoSlots
     from service.ui import bp as ui_bp
     from service.ui import security as ui_security
     from service.ui.views import error_page as ui_error_page

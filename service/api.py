@@ -1,5 +1,5 @@
 """The HTTP views: thin, they parse and validate with the pydantic models,
-call the plain functions in ``service.searching`` and ``service.clustering``
+call the plain functions in ``application.searching`` and ``application.clustering``
 and serialise the result."""
 
 from __future__ import annotations
@@ -12,23 +12,9 @@ import numpy as np
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from config.settings import DetectionSettings, Settings
-from indexer import model as face_model
-from indexer.erasure import erase_faces, preview_erasure
-from indexer.faces import find_faces
-from indexer.images import ImageError, ScaledPhoto
-from indexer.model import EMBEDDING_DIM
-from indexer.store import runs
-from indexer.store.annotations import (
-    ClusterNotFoundError,
-    NoClusteringError,
-    PersonNotFoundError,
-    StoredRun,
-)
-from indexer.store.generations import IndexBusyError
-from service.access import Scope, allows, authenticate
-from service.audit import hash_embeddings
-from service.clustering import (
+from application.access import Scope, allows, authenticate
+from application.audit import hash_embeddings
+from application.clustering import (
     cluster_params,
     clusters_response,
     contact_sheet_png,
@@ -36,15 +22,11 @@ from service.clustering import (
     cost_response,
     run_clustering,
 )
-from service.context import ServiceState, actor, audited, served, state
-from service.errors import ApiError
-from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
-from service.index_handle import ServedIndex
-from service.index_info import index_response
-from service.openapi import openapi_document
-from service.people import person_model
-from service.recall import RecallFilters, TooManyHits, faces_within, recall
-from service.schemas import (
+from application.index_handle import ServedIndex
+from application.index_info import index_response
+from application.people import person_model
+from application.recall import RecallFilters, TooManyHits, faces_within, recall
+from application.schemas import (
     MAX_ID,
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
@@ -64,7 +46,25 @@ from service.schemas import (
     RecallParams,
     SearchParams,
 )
-from service.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
+from application.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
+from config.settings import DetectionSettings, Settings
+from indexer import model as face_model
+from indexer.erasure import erase_faces, preview_erasure
+from indexer.faces import find_faces
+from indexer.images import ImageError, ScaledPhoto
+from indexer.model import EMBEDDING_DIM
+from indexer.store import runs
+from indexer.store.annotations import (
+    ClusterNotFoundError,
+    NoClusteringError,
+    PersonNotFoundError,
+    StoredRun,
+)
+from indexer.store.generations import IndexBusyError
+from service.context import ServiceState, actor, audited, served, state
+from service.errors import ApiError
+from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
+from service.openapi import openapi_document
 
 Request = TypeVar("Request", bound=BaseModel)
 

@@ -1,24 +1,14 @@
 """The people endpoints: list and read people and their faces (read
 scope); create, rename, forget, assign, reject, merge, undo a merge and
-recognise now (admin scope). Thin views over ``service.people``; each
+recognise now (admin scope). Thin views over ``application.people``; each
 correction is one transaction and one audit line with its face ids."""
 
 from __future__ import annotations
 
 from flask import Response, request
 
-from indexer.store.annotations import (
-    MergeError,
-    NameTakenError,
-    NothingToUndoError,
-    PersonNotFoundError,
-)
-from indexer.store.generations import IndexBusyError
-from service import people
-from service.api import bp, json_body, ok, query_args
-from service.context import actor, audited, served, state
-from service.errors import ApiError
-from service.schemas import (
+from application import people
+from application.schemas import (
     CreatePersonRequest,
     FaceIdsRequest,
     MergeRequest,
@@ -28,6 +18,16 @@ from service.schemas import (
     PersonFacesParams,
     RecogniseRequest,
 )
+from indexer.store.annotations import (
+    MergeError,
+    NameTakenError,
+    NothingToUndoError,
+    PersonNotFoundError,
+)
+from indexer.store.generations import IndexBusyError
+from service.api import bp, json_body, ok, query_args
+from service.context import actor, audited, served, state
+from service.errors import ApiError
 
 
 def _person_missing(exc: PersonNotFoundError) -> ApiError:

@@ -1,15 +1,15 @@
 """The photo endpoints (read scope): an indexed photo or video with its
-faces and their people, and a downscaled JPEG of it (``service.photos``)."""
+faces and their people, and a downscaled JPEG of it (``application.photos``)."""
 
 from __future__ import annotations
 
 from flask import Response, request
 
-from service import photos
+from application import photos
+from application.schemas import PhotoImageParams
 from service.api import bp, ok, query_args
 from service.context import served, state
 from service.errors import ApiError
-from service.schemas import PhotoImageParams
 
 
 @bp.get("/photos/<int:photo_id>")

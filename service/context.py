@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from flask import current_app, g, request
 
+from application.access import ApiKey
+from application.audit import AuditLog
+from application.client import client_address
+from application.index_handle import IndexHandle, ServedIndex
+from application.photo_slots import PhotoSlots
 from config.settings import DetectionSettings, Settings
 from indexer.store.annotations import AnnotationsDB
-from service.access import ApiKey
 from service.access_store import AccessStore
-from service.audit import AuditLog
-from service.client import client_address
-from service.index_handle import IndexHandle, ServedIndex
-from service.photo_slots import PhotoSlots
 
 
 @dataclass
@@ -54,7 +54,7 @@ def served() -> ServedIndex:
 
 
 def client() -> str:
-    """The client's address (``service.client``), worked out once a request."""
+    """The client's address (``application.client``), worked out once a request."""
     if "client" not in g:
         service = state().settings.service
         g.client = client_address(request.remote_addr, dict(request.headers), service.proxy_header,

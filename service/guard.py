@@ -4,7 +4,7 @@ every response carries:
 - **the audit log, fail-closed**: before a request runs, ``audit_ready``
   checks that its line can be written (507 ``audit_unavailable`` otherwise:
   nothing is answered unaudited); after it, ``write_audit`` writes the line
-  (``service.audit`` bounds it). A request that failed authentication is
+  (``application.audit`` bounds it). A request that failed authentication is
   logged without its parameters or uploads. Should the line still fail, a
   read's answer is withheld (507); a change already made stands, and the
   line goes to the server log instead.
@@ -12,7 +12,7 @@ every response carries:
   client address (``service.access_store``), on the API and on ``/login``.
 - **photo searches** (``take_photo_slot``): at most
   ``service.photo_searches_per_client`` at once per client address
-  (``service.photo_slots``); a multipart POST is a photo search.
+  (``application.photo_slots``); a multipart POST is a photo search.
 - **headers**: ``X-Content-Type-Options: nosniff`` on everything, and API
   answers not stored by any cache unless the view says otherwise.
 """
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from service.audit import AuditLog, AuditUnavailable, hash_bytes
+from application.audit import AuditLog, AuditUnavailable, hash_bytes
 from service.context import client, state
 from service.errors import ApiError, error_response
 

@@ -12,8 +12,7 @@ from flask import current_app, has_app_context
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from config.settings import RecallSettings, SearchSettings, ServiceSettings, Settings
-from service.schemas import (
+from application.schemas import (
     MAX_ID,
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
@@ -48,6 +47,7 @@ from service.schemas import (
     SearchResponse,
     UndoMergeResponse,
 )
+from config.settings import RecallSettings, SearchSettings, ServiceSettings, Settings
 
 REF = "#/components/schemas/{model}"
 # Operations other than GET that a read-scope API key may use.

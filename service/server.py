@@ -4,7 +4,7 @@ Workers are processes (``sync`` worker class): a query photo's detection
 holds the GIL (HOG: ~170 ms at 640x480), so threads would serialise. Each worker opens the
 published index read-only in its own ``create_app`` call (no ``preload_app``:
 FAISS and OpenMP state are not shared across a fork), switches to each newly
-published generation by itself (``service.index_handle``) and runs FAISS with
+published generation by itself (``application.index_handle``) and runs FAISS with
 ``service.threads_per_worker`` OpenMP threads.
 """
 

@@ -34,14 +34,14 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
             contact_sheet) -> None:
     """Group every indexed face into people and store the run, as
     POST /api/v1/clusters does (names given to clusters carry over)."""
-    from indexer.store.annotations import AnnotationsDB
-    from service.clustering import (
+    from application.clustering import (
         cluster_params,
         clusters_response,
         contact_sheet_png,
         run_clustering,
     )
-    from service.schemas import ClusterRequest
+    from application.schemas import ClusterRequest
+    from indexer.store.annotations import AnnotationsDB
 
     settings = cli_settings(config_file, data_dir=data_dir)
     request = ClusterRequest(method=method, k=k, stranger_distance=stranger_distance,

@@ -34,6 +34,8 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     The photo files are not touched."""
     from dataclasses import asdict
 
+    from application.audit import AuditLog, hash_bytes
+    from application.recall import TooManyHits, faces_within
     from indexer.erasure import erase_faces, preview_erasure
     from indexer.faces import find_faces
     from indexer.images import ImageError, decode_rgb
@@ -41,8 +43,6 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     from indexer.store import generations
     from indexer.store.annotations import ClusterNotFoundError, NoClusteringError, PersonNotFoundError
     from indexer.store.generations import IndexBusyError
-    from service.audit import AuditLog, hash_bytes
-    from service.recall import TooManyHits, faces_within
 
     if not (face_ids or person or cluster_id is not None or probes):
         raise click.UsageError("say what to erase: --face, --person, --cluster or --probe")

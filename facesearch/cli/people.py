@@ -1,6 +1,6 @@
 """``facesearch people``: the people and their corrections from the command
 line, for people who script. The same functions as the HTTP API
-(``service.people``), the same checks (face ids must be in the published
+(``application.people``), the same checks (face ids must be in the published
 index) and one audit line per correction (``"key": "cli"``)."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pathlib import Path
 
 import click
 
+from application import people as people_app
+from application.audit import AuditLog
+from application.schemas import MAX_CORRECTION_FACES, PeopleResponse, PersonFacesParams
 from config.settings import Settings
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, open_index, printable
 from indexer.store import FaceStore
@@ -27,9 +30,6 @@ from indexer.store.annotations import (
     PersonNotFoundError,
 )
 from indexer.store.generations import IndexBusyError
-from service import people as service_people
-from service.audit import AuditLog
-from service.schemas import MAX_CORRECTION_FACES, PeopleResponse, PersonFacesParams
 
 ACTOR = "cli"
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
@@ -58,7 +58,7 @@ def opened(data_dir, config_file) -> Iterator[Opened]:
     with closing(store), closing(annotations):
         try:
             yield Opened(settings, root, store, annotations)
-        except (PersonNotFoundError, service_people.FacesNotFound, NoClusteringError, ClusterNotFoundError,
+        except (PersonNotFoundError, people_app.FacesNotFound, NoClusteringError, ClusterNotFoundError,
                 NothingToUndoError) as exc:
             raise click.ClickException(printable(str(exc))) from None
         except (NameTakenError, InvalidNameError, MergeError, IndexBusyError) as exc:
@@ -102,7 +102,7 @@ def list_people(data_dir, config_file, as_json) -> None:
     with opened(data_dir, config_file) as o:
         everyone = o.annotations.people()
         if as_json:
-            echo(PeopleResponse(people=[service_people.person_model(p) for p in everyone]).model_dump_json())
+            echo(PeopleResponse(people=[people_app.person_model(p) for p in everyone]).model_dump_json())
             return
         if not everyone:
             echo("nobody is named yet: facesearch people name NAME FACE_ID... (or --cluster ID)")
@@ -125,7 +125,7 @@ def show(person, data_dir, config_file, limit, offset, order, source, as_json) -
     """A person and their faces: id, source, distance, file."""
     with opened(data_dir, config_file) as o:
         person_id = person_id_of(o.annotations, person)
-        page = service_people.person_faces(o.store, o.annotations, person_id, PersonFacesParams(
+        page = people_app.person_faces(o.store, o.annotations, person_id, PersonFacesParams(
             limit=limit, offset=offset, order=order, source=source))
         if as_json:
             echo(page.model_dump_json())
@@ -162,9 +162,9 @@ def name(name, face_ids, data_dir, config_file, cluster_id, as_json) -> None:
             existing = o.annotations.person_by_name(name)
             ids = check_count(face_ids)
             if existing is None:
-                done = service_people.create_person(o.store, o.annotations, name, ids, ACTOR)
+                done = people_app.create_person(o.store, o.annotations, name, ids, ACTOR)
             else:
-                done = service_people.assign(o.store, o.annotations, existing.person_id, ids, ACTOR)
+                done = people_app.assign(o.store, o.annotations, existing.person_id, ids, ACTOR)
             person = done.person
             o.audit("people name", params={"person_id": person.person_id}, face_ids=done.face_ids,
                     results=done.changed)
@@ -179,7 +179,7 @@ def name(name, face_ids, data_dir, config_file, cluster_id, as_json) -> None:
 @JSON_OPTION
 def assign(person, face_ids, data_dir, config_file, as_json) -> None:
     """Move faces to PERSON: they become their confirmed faces."""
-    _correct("people assign", service_people.assign, person, face_ids, data_dir, config_file, as_json)
+    _correct("people assign", people_app.assign, person, face_ids, data_dir, config_file, as_json)
 
 
 @people.command()
@@ -191,7 +191,7 @@ def assign(person, face_ids, data_dir, config_file, as_json) -> None:
 def reject(person, face_ids, data_dir, config_file, as_json) -> None:
     """Not this person: the faces are never attributed to PERSON again by a
     clustering or a suggestion."""
-    _correct("people reject", service_people.reject, person, face_ids, data_dir, config_file, as_json)
+    _correct("people reject", people_app.reject, person, face_ids, data_dir, config_file, as_json)
 
 
 def _correct(path: str, correction, person, face_ids, data_dir, config_file, as_json) -> None:
@@ -200,7 +200,7 @@ def _correct(path: str, correction, person, face_ids, data_dir, config_file, as_
         done = correction(o.store, o.annotations, person_id, check_count(face_ids), ACTOR)
         o.audit(path, params={"person_id": person_id}, face_ids=done.face_ids, results=done.changed)
         if as_json:
-            echo(service_people.correction_response(done).model_dump_json())
+            echo(people_app.correction_response(done).model_dump_json())
             return
         echo(f"{done.changed} of {len(done.face_ids)} faces changed; {summary(done.person)}")
 
@@ -238,7 +238,7 @@ def undo_merge(person, data_dir, config_file, as_json) -> None:
         o.audit("people undo-merge", params={"person_id": person_id, "merge_id": report.merge_id,
                                              "people": report.restored_people},
                 face_ids=report.restored_face_ids, results=report.faces_restored)
-        response = service_people.undo_response(o.annotations, report)
+        response = people_app.undo_response(o.annotations, report)
         if as_json:
             echo(response.model_dump_json())
             return
@@ -290,7 +290,7 @@ def forget(person, data_dir, config_file, yes) -> None:
 def recognise(data_dir, config_file, everything, as_json) -> None:
     """Suggest named people for new faces now (each `facesearch index` run does it too)."""
     with opened(data_dir, config_file) as o:
-        result = service_people.recognise(o.root, o.store, o.annotations, o.settings.recognition,
+        result = people_app.recognise(o.root, o.store, o.annotations, o.settings.recognition,
                                           everything=everything)
         o.audit("people recognise", params={"everything": everything}, results=result.suggested)
         if as_json:
@@ -302,6 +302,6 @@ def recognise(data_dir, config_file, everything, as_json) -> None:
 
 def _print_person(person, as_json: bool) -> None:
     if as_json:
-        echo(service_people.person_model(person).model_dump_json())
+        echo(people_app.person_model(person).model_dump_json())
     else:
         echo(summary(person), file=sys.stdout)

@@ -20,7 +20,7 @@ from indexer.store import StoreError
               help="Allow binding to an address other than loopback with no API key configured.")
 def serve(data_dir, config_file, host, port, workers, insecure) -> None:
     """Serve the HTTP API with gunicorn until stopped (Ctrl-C)."""
-    from service.access import KeyConfigError, is_loopback, parse_keys
+    from application.access import KeyConfigError, is_loopback, parse_keys
     from service.server import run_server
     from service.ui.security import SecretFileError
 
@@ -48,8 +48,8 @@ def serve(data_dir, config_file, host, port, workers, insecure) -> None:
 def new_key() -> None:
     """Print a new random API key (256 bits) on stdout, and on stderr how
     to configure it. `KEY=$(facesearch new-key)` keeps it out of the terminal."""
-    from service.access import hashed_form
-    from service.access import new_key as make_key
+    from application.access import hashed_form
+    from application.access import new_key as make_key
 
     key = make_key()
     click.echo(key)
@@ -64,7 +64,7 @@ def hash_key(key, make_new) -> None:
     """Print the form of an API key to put in a config file
     (`sha256:<hex>`), so that the file does not hold the key itself. The key
     is read from stdin when not given (keeps it out of the shell history)."""
-    from service.access import KeyConfigError, check_strength, hashed_form, new_key
+    from application.access import KeyConfigError, check_strength, hashed_form, new_key
 
     if make_new:
         if key:

@@ -2,7 +2,7 @@
 faces, named first, then unnamed, then strangers; naming, a new
 clustering, the cost curve) and ``/people/<id>`` (a person's faces by
 source, with the corrections and their sightings over time). The same functions as the API
-(``service.people``, ``service.clustering``, ``indexer.erasure``); every
+(``application.people``, ``application.clustering``, ``indexer.erasure``); every
 change needs the admin scope."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ import math
 from flask import Response, abort, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from application import people
+from application.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
+from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
+from application.timeline import timeline
 from indexer.erasure import erase_faces
 from indexer.store.annotations import (
     ClusterNotFoundError,
@@ -22,11 +26,7 @@ from indexer.store.annotations import (
     PersonNotFoundError,
 )
 from indexer.store.generations import IndexBusyError
-from service import people
-from service.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from service.context import actor, audited, served, state
-from service.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
-from service.timeline import timeline
 from service.ui import security
 from service.ui.views import UiError, bp, page
 

@@ -3,7 +3,7 @@ headers of every page.
 
 - **Sign-in.** With API keys configured, every page but ``/login`` (and the
   static files) needs a session: ``/login`` takes a key, checks it like the
-  API does (``service.access``, with the same throttle on wrong keys) and
+  API does (``application.access``, with the same throttle on wrong keys) and
   starts a session on the server (``service.access_store``): the browser's
   cookie (Flask's signed cookie: HttpOnly, SameSite=Strict, Secure when the
   request came over HTTPS) holds only the session's random token and the
@@ -37,8 +37,8 @@ from pathlib import Path
 from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
+from application.access import ApiKey, Scope, allows
 from config.settings import ServiceSettings
-from service.access import ApiKey, Scope, allows
 from service.access_store import AccessStore
 
 SECRET_FILE = "ui-secret.key"

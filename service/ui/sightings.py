@@ -1,5 +1,5 @@
 """The sightings page, ``/recall``: every sighting of one person (recall
-search, ``service.recall``), grouped by source file, with video time
+search, ``application.recall``), grouped by source file, with video time
 ranges, filters by camera folder and time, a timeline, and "search again"
 with the sightings one is sure of as extra probes.
 
@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 import numpy as np
 from flask import request
 
+from application.audit import hash_embeddings
+from application.recall import RecallFilters, TooManyHits, merged_ranges, recall
+from application.searching import decode_query
+from application.timeline import timeline
 from indexer.faces import find_faces
 from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM
-from service.audit import hash_embeddings
 from service.context import audited, served, state
-from service.recall import RecallFilters, TooManyHits, merged_ranges, recall
-from service.searching import decode_query
-from service.timeline import timeline
 from service.ui.views import UiError, bp, page
 
 MAX_SIGHTINGS = 1000  # matches read for one page (recall.max_limit)

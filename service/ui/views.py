@@ -1,5 +1,5 @@
 """The web pages' views: as thin as the API's, over the same functions
-(``service.searching``, ``service.photos``, ``service.index_info``). A view
+(``application.searching``, ``application.photos``, ``application.index_info``). A view
 renders a whole page, or only its results for an htmx request
 (``HX-Request``), so every page also works as a plain HTML form."""
 
@@ -13,15 +13,15 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from application import photos
+from application.access import authenticate
+from application.index_info import index_response
+from application.searching import decode_query, search_by_embedding, search_by_photo
 from indexer.images import ImageError, rgb_jpeg
 from indexer.store import runs
-from service import photos
-from service.access import authenticate
 from service.api import revalidated_image
 from service.context import audited, served, state
 from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
-from service.index_info import index_response
-from service.searching import decode_query, search_by_embedding, search_by_photo
 from service.ui import security
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image, ImageFile
 
+from application.schemas import MAX_JSON_BODY_BYTES
 from config.settings import load_settings
 from indexer import model
 from indexer.images import ImageError, decode_rgb
 from service import create_app
-from service.schemas import MAX_JSON_BODY_BYTES
 from tests.helpers import (
     PEOPLE_SIZES,
     FakeModel,

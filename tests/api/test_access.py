@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from application.access import KeyConfigError, authenticate, digest_of, hashed_form, is_loopback, parse_keys
+from application.audit import FILE_NAME, AuditLog, hash_embeddings
 from config.settings import load_settings
 from facesearch.cli import main
 from service import create_app
-from service.access import KeyConfigError, authenticate, digest_of, hashed_form, is_loopback, parse_keys
-from service.audit import FILE_NAME, AuditLog, hash_embeddings
 from tests.helpers import client_of, person_faces
 
 ADMIN, READER = "admin-secret-0001", "reader-secret-0001"

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from application import audit as audit_module
+from application.audit import FILE_NAME, MAX_LINE_BYTES, AuditLog, lines_of
 from indexer.store.generations import current_name
-from service import audit as audit_module
-from service.audit import FILE_NAME, MAX_LINE_BYTES, AuditLog, lines_of
 from tests.helpers import client_of, csrf_token_of, person_faces, put_person, serving, store_at
 
 ADMIN, READER = "audit-admin-key-0001", "audit-read-key-00001"

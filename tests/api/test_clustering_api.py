@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from application.clustering import MAX_COST_POINTS, cost_ks
+from application.pictures import CELL, GAP, TEXT
+from application.schemas import ClusterRequest
 from config.settings import load_settings
 from facesearch.cli import main
 from indexer.clustering import METHODS
 from service import create_app
-from service.clustering import MAX_COST_POINTS, cost_ks
-from service.pictures import CELL, GAP, TEXT
-from service.schemas import ClusterRequest
 from tests.helpers import PEOPLE_SIZES, assert_error, person_faces, put_person, store_at
 
 FACES = sum(PEOPLE_SIZES.values()) + 1
@@ -329,9 +329,9 @@ def test_cli_cluster_errors(runner, people_index: Path, tmp_path: Path):
 
 
 def test_cost_curve_work_is_bounded(people_client, monkeypatch):
-    import service.clustering
+    import application.clustering
 
-    monkeypatch.setattr(service.clustering, "MAX_COST_WORK", FACES * 5)
+    monkeypatch.setattr(application.clustering, "MAX_COST_WORK", FACES * 5)
     assert people_client.get("/api/v1/clusters/cost?k_min=1&k_max=2").status_code == 200
     body = assert_error(people_client.get("/api/v1/clusters/cost?k_min=1&k_max=3"), 422, "invalid_request")
     assert "too much work" in body["message"]

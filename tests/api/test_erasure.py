@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from application.audit import AuditLog
 from facesearch.cli import main
 from indexer.indexing import index_paths
 from indexer.store import generations
 from indexer.store.generations import GENERATIONS_DIR, IndexLock
-from service.audit import AuditLog
 from tests.helpers import PEOPLE_SIZES, client_of, person_faces, published_store
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite

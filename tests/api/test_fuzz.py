@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+import application.clustering
 import service.api
-import service.clustering
 from config.settings import load_settings
 from service import create_app
 from service.openapi import openapi_document
@@ -67,10 +67,10 @@ EXISTING_IDS = {"face_id": 1, "cluster_id": 0, "person_id": 2}
 
 @pytest.fixture
 def app(people_index, fake_model, monkeypatch, tmp_path):
-    # FAISS on one thread: on every core (service.clustering.all_cores), the
+    # FAISS on one thread: on every core (application.clustering.all_cores), the
     # cost curve of these 23 faces took seconds instead of milliseconds while
     # other processes kept the cores busy (its threads wait for each other).
-    monkeypatch.setattr(service.clustering, "all_cores", contextlib.nullcontext)
+    monkeypatch.setattr(application.clustering, "all_cores", contextlib.nullcontext)
     # One k-means restart of few iterations: the cost curve runs k-means for
     # up to 50 values of k per request.
     settings = load_settings(
@@ -190,7 +190,7 @@ def test_the_fuzzer_reports_a_server_error(schema, monkeypatch):
 def test_the_fuzzer_reports_an_undocumented_response(schema, monkeypatch):
     import service.api_people
 
-    monkeypatch.setattr(service.api_people, "PeopleResponse", lambda people: service.schemas.NameRequest(
+    monkeypatch.setattr(service.api_people, "PeopleResponse", lambda people: application.schemas.NameRequest(
         name="not a list of people"))
     with pytest.raises(FailureGroup) as found:
         fuzz(schema, "GET /api/v1/people", GenerationMode.POSITIVE)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from application.access import MIN_KEY_CHARS, authenticate, parse_keys
+from application.audit import AuditLog
+from application.client import client_address
 from facesearch.cli import main
-from service.access import MIN_KEY_CHARS, authenticate, parse_keys
 from service.access_store import AccessStore
-from service.audit import AuditLog
-from service.client import client_address
 from tests.helpers import client_of, serving
 
 ADMIN = "guess-admin-key-00001"

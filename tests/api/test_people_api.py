@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from application.audit import AuditLog
+from application.schemas import MAX_CORRECTION_FACES
 from indexer.store.generations import IndexLock
-from service.audit import AuditLog
-from service.schemas import MAX_CORRECTION_FACES
 from tests.helpers import PEOPLE_SIZES, assert_error, client_of, faces_of, person_faces
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.photo_slots import PhotoSlots
+from application.photo_slots import PhotoSlots
 from tests.helpers import serving, upload
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from application.audit import AuditLog
 from facesearch.cli import main
-from service.audit import AuditLog
 from tests.helpers import client_of, faces_of
 
 

@@ -110,10 +110,10 @@ def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_index):
     (``service.max_decoded_pixels``); each face finds the same nearest face
     as the photo decoded whole, at nearly the same distance, boxed in the
     same pixels of the photo."""
+    from application.searching import decode_query, search_by_photo
     from config.settings import ServiceSettings
     from indexer.images import ScaledPhoto
     from indexer.tracks import iou
-    from service.searching import decode_query, search_by_photo
 
     group = Image.open(DATA / "group" / "bbt3.jpg").convert("RGB")
     big = io.BytesIO()

@@ -1,11 +1,12 @@
 """The service switches to each newly published index generation by itself
-(``service.index_handle``), and ``GET /api/v1/index`` reports it."""
+(``application.index_handle``), and ``GET /api/v1/index`` reports it."""
 
 import threading
 from pathlib import Path
 
 import pytest
 
+from application.index_handle import IndexHandle
 from config.settings import load_settings
 from indexer.indexing import IndexReport
 from indexer.store import StoreError
@@ -13,7 +14,6 @@ from indexer.store.atomic import atomic_write_bytes
 from indexer.store.generations import CURRENT_FILE, GENERATIONS_DIR
 from indexer.store.runs import append_run
 from service import create_app
-from service.index_handle import IndexHandle
 from tests.helpers import PEOPLE_SIZES, person_faces, put_person, store_at
 
 

@@ -1,6 +1,8 @@
 """The layers point down: config <- indexer (model, images, store, pipeline)
-<- service <- the command line (``facesearch``). Checked on the source, so
-that an import added anywhere, even inside a function, is caught."""
+<- application (the use cases, Flask-free) <- the adapters: the HTTP API and
+the pages (``service``), the command line (``facesearch``). Checked on the
+source, so that an import added anywhere, even inside a function, is
+caught."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # package -> the top-level packages of this project it may not import
 FORBIDDEN = {
-    "config": {"indexer", "service", "facesearch"},
-    "indexer": {"service", "facesearch"},
+    "config": {"indexer", "application", "service", "facesearch"},
+    "indexer": {"application", "service", "facesearch"},
+    "application": {"service", "facesearch", "flask", "werkzeug", "gunicorn"},
     "service": {"facesearch"},
 }
 
@@ -48,7 +51,7 @@ MODEL_LIBRARIES = {"dlib": {"indexer/model.py"}, "face_recognition": {"indexer/m
 
 def test_only_the_model_seam_imports_the_model_libraries():
     found: dict[str, set[str]] = {name: set() for name in MODEL_LIBRARIES}
-    for package in ("config", "indexer", "service", "facesearch"):
+    for package in ("config", "indexer", "application", "service", "facesearch"):
         for path in sorted((ROOT / package).rglob("*.py")):
             for name in imported_packages(path) & set(MODEL_LIBRARIES):
                 found[name].add(str(path.relative_to(ROOT)))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.timeline import MAX_DAYS, timeline
+from application.timeline import MAX_DAYS, timeline
 
 
 def at(day: str) -> float:

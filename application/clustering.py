@@ -13,12 +13,8 @@ from contextlib import contextmanager
 import faiss
 import numpy as np
 
-from config.settings import ClusteringSettings
-from indexer.clustering import ClusterParams, cluster_faces, cost_curve
-from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, RunInfo, StoredRun
-from service import pictures
-from service.schemas import (
+from application import pictures
+from application.schemas import (
     ClusterMember,
     ClusterModel,
     ClusterRequest,
@@ -28,6 +24,10 @@ from service.schemas import (
     CostResponse,
     Stranger,
 )
+from config.settings import ClusteringSettings
+from indexer.clustering import ClusterParams, cluster_faces, cost_curve
+from indexer.store import FaceStore
+from indexer.store.annotations import AnnotationsDB, RunInfo, StoredRun
 
 MAX_COST_POINTS = 50
 # Bound on one cost curve's work: faces x centres summed over its k values

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from application.schemas import BoxModel, Match, QueryFace, SearchResponse
 from config.settings import DetectionSettings, ServiceSettings
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ScaledPhoto, decode_within
 from indexer.model import Box
 from indexer.store import FaceStore
 from indexer.store.attribution import Attribution
-from service.schemas import BoxModel, Match, QueryFace, SearchResponse
 
 # face ids -> the person of each face that has one, with its source
 # (``AnnotationsDB.attributions``)

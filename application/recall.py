@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from application.schemas import RecallMatch, RecallResponse, RecallSource
+from application.searching import PeopleLookup, box_model, person_fields
 from indexer.store import FaceFilter, FaceStore
 from indexer.store.attribution import Attribution
 from indexer.store.metadata import FaceRecord
-from service.schemas import RecallMatch, RecallResponse, RecallSource
-from service.searching import PeopleLookup, box_model, person_fields
 
 # ``path_prefix`` (a camera's folder), ``time_from``/``time_to`` (POSIX
 # seconds, inclusive): searched inside the store where it can (Milvus).

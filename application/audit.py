@@ -6,8 +6,8 @@ API request except ``GET /health`` and ``GET /openapi.json``, and each page
 request, adds a line:
 
 * ``time`` (UTC, ISO 8601, milliseconds), ``key`` (the key id, see
-  ``service.access``; ``null`` when the service runs without keys, ``"invalid"``
-  for a wrong key), ``address`` (the client's address, ``service.client``),
+  ``application.access``; ``null`` when the service runs without keys, ``"invalid"``
+  for a wrong key), ``address`` (the client's address, ``application.client``),
   ``method``, ``path``, ``status``, ``duration_ms``;
 * for searches: ``query`` (SHA-256 of each probe: the uploaded file's bytes,
   or an embedding's float32 bytes; the probe itself is never logged),

@@ -13,14 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from config.settings import RecognitionSettings
-from indexer.carry_over import carry_over, place_of
-from indexer.recognition import recognise_index
-from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, Places, UndoReport
-from indexer.store.attribution import PersonFace as AttributedFace
-from indexer.store.generations import IndexLock
-from service.schemas import (
+from application.schemas import (
     CorrectionResponse,
     MergedPerson,
     MergeModel,
@@ -32,7 +25,14 @@ from service.schemas import (
     SourceCounts,
     UndoMergeResponse,
 )
-from service.searching import box_model
+from application.searching import box_model
+from config.settings import RecognitionSettings
+from indexer.carry_over import carry_over, place_of
+from indexer.recognition import recognise_index
+from indexer.store import FaceStore
+from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, Places, UndoReport
+from indexer.store.attribution import PersonFace as AttributedFace
+from indexer.store.generations import IndexLock
 
 LISTED_IDS = 20  # unknown ids named in an error message
 

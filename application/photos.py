@@ -29,14 +29,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
+from application.schemas import PhotoFaceModel, PhotoResponse
+from application.searching import box_model, person_fields
 from indexer.hashing import content_hash, hash_stream
 from indexer.images import ImageError, preview_jpeg, rgb_jpeg
 from indexer.safe_open import NotRegularFile, open_regular
 from indexer.store import FaceStore, PhotoRecord
 from indexer.store.annotations import AnnotationsDB
 from indexer.video import VideoError, open_video
-from service.schemas import PhotoFaceModel, PhotoResponse
-from service.searching import box_model, person_fields
 
 # Videos whose content hash this process has checked: (dev, inode, size,
 # mtime_ns, ctime_ns) -> content hash. Bounded: the oldest are forgotten.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.index_handle import ServedIndex
-from service.schemas import IndexResponse, LastRun, RunError
+from application.index_handle import ServedIndex
+from application.schemas import IndexResponse, LastRun, RunError
 
 ERROR_SAMPLES = 5
 
