@@ -81,9 +81,11 @@ typecheck:
 	$(VENV)/bin/mypy config indexer application service facesearch
 
 # What is generated from the code: config/default.toml and the settings
-# table of docs/configuration.md (tests/unit/test_settings.py fails when stale).
+# table of docs/configuration.md; the endpoint table of docs/api.md (tests
+# fail when either is stale).
 docs: install
 	$(VENV)/bin/python -m config.reference
+	$(VENV)/bin/python -m service.api_reference
 
 # Everything CI checks (.ci/run): lint, types, then the whole test suite.
 check: lint typecheck

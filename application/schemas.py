@@ -8,10 +8,19 @@ import math
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import JsonDict
 
 from indexer.model import EMBEDDING_DIM
 from indexer.store.annotations import MAX_NAME_LENGTH
 from indexer.store.corrections import unsafe_character
+
+
+def setting_limit(name: str) -> JsonDict:
+    """Marks a field whose maximum (a number's, or a list's length) comes
+    from the settings, not the model: ``service.openapi`` writes the
+    configured value there (``name``: an attribute of its ``Limits``)."""
+    return {"x-limit": name}
+
 
 # Ids of faces, people and clusters are SQLite integers: larger ones name nothing.
 MAX_ID = 2**63 - 1
@@ -36,7 +45,8 @@ class SearchParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int | None = Field(None, ge=1, description="Matches per query face (default from config, 10).")
+    k: int | None = Field(None, ge=1, description="Matches per query face (default from config, 10).",
+                          json_schema_extra=setting_limit("max_k"))
     max_distance: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="Only matches at most this far (Euclidean)."
     )
@@ -117,7 +127,8 @@ class RecallParams(BaseModel):
     max_distance: float | None = Field(
         None, gt=0, le=4, allow_inf_nan=False, description="Euclidean radius (default from config, 0.55)."
     )
-    limit: int | None = Field(None, ge=1, description="Matches (or sources) per page (default 100).")
+    limit: int | None = Field(None, ge=1, description="Matches (or sources) per page (default 100).",
+                              json_schema_extra=setting_limit("max_limit"))
     offset: int = Field(0, ge=0, description="Matches (or sources) to skip.")
     path_prefix: str | None = Field(None, min_length=1, description="Only files whose path starts with this.")
     time_from: float | None = Field(None, allow_inf_nan=False, description="Only faces seen at or after (POSIX s).")
@@ -139,7 +150,7 @@ class RecallEmbeddingsRequest(RecallParams):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    embeddings: list[Embedding] = Field(..., min_length=1)
+    embeddings: list[Embedding] = Field(..., min_length=1, json_schema_extra=setting_limit("max_probes"))
 
 
 class RecallMatch(PersonFields):
@@ -613,7 +624,8 @@ class ErasureRequest(ErasureForm):
         [], max_length=100_000, description="Faces to erase, by id."
     )
     embeddings: list[Embedding] = Field(
-        [], description="Probe embeddings: every face within max_distance of one is erased."
+        [], description="Probe embeddings: every face within max_distance of one is erased.",
+        json_schema_extra=setting_limit("max_probes"),
     )
     person_id: Id | None = Field(
         None,

@@ -30,6 +30,7 @@ from application.schemas import (
     MAX_ID,
     MAX_JSON_BODY_BYTES,
     ClusterRequest,
+    ClustersResponse,
     ContactSheetParams,
     CostParams,
     CostResponse,
@@ -41,10 +42,14 @@ from application.schemas import (
     FaceResponse,
     HealthResponse,
     ImageSize,
+    IndexResponse,
     NameRequest,
+    PersonModel,
     RecallEmbeddingsRequest,
     RecallParams,
+    RecallResponse,
     SearchParams,
+    SearchResponse,
 )
 from application.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
 from config.settings import DetectionSettings, Settings
@@ -65,10 +70,12 @@ from service.context import ServiceState, actor, audited, served, state
 from service.errors import ApiError
 from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.openapi import openapi_document
+from service.operations import JPEG, PNG, Api, operation_of
 
 Request = TypeVar("Request", bound=BaseModel)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+api = Api(bp)
 log = logging.getLogger(__name__)
 
 IMAGE_ERROR_STATUS = {
@@ -102,11 +109,6 @@ def json_body(model: type[Request]) -> Request:
         raise
 
 
-# POST endpoints a read key may use (they only search); every other method
-# but GET needs an admin key.
-READ_POSTS = frozenset({"api.search", "api.recall_search"})
-
-
 @bp.url_value_preprocessor
 def ids_in_range(endpoint: str | None, values: dict | None) -> None:
     """An id past SQLite's range is an unknown id (404), not an error."""
@@ -116,13 +118,16 @@ def ids_in_range(endpoint: str | None, values: dict | None) -> None:
 
 @bp.before_request
 def require_api_key() -> None:
-    """With keys configured, every endpoint but ``GET /health`` needs an
-    ``X-API-Key`` of the right scope: 401 without a valid key, 403 with a
-    read key where admin is needed, 429 while the client address is blocked
-    for wrong keys (``service.guard``). The key's id is kept for the audit
-    log. A photo search then takes one of its client's slots."""
+    """With keys configured, every operation but the open ones (health)
+    needs an ``X-API-Key`` of the scope it declares (``service.operations``;
+    a route of none, a 404 or 405, needs a read key): 401 without a valid
+    key, 403 with a read key where admin is needed, 429 while the client
+    address is blocked for wrong keys (``service.guard``). The key's id is
+    kept for the audit log. A photo search then takes one of its client's
+    slots."""
     keys = state().keys
-    if keys and not (request.endpoint == "api.health" and request.method == "GET"):
+    op = operation_of(request.endpoint)
+    if keys and not (op is not None and op.scope == "open"):
         given = request.headers.get("X-API-Key", "")
         if given:
             refuse_if_blocked()
@@ -133,14 +138,17 @@ def require_api_key() -> None:
             g.auth_failed = True
             raise ApiError(401, "unauthorized", "a valid X-API-Key header is required")
         g.key_id = key.key_id
-        needed: Scope = "read" if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS else "admin"
+        needed: Scope = "admin" if op is not None and op.scope == "admin" else "read"
         if not allows(key.scope, needed):
             raise ApiError(403, "forbidden",
                            f"this key may only read; {request.method} {request.path} needs an admin key")
     take_photo_slot()
 
 
-@bp.get("/health")
+@api.get("/health", operation_id="health", scope="open", response=HealthResponse,
+         summary="Liveness and index size",
+         description="`index_type` is `\"IDMap2,Flat\"` for the embedded FAISS store, `\"Milvus FLAT\"` with "
+         "`store.backend = \"milvus\"`; `warning` says why a newly published generation is not served yet.")
 def health() -> Response:
     store = served().store
     return ok(
@@ -151,13 +159,23 @@ def health() -> Response:
     )
 
 
-@bp.get("/index")
+@api.get("/index", operation_id="getIndex", scope="read", response=IndexResponse,
+         summary="The served index generation (faces, photos, when published) and the last reindex run",
+         description="`last_run` is null before the first run; its `errors` is a count, `error_samples` the "
+         "first 5.")
 def get_index() -> Response:
     """The served generation, its size, and the last reindex run."""
     return ok(index_response(served(), runs.last_run(state().index.data_dir)))
 
 
-@bp.post("/search")
+@api.post("/search", operation_id="search", scope="read", response=SearchResponse,
+          json=EmbeddingSearchRequest, form=SearchParams, files="image", errors=(400, 415),
+          summary="Who looks like this: nearest indexed faces to each face of a photo, or to an embedding",
+          description="A photo (multipart `image`, with `k`, `max_distance`, `exact` as form fields) or JSON "
+          "`{\"embedding\": [128 floats]}`. One entry per query face, largest first, each with its matches by "
+          "ascending distance; each match has `photo_id`, `person`, `person_id` and `person_source` (confirmed, "
+          "cluster, suggested or null). `exact`: compare with every face even where the index searches "
+          "approximately (`index.search`).")
 def search() -> Response:
     """Who looks like this: a photo upload (``image``) or a JSON embedding.
     Validation errors (pydantic) become 422 in the error handler."""
@@ -189,7 +207,15 @@ def search() -> Response:
     return ok(result)
 
 
-@bp.post("/recall")
+@api.post("/recall", operation_id="recall", scope="read", response=RecallResponse,
+          json=RecallEmbeddingsRequest, form=RecallParams, files="image", many_files=True, errors=(400, 415),
+          summary="Every sighting of one person: all indexed faces within max_distance of any probe",
+          description="CCTV-style, recall first: probe photos (one or more multipart `image` fields; the largest "
+          "face of each is a probe) or JSON `{\"embeddings\": [...]}`, nearest first, paged by `limit`/`offset`; "
+          "filters by `path_prefix` (a camera's folder) and `time_from`/`time_to` (POSIX seconds); "
+          "`group_by: \"source\"` pages sources instead; `fusion: \"mean\"` also searches the probes' mean; "
+          "`expand` adds query expansion. A probe with no face: 422 `no_face`; more than `recall.max_hits` faces "
+          "in the radius: 422 `too_many_results`.")
 def recall_search() -> Response:
     """Every sighting of one person: probe photos (``image``, one or more;
     the largest face of each) or JSON ``embeddings``."""
@@ -230,7 +256,8 @@ def recall_search() -> Response:
     return ok(result)
 
 
-@bp.get("/faces/<int:face_id>")
+@api.get("/faces/<int:face_id>", operation_id="getFace", scope="read", response=FaceResponse,
+         summary="One indexed face: its file, box, photo and person")
 def face(face_id: int) -> Response:
     record = served().store.faces([face_id]).get(face_id)
     if record is None:
@@ -246,7 +273,10 @@ def face(face_id: int) -> Response:
     )
 
 
-@bp.get("/faces/<int:face_id>/thumbnail")
+@api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,
+         revalidated=True, summary="JPEG crop of one indexed face (stored at index time)",
+         description="`Cache-Control: private, no-cache` with an ETag: revalidated at each view (304 when "
+         "unchanged; 404 once erased).")
 def thumbnail(face_id: int) -> Response:
     jpeg = served().store.thumbnail(face_id)
     if jpeg is None:
@@ -254,7 +284,12 @@ def thumbnail(face_id: int) -> Response:
     return revalidated_image(jpeg, f"face-{face_id}")
 
 
-@bp.post("/clusters")
+@api.post("/clusters", operation_id="createClusters", scope="admin", response=ClustersResponse,
+          json=ClusterRequest, body_required=False, errors=(400,),
+          summary="Group every indexed face into people, store the run and return it",
+          description="Every field optional (defaults from `[clustering]`). Every face appears exactly once, in a "
+          "cluster (largest first, members nearest their centre first) or among the strangers. An empty index "
+          "gives `k: 0` and empty lists.")
 def create_clusters() -> Response:
     """Cluster every indexed face, store the run and return it. The JSON
     body is optional; bad parameters are 422."""
@@ -269,13 +304,18 @@ def create_clusters() -> Response:
     return ok(clusters_response(store, st.annotations, run))
 
 
-@bp.get("/clusters")
+@api.get("/clusters", operation_id="getClusters", scope="read", response=ClustersResponse, errors=(404,),
+         summary="The last stored clustering, read back as it was computed (404 before the first)")
 def last_clusters() -> Response:
     """The last stored run, read back as it was computed."""
     return ok(clusters_response(served().store, state().annotations, _last_run()))
 
 
-@bp.put("/clusters/<int:cluster_id>")
+@api.put("/clusters/<int:cluster_id>", operation_id="nameCluster", scope="admin", response=PersonModel,
+         json=NameRequest, errors=(400,),
+         summary="Name a cluster of the last run: its members become confirmed faces of that person",
+         description="The person is created when the name is new (names are case-insensitive); members "
+         "confirmed for someone else, or rejected for this person, are left as they are.")
 def name_cluster(cluster_id: int) -> Response:
     """Name a cluster of the last run: its faces are labelled with the person."""
     req = json_body(NameRequest)
@@ -290,7 +330,9 @@ def name_cluster(cluster_id: int) -> Response:
     return ok(person_model(named.person))
 
 
-@bp.get("/clusters/contact-sheet.png")
+@api.get("/clusters/contact-sheet.png", operation_id="getContactSheet", scope="read", response=PNG,
+         query=ContactSheetParams, errors=(404,),
+         summary="Thumbnails of the last run, one row per cluster, largest first, then the strangers")
 def contact_sheet() -> Response:
     query = ContactSheetParams.model_validate(query_args())
     st = state()
@@ -300,25 +342,36 @@ def contact_sheet() -> Response:
     return Response(png, mimetype="image/png")
 
 
-@bp.get("/clusters/cost")
+@api.get("/clusters/cost", operation_id="getClusterCost", scope="read", response=CostResponse, query=CostParams,
+         summary="k-means cost (sum of squared Euclidean distances) for a range of k",
+         description="At most 50 values of k, `k_max` at most the number of faces; `chosen_k` is the k the last "
+         "clustering chose automatically (null if it did not).")
 def cluster_cost() -> Response:
     return ok(_cost())
 
 
-@bp.get("/clusters/cost.png")
+@api.get("/clusters/cost.png", operation_id="getClusterCostChart", scope="read", response=PNG, query=CostParams,
+         summary="Chart of the k-means cost curve, the automatically chosen k marked")
 def cluster_cost_chart() -> Response:
     return Response(cost_chart_png(_cost()), mimetype="image/png")
 
 
-@bp.delete("/faces/<int:face_id>")
+@api.delete("/faces/<int:face_id>", operation_id="eraseFace", scope="admin", response=ErasureResponse,
+            query=ErasureParams, errors=(409,),
+            summary="Erase one face for good (an id not in the index erases nothing)",
+            description="`?dry_run=true` reports without erasing. See docs/access.md for what erasure removes.")
 def erase_face(face_id: int) -> Response:
     """Erase one face for good (``indexer.erasure``)."""
     params = ErasureParams.model_validate(query_args())  # an empty dry_run is an error, not "erase"
     return _erase([face_id], params.dry_run, target={"face_id": face_id})
 
 
-@bp.delete("/people/<int:person_id>/faces")
-@bp.delete("/clusters/<int:cluster_id>/faces")
+@api.delete("/people/<int:person_id>/faces", endpoint="person_erasure_moved", operation_id="erasePersonMoved",
+            scope="admin", errors=(410,), deprecated=True,
+            summary="Moved: erase with POST /api/v1/erasures {\"person_id\": ...} (answers 410, erases nothing)")
+@api.delete("/clusters/<int:cluster_id>/faces", endpoint="cluster_erasure_moved", operation_id="eraseClusterMoved",
+            scope="admin", errors=(410,), deprecated=True,
+            summary="Moved: erase with POST /api/v1/erasures {\"cluster_id\": ...} (answers 410, erases nothing)")
 def erasure_moved(**ids: int) -> Response:
     """Erasing a person's or a cluster's faces moved to ``POST /erasures``:
     beside ``POST /people/<id>/faces`` (assign), a DELETE there read as
@@ -332,7 +385,12 @@ def erasure_moved(**ids: int) -> Response:
     )
 
 
-@bp.post("/erasures")
+@api.post("/erasures", operation_id="erase", scope="admin", response=ErasureResponse, json=ErasureRequest,
+          form=ErasureForm, files="image", many_files=True, errors=(400, 404, 409, 415),
+          summary="Erase faces for good: by id, every face of a person or of a cluster, and/or every face within "
+          "max_distance of probe photos or embeddings",
+          description="JSON, or multipart probe photos (`image`) with `max_distance` and `dry_run`. Takes the "
+          "index lock (409 `index_busy` while a reindex runs); see docs/access.md.")
 def erase_near() -> Response:
     """Erase faces by id and/or every face within ``max_distance`` of probe
     photos (multipart ``image``) or embeddings (JSON)."""
@@ -397,7 +455,8 @@ def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, 
     return ok(ErasureResponse(**asdict(report)))
 
 
-@bp.get("/openapi.json")
+@api.get("/openapi.json", operation_id="openapi", scope="read", response="application/json",
+         summary="This document (OpenAPI 3.1)")
 def openapi() -> Response:
     return jsonify(openapi_document())
 

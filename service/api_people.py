@@ -9,6 +9,7 @@ from flask import Response, request
 
 from application import people
 from application.schemas import (
+    CorrectionResponse,
     CreatePersonRequest,
     FaceIdsRequest,
     MergeRequest,
@@ -16,7 +17,11 @@ from application.schemas import (
     NameRequest,
     PeopleResponse,
     PersonFacesParams,
+    PersonFacesResponse,
+    PersonModel,
     RecogniseRequest,
+    RecogniseResponse,
+    UndoMergeResponse,
 )
 from indexer.store.annotations import (
     MergeError,
@@ -25,7 +30,7 @@ from indexer.store.annotations import (
     PersonNotFoundError,
 )
 from indexer.store.generations import IndexBusyError
-from service.api import bp, json_body, ok, query_args
+from service.api import api, bp, json_body, ok, query_args
 from service.context import actor, audited, served, state
 from service.errors import ApiError
 
@@ -38,12 +43,15 @@ def _faces_missing(exc: people.FacesNotFound) -> ApiError:
     return ApiError(404, "face_not_found", str(exc))
 
 
-@bp.get("/people")
+@api.get("/people", operation_id="listPeople", scope="read", response=PeopleResponse,
+         summary="Every named person, by name, with their faces counted by source")
 def list_people() -> Response:
     return ok(PeopleResponse(people=[people.person_model(p) for p in state().annotations.people()]))
 
 
-@bp.post("/people")
+@api.post("/people", operation_id="createPerson", scope="admin", response=PersonModel, status=201,
+          json=CreatePersonRequest, errors=(400, 404, 409),
+          summary="Create a person from faces (they become the person's confirmed faces)")
 def create_person() -> Response:
     """A new person whose confirmed faces are the given ones."""
     req = json_body(CreatePersonRequest)
@@ -61,7 +69,8 @@ def create_person() -> Response:
     return response
 
 
-@bp.get("/people/<int:person_id>")
+@api.get("/people/<int:person_id>", operation_id="getPerson", scope="read", response=PersonModel,
+         summary="One person")
 def get_person(person_id: int) -> Response:
     try:
         return ok(people.person_model(state().annotations.person(person_id)))
@@ -69,7 +78,8 @@ def get_person(person_id: int) -> Response:
         raise _person_missing(exc) from None
 
 
-@bp.patch("/people/<int:person_id>")
+@api.patch("/people/<int:person_id>", operation_id="renamePerson", scope="admin", response=PersonModel,
+           json=NameRequest, errors=(400, 409), summary="Rename a person")
 def rename_person(person_id: int) -> Response:
     req = json_body(NameRequest)
     try:
@@ -82,7 +92,8 @@ def rename_person(person_id: int) -> Response:
     return ok(people.person_model(person))
 
 
-@bp.delete("/people/<int:person_id>")
+@api.delete("/people/<int:person_id>", operation_id="deletePerson", scope="admin", status=204,
+            summary="Forget a person: name, confirmed faces, rejections, suggestions (the faces stay indexed)")
 def delete_person(person_id: int) -> Response:
     """Forget the name, its confirmed faces, rejections and suggestions; the faces stay indexed."""
     try:
@@ -93,7 +104,9 @@ def delete_person(person_id: int) -> Response:
     return Response(status=204)
 
 
-@bp.get("/people/<int:person_id>/faces")
+@api.get("/people/<int:person_id>/faces", operation_id="getPersonFaces", scope="read",
+         response=PersonFacesResponse, query=PersonFacesParams,
+         summary="A page of the person's faces, each with its source (confirmed, cluster, suggested)")
 def person_faces(person_id: int) -> Response:
     """A page of the person's faces with their sources."""
     params = PersonFacesParams.model_validate(query_args())
@@ -103,13 +116,18 @@ def person_faces(person_id: int) -> Response:
         raise _person_missing(exc) from None
 
 
-@bp.post("/people/<int:person_id>/faces")
+@api.post("/people/<int:person_id>/faces", operation_id="assignFaces", scope="admin", response=CorrectionResponse,
+          json=FaceIdsRequest, errors=(400,),
+          summary="Assign (move) faces to the person: they become confirmed faces of the person")
 def assign_faces(person_id: int) -> Response:
     """The faces become confirmed faces of the person, from whoever had them."""
     return _correct(person_id, people.assign)
 
 
-@bp.post("/people/<int:person_id>/rejections")
+@api.post("/people/<int:person_id>/rejections", operation_id="rejectFaces", scope="admin",
+          response=CorrectionResponse, json=FaceIdsRequest, errors=(400,),
+          summary="Not this person: the faces are never attributed to the person again by a cluster or a "
+          "suggestion")
 def reject_faces(person_id: int) -> Response:
     """These faces are not the person."""
     return _correct(person_id, people.reject)
@@ -127,7 +145,9 @@ def _correct(person_id: int, correction) -> Response:
     return ok(people.correction_response(done))
 
 
-@bp.post("/people/<int:person_id>/merge")
+@api.post("/people/<int:person_id>/merge", operation_id="mergePeople", scope="admin", response=PersonModel,
+          json=MergeRequest, errors=(400,),
+          summary="Merge other people into this one (their faces, rejections and suggestions move; they are gone)")
 def merge_people(person_id: int) -> Response:
     """The other people's faces, rejections and suggestions become this
     person's; the others are gone (undo: ``.../merge/undo``)."""
@@ -142,7 +162,9 @@ def merge_people(person_id: int) -> Response:
     return ok(people.person_model(merged.person))
 
 
-@bp.post("/people/<int:person_id>/merge/undo")
+@api.post("/people/<int:person_id>/merge/undo", operation_id="undoMerge", scope="admin",
+          response=UndoMergeResponse, errors=(409,),
+          summary="Undo the person's last merge (faces changed since stay as they are, and are listed)")
 def undo_merge(person_id: int) -> Response:
     """Undo the person's last merge; faces changed since stay as they are (listed)."""
     st = state()
@@ -159,7 +181,8 @@ def undo_merge(person_id: int) -> Response:
     return ok(people.undo_response(st.annotations, report))
 
 
-@bp.get("/people/<int:person_id>/merges")
+@api.get("/people/<int:person_id>/merges", operation_id="getMerges", scope="read", response=MergesResponse,
+         summary="The merges into the person, newest first")
 def list_merges(person_id: int) -> Response:
     try:
         merges = state().annotations.merges(person_id)
@@ -168,7 +191,10 @@ def list_merges(person_id: int) -> Response:
     return ok(MergesResponse(merges=[people.merge_model(m) for m in merges]))
 
 
-@bp.post("/people/recognise")
+@api.post("/people/recognise", operation_id="recognise", scope="admin", response=RecogniseResponse,
+          json=RecogniseRequest, body_required=False, errors=(400, 409),
+          summary="Recognition now: suggest named people for new faces and for people whose confirmed faces "
+          "changed")
 def recognise() -> Response:
     """Recognition now: suggestions for new faces and for the people whose
     confirmed faces changed (``everything``: every face near a confirmed one)."""

@@ -3,16 +3,18 @@ faces and their people, and a downscaled JPEG of it (``application.photos``)."""
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 
 from application import photos
-from application.schemas import PhotoImageParams
-from service.api import bp, ok, query_args
+from application.schemas import PhotoImageParams, PhotoResponse
+from service.api import api, ok, query_args, revalidated_image
 from service.context import served, state
 from service.errors import ApiError
+from service.operations import JPEG
 
 
-@bp.get("/photos/<int:photo_id>")
+@api.get("/photos/<int:photo_id>", operation_id="getPhoto", scope="read", response=PhotoResponse,
+         summary="An indexed photo or video with every face and its person")
 def get_photo(photo_id: int) -> Response:
     try:
         return ok(photos.photo_response(served().store, state().annotations, photo_id))
@@ -20,7 +22,10 @@ def get_photo(photo_id: int) -> Response:
         raise ApiError(404, "photo_not_found", str(exc)) from None
 
 
-@bp.get("/photos/<int:photo_id>/image")
+@api.get("/photos/<int:photo_id>/image", operation_id="getPhotoImage", scope="read", response=JPEG,
+         query=PhotoImageParams, revalidated=True,
+         summary="The photo as a downscaled JPEG (a video: a face's frame); 404 when the file is gone or changed "
+         "since it was indexed")
 def photo_image(photo_id: int) -> Response:
     """The photo (a video: the frame of ``face_id``, else of its first face)
     as a JPEG of at most ``max_side`` pixels; 404 when the file is gone or
@@ -33,10 +38,4 @@ def photo_image(photo_id: int) -> Response:
         raise ApiError(404, "photo_not_found", str(exc)) from None
     except photos.PhotoUnavailable as exc:
         raise ApiError(404, "photo_unavailable", str(exc)) from None
-    etag = f"{content[:32]}-{params.max_side}-{params.face_id or 0}"
-    if request.if_none_match.contains(etag):
-        return Response(status=304, headers={"ETag": f'"{etag}"'})
-    response = Response(jpeg, mimetype="image/jpeg")
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    response.set_etag(etag)
-    return response
+    return revalidated_image(jpeg, f"{content[:32]}-{params.max_side}-{params.face_id or 0}")

@@ -31,14 +31,16 @@ from werkzeug.exceptions import HTTPException
 from application.audit import AuditLog, AuditUnavailable, hash_bytes
 from service.context import client, state
 from service.errors import ApiError, error_response
+from service.operations import operation_of
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Requests the audit log leaves out: they reveal nothing about anyone.
 NOT_AUDITED = frozenset({"api.health", "api.openapi", "ui.static"})
-# POSTs that only read: their answer is withheld when their line cannot be written.
-READ_POSTS = frozenset({"api.search", "api.recall_search", "ui.search_page", "ui.sightings_page"})
+# The pages' POSTs that only read (the API's say so in their declared scope):
+# their answer is withheld when their line cannot be written.
+READ_PAGE_POSTS = frozenset({"ui.search_page", "ui.sightings_page"})
 # Form fields never logged: secrets, and what the audit log keeps as digests.
 UNLOGGED_FIELDS = frozenset({"csrf_token", "api_key", "probes"})
 
@@ -74,7 +76,7 @@ def install(app: Flask, page_error: Callable[[int, str], Response]) -> None:
         try:
             audit.write(record)
         except OSError as exc:
-            if request.method in ("GET", "HEAD") or request.endpoint in READ_POSTS:
+            if _only_reads():
                 log.error("withholding the answer to %s %s: its audit line cannot be written (%s)",
                           request.method, request.path, exc)
                 return respond(507, "audit_unavailable", audit.advice(str(exc)))
@@ -94,6 +96,14 @@ def install(app: Flask, page_error: Callable[[int, str], Response]) -> None:
         slot = g.pop("photo_slot", None)
         if slot is not None:
             state().photo_slots.release(slot)
+
+
+def _only_reads() -> bool:
+    """Whether this request changed nothing: a GET, a read-scope API
+    operation (search, recall) or a page's search."""
+    op = operation_of(request.endpoint)
+    return (request.method in ("GET", "HEAD") or request.endpoint in READ_PAGE_POSTS
+            or (op is not None and op.scope != "admin"))
 
 
 def _audit_log() -> AuditLog | None:
