@@ -14,6 +14,7 @@ import faiss
 import numpy as np
 
 from application import pictures
+from application.errors import InvalidRequest
 from application.schemas import (
     ClusterMember,
     ClusterModel,
@@ -27,7 +28,7 @@ from application.schemas import (
 from config.settings import ClusteringSettings
 from indexer.clustering import ClusterParams, cluster_faces, cost_curve
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, RunInfo, StoredRun
+from indexer.store.annotations import AnnotationsDB, NoClusteringError, RunInfo, StoredRun
 
 MAX_COST_POINTS = 50
 # Bound on one cost curve's work: faces x centres summed over its k values
@@ -65,12 +66,16 @@ def run_clustering(
     store: FaceStore, annotations: AnnotationsDB, params: ClusterParams, settings: ClusteringSettings
 ) -> StoredRun:
     """Cluster every indexed face (faces of one photo never share a cluster),
-    store the run and return it as stored. Bad parameters raise ValueError;
-    an empty index gives an empty run with k = 0."""
+    store the run and return it as stored. Parameters the index does not
+    allow (a k above its number of faces...) raise ``InvalidRequest``; an
+    empty index gives an empty run with k = 0."""
     face_ids, photo_ids, x = _embeddings(store, settings)
     start = time.perf_counter()
     with all_cores():
-        result = cluster_faces(x, photo_ids, params, settings)
+        try:
+            result = cluster_faces(x, photo_ids, params, settings)
+        except ValueError as exc:  # the methods' own checks of their parameters
+            raise InvalidRequest(str(exc)) from None
     return annotations.store_run(
         method=result.method, k=result.k, params=result.params, duration_s=time.perf_counter() - start,
         face_ids=face_ids, clusters=result.labels, nearest=result.nearest, distances=result.distances,
@@ -78,15 +83,23 @@ def run_clustering(
 
 
 def _embeddings(store: FaceStore, settings: ClusteringSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every face's (id, photo id, embedding); ValueError when there are
+    """Every face's (id, photo id, embedding); ``InvalidRequest`` when there are
     more than ``settings.max_faces`` (checked before loading them)."""
     faces = store.count()
     if faces > settings.max_faces:
-        raise ValueError(
+        raise InvalidRequest(
             f"the index holds {faces:,} faces, more than clustering.max_faces ({settings.max_faces:,}); "
             "raise that setting if the machine has the memory (512 bytes a face, plus the method's own)"
         )
     return store.all_embeddings()
+
+
+def last_run(annotations: AnnotationsDB) -> StoredRun:
+    """The last stored clustering; ``NoClusteringError`` before the first."""
+    run = annotations.last_run()
+    if run is None:
+        raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters (or `facesearch cluster`) first")
+    return run
 
 
 def groups(run: StoredRun) -> tuple[list[np.ndarray], np.ndarray]:
@@ -180,20 +193,20 @@ def _faces(n: int) -> str:
 def cost_ks(faces: int, k_min: int = 1, k_max: int | None = None, step: int | None = None) -> list[int]:
     """The k values of a cost curve: ``k_min`` to ``k_max`` (default ``k_min``
     + 49, capped at ``faces``) every ``step`` (default the smallest step that
-    gives at most ``MAX_COST_POINTS`` values). ValueError for a bad range."""
+    gives at most ``MAX_COST_POINTS`` values). ``InvalidRequest`` for a bad range."""
     if faces == 0 and k_max is None:
         return []
     if k_max is None:
         k_max = min(faces, k_min + MAX_COST_POINTS - 1)
     if k_max > faces:
-        raise ValueError(f"k_max={k_max} is more than the number of indexed faces ({faces})")
+        raise InvalidRequest(f"k_max={k_max} is more than the number of indexed faces ({faces})")
     if k_min > k_max:
-        raise ValueError(f"k_min={k_min} is more than k_max={k_max}")
+        raise InvalidRequest(f"k_min={k_min} is more than k_max={k_max}")
     if step is None:
         step = math.ceil((k_max - k_min + 1) / MAX_COST_POINTS)
     ks = list(range(k_min, k_max + 1, step))
     if len(ks) > MAX_COST_POINTS:
-        raise ValueError(
+        raise InvalidRequest(
             f"{len(ks)} values of k from {k_min} to {k_max} every {step}: at most {MAX_COST_POINTS}, raise step"
         )
     return ks
@@ -204,12 +217,12 @@ def cost_response(
 ) -> CostResponse:
     """The k-means cost (sum of squared Euclidean distances to the centres)
     of every indexed face for each k of the query's range (see ``cost_ks``);
-    ``chosen_k`` from ``last_run``. ValueError for a bad range."""
+    ``chosen_k`` from ``last_run``. ``InvalidRequest`` for a bad range."""
     _, _, x = _embeddings(store, settings)
     ks = cost_ks(len(x), query.k_min, query.k_max, query.step)
     work = len(x) * sum(ks)
     if work > MAX_COST_WORK:
-        raise ValueError(
+        raise InvalidRequest(
             f"a cost curve over {len(x):,} faces for k = {ks[0]}..{ks[-1]} is too much work ({work:,} face-centre "
             f"distances per iteration, at most {MAX_COST_WORK:,}): lower k_max or raise step"
         )

@@ -1,16 +1,31 @@
-"""``GET /api/v1/index``: the served generation and the last reindex run."""
+"""What the index is: its health (``GET /api/v1/health``), the served
+generation and the last reindex run (``GET /api/v1/index``, the index page)."""
 
 from __future__ import annotations
 
-from application.index_handle import ServedIndex
-from application.schemas import IndexResponse, LastRun, RunError
+from pathlib import Path
+
+from application.index_handle import IndexHandle, ServedIndex
+from application.schemas import HealthResponse, IndexResponse, LastRun, RunError
+from indexer import model
+from indexer.store import runs
 
 ERROR_SAMPLES = 5
 
 
-def index_response(served: ServedIndex, last_run: dict | None) -> IndexResponse:
-    """Describe ``served`` and ``last_run`` (a record of ``runs.jsonl``, see
-    ``indexer.store.runs``; None before the first run)."""
+def health_response(handle: IndexHandle, served: ServedIndex) -> HealthResponse:
+    """Liveness and size of the served index, the encoder, and why a newer
+    generation is not served yet (``warning``)."""
+    store = served.store
+    return HealthResponse(status="ok", faces=store.count(), photos=store.photo_count(),
+                          model=store.manifest.get("model", ""), encoder=model.encoder(),
+                          index_type=store.index_type, warning=handle.warning)
+
+
+def index_response(served: ServedIndex, data_dir: Path) -> IndexResponse:
+    """Describe ``served`` and the last reindex run of ``data_dir`` (a
+    record of ``runs.jsonl``; null before the first run)."""
+    last_run = runs.last_run(data_dir)
     store = served.store
     return IndexResponse(
         faces=store.count(), photos=store.photo_count(), generation=served.generation,

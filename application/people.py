@@ -13,6 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from application.errors import FacesNotFound
 from application.schemas import (
     CorrectionResponse,
     MergedPerson,
@@ -30,22 +31,9 @@ from config.settings import RecognitionSettings
 from indexer.carry_over import carry_over, place_of
 from indexer.recognition import recognise_index
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, Correction, Merge, Person, Places, UndoReport
+from indexer.store.annotations import AnnotationsDB, Correction, Merge, NameTakenError, Person, Places, UndoReport
 from indexer.store.attribution import PersonFace as AttributedFace
-from indexer.store.generations import IndexLock
-
-LISTED_IDS = 20  # unknown ids named in an error message
-
-
-class FacesNotFound(LookupError):
-    """Face ids that are not in the served index."""
-
-    def __init__(self, missing: list[int]) -> None:
-        listed = ", ".join(map(str, missing[:LISTED_IDS])) + (
-            f" and {len(missing) - LISTED_IDS} more" if len(missing) > LISTED_IDS else ""
-        )
-        super().__init__(f"no face with id {listed} in the index")
-        self.missing = missing
+from indexer.store.generations import IndexBusyError, IndexLock
 
 
 def check_faces(store: FaceStore, face_ids: list[int]) -> Places:
@@ -82,8 +70,21 @@ def correction_response(correction: Correction) -> CorrectionResponse:
 
 def create_person(store: FaceStore, annotations: AnnotationsDB, name: str, face_ids: list[int],
                   actor: str | None) -> Correction:
+    """A new person whose confirmed faces are ``face_ids``;
+    ``FacesNotFound``, ``NameTakenError`` (saying what to do instead)."""
     places = check_faces(store, face_ids)
-    return annotations.create_person(name, sorted(places), actor=actor, places=places)
+    try:
+        return annotations.create_person(name, sorted(places), actor=actor, places=places)
+    except NameTakenError as exc:
+        raise NameTakenError(f"{exc}: assign the faces to them, or choose another name") from None
+
+
+def rename_person(annotations: AnnotationsDB, person_id: int, name: str, actor: str | None) -> Person:
+    """``PersonNotFoundError``; ``NameTakenError`` (saying what to do instead)."""
+    try:
+        return annotations.rename_person(person_id, name, actor=actor)
+    except NameTakenError as exc:
+        raise NameTakenError(f"{exc}: merge the two people instead") from None
 
 
 def assign(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_ids: list[int],
@@ -206,7 +207,10 @@ def recognise(data_dir: Path, store: FaceStore, annotations: AnnotationsDB, sett
     published index, after what is left of faces gone from it is dropped
     (``carry_over``), under the index lock (``IndexBusyError`` while a
     reindex runs: it recognises at its end)."""
-    with IndexLock(Path(data_dir), command="facesearch recognise"):
-        carry_over(store, annotations)
-        report = recognise_index(store, annotations, settings, everything=everything)
+    try:
+        with IndexLock(Path(data_dir), command="facesearch recognise"):
+            carry_over(store, annotations)
+            report = recognise_index(store, annotations, settings, everything=everything)
+    except IndexBusyError as exc:
+        raise IndexBusyError(f"{exc} The reindex recognises new faces when it ends.") from None
     return RecogniseResponse(**report.to_dict())

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
+from application.errors import PhotoNotFound, PhotoUnavailable
 from application.schemas import PhotoFaceModel, PhotoResponse
 from application.searching import box_model, person_fields
 from indexer.hashing import content_hash, hash_stream
@@ -43,14 +44,6 @@ from indexer.video import VideoError, open_video
 _VERIFIED_VIDEOS: OrderedDict[tuple[int, int, int, int, int], str] = OrderedDict()
 _VERIFIED_LOCK = threading.Lock()
 MAX_VERIFIED_VIDEOS = 256
-
-
-class PhotoNotFound(LookupError):
-    """No indexed file has that id."""
-
-
-class PhotoUnavailable(LookupError):
-    """The indexed file cannot be served: gone, changed since it was indexed, unreadable."""
 
 
 def photo_response(store: FaceStore, annotations: AnnotationsDB, photo_id: int) -> PhotoResponse:

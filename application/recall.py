@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from application.schemas import RecallMatch, RecallResponse, RecallSource
+from application.errors import InvalidRequest, TooManyHits
+from application.schemas import RecallMatch, RecallParams, RecallResponse, RecallSource
 from application.searching import PeopleLookup, box_model, person_fields
+from config.settings import Settings
 from indexer.store import FaceFilter, FaceStore
 from indexer.store.attribution import Attribution
 from indexer.store.metadata import FaceRecord
@@ -17,10 +19,6 @@ from indexer.store.metadata import FaceRecord
 # ``path_prefix`` (a camera's folder), ``time_from``/``time_to`` (POSIX
 # seconds, inclusive): searched inside the store where it can (Milvus).
 RecallFilters = FaceFilter
-
-
-class TooManyHits(ValueError):
-    """More faces within the radius than a request may gather."""
 
 
 def probes_with_fusion(probes: np.ndarray, fusion: str) -> np.ndarray:
@@ -155,3 +153,23 @@ def _by_source(hits: list[tuple[float, int]], records: dict[int, FaceRecord]) ->
             time=best.taken_at, time_ranges=ranges,
         ))
     return sources
+
+
+def sightings(store: FaceStore, probes: np.ndarray, params: RecallParams, settings: Settings,
+              people: PeopleLookup | None = None) -> RecallResponse:
+    """The recall use case: ``recall`` with a request's parameters, the
+    settings' defaults and bounds (``InvalidRequest`` for a page past
+    ``recall.max_limit`` or a time range backwards; ``TooManyHits`` past
+    ``recall.max_hits``)."""
+    limits = settings.recall
+    limit = params.limit or limits.default_limit
+    if limit > limits.max_limit:
+        raise InvalidRequest(f"limit: must be at most {limits.max_limit} (recall.max_limit)")
+    if params.time_from is not None and params.time_to is not None and params.time_from > params.time_to:
+        raise InvalidRequest("time_from is after time_to")
+    return recall(
+        store, probes, max_distance=params.max_distance or limits.max_distance, limit=limit, offset=params.offset,
+        filters=RecallFilters(params.path_prefix, params.time_from, params.time_to), group_by=params.group_by,
+        fusion=params.fusion, max_hits=limits.max_hits,
+        expand_distance=limits.expand_distance if params.expand else None, people=people,
+    )

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from application.errors import InvalidRequest
 from application.schemas import BoxModel, Match, QueryFace, SearchResponse
-from config.settings import DetectionSettings, ServiceSettings
+from config.settings import DetectionSettings, SearchSettings, ServiceSettings
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ScaledPhoto, decode_within
 from indexer.model import Box
@@ -87,6 +88,16 @@ def nearest_faces(
             )
         results.append(matches)
     return results
+
+
+def checked_k(k: int | None, settings: SearchSettings) -> int:
+    """The k a search asked for, else the default; ``InvalidRequest`` past
+    ``search.max_k``."""
+    if k is None:
+        return settings.default_k
+    if k > settings.max_k:
+        raise InvalidRequest(f"k: must be at most {settings.max_k} (search.max_k)")
+    return k
 
 
 def search_by_embedding(

@@ -20,12 +20,15 @@ from application.clustering import (
     contact_sheet_png,
     cost_chart_png,
     cost_response,
+    last_run,
     run_clustering,
 )
-from application.index_handle import ServedIndex
-from application.index_info import index_response
+from application.erasure import ErasureTarget, erase
+from application.faces import face_response, face_thumbnail
+from application.index_info import health_response, index_response
 from application.people import person_model
-from application.recall import RecallFilters, TooManyHits, faces_within, recall
+from application.probes import probes_of_embeddings, probes_of_photos
+from application.recall import sightings
 from application.schemas import (
     MAX_ID,
     MAX_JSON_BODY_BYTES,
@@ -41,7 +44,6 @@ from application.schemas import (
     ErasureResponse,
     FaceResponse,
     HealthResponse,
-    ImageSize,
     IndexResponse,
     NameRequest,
     PersonModel,
@@ -51,22 +53,8 @@ from application.schemas import (
     SearchParams,
     SearchResponse,
 )
-from application.searching import box_model, decode_query, person_fields, search_by_embedding, search_by_photo
-from config.settings import DetectionSettings, Settings
-from indexer import model as face_model
-from indexer.erasure import erase_faces, preview_erasure
-from indexer.faces import find_faces
-from indexer.images import ImageError, ScaledPhoto
-from indexer.model import EMBEDDING_DIM
-from indexer.store import runs
-from indexer.store.annotations import (
-    ClusterNotFoundError,
-    NoClusteringError,
-    PersonNotFoundError,
-    StoredRun,
-)
-from indexer.store.generations import IndexBusyError
-from service.context import ServiceState, actor, audited, served, state
+from application.searching import checked_k, decode_query, search_by_embedding, search_by_photo
+from service.context import actor, audited, served, state
 from service.errors import ApiError
 from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
 from service.openapi import openapi_document
@@ -150,13 +138,7 @@ def require_api_key() -> None:
          description="`index_type` is `\"IDMap2,Flat\"` for the embedded FAISS store, `\"Milvus FLAT\"` with "
          "`store.backend = \"milvus\"`; `warning` says why a newly published generation is not served yet.")
 def health() -> Response:
-    store = served().store
-    return ok(
-        HealthResponse(
-            status="ok", faces=store.count(), photos=store.photo_count(), model=store.manifest.get("model", ""),
-            encoder=face_model.encoder(), index_type=store.index_type, warning=state().index.warning,
-        )
-    )
+    return ok(health_response(state().index, served()))
 
 
 @api.get("/index", operation_id="getIndex", scope="read", response=IndexResponse,
@@ -165,7 +147,7 @@ def health() -> Response:
          "first 5.")
 def get_index() -> Response:
     """The served generation, its size, and the last reindex run."""
-    return ok(index_response(served(), runs.last_run(state().index.data_dir)))
+    return ok(index_response(served(), state().index.data_dir))
 
 
 @api.post("/search", operation_id="search", scope="read", response=SearchResponse,
@@ -180,24 +162,23 @@ def search() -> Response:
     """Who looks like this: a photo upload (``image``) or a JSON embedding.
     Validation errors (pydantic) become 422 in the error handler."""
     st = state()
+    index = served()
     content_type = request.mimetype
     if content_type == "multipart/form-data":
-        params = SearchParams.model_validate({k: v for k, v in request.form.items() if v != ""})
-        k = _checked_k(params.k, st.settings)
-        index = served()
+        params = SearchParams.model_validate(form_fields())
+        k = checked_k(params.k, st.settings.search)
         detection = st.query_detection or index.detection
-        photo = _uploaded_image(st.settings, detection)
+        (upload,) = uploads(many=False)
+        photo = decode_query(upload[1], st.settings.service, detection)
         result = search_by_photo(index.store, photo, detection, k, params.max_distance, st.annotations.attributions,
                                  max_faces=st.settings.search.max_query_faces, exact=bool(params.exact))
     elif content_type == "application/json":
         req = json_body(EmbeddingSearchRequest)
         audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
                 params=req.model_dump(exclude={"embedding"}, exclude_none=True))
-        k = _checked_k(req.k, st.settings)
-        result = search_by_embedding(
-            served().store, np.asarray(req.embedding, dtype=np.float32), k, req.max_distance,
-            st.annotations.attributions, exact=bool(req.exact),
-        )
+        result = search_by_embedding(index.store, np.asarray(req.embedding, dtype=np.float32),
+                                     checked_k(req.k, st.settings.search), req.max_distance,
+                                     st.annotations.attributions, exact=bool(req.exact))
     else:
         raise ApiError(
             415, "unsupported_media_type",
@@ -221,37 +202,21 @@ def recall_search() -> Response:
     the largest face of each) or JSON ``embeddings``."""
     st = state()
     index = served()
+    params: RecallParams
     if request.mimetype == "multipart/form-data":
-        params = RecallParams.model_validate({k: v for k, v in request.form.items() if v != ""})
-        probes = _probe_faces(st, index)
+        params = RecallParams.model_validate(form_fields())
+        probes = probes_of_photos(uploads(many=True), st.settings, st.query_detection or index.detection)
     elif request.mimetype == "application/json":
         params = json_body(RecallEmbeddingsRequest)
         audited(query=hash_embeddings(np.asarray(params.embeddings, dtype=np.float32)),
                 params=params.model_dump(exclude={"embeddings"}, exclude_none=True))
-        if len(params.embeddings) > st.settings.recall.max_probes:
-            raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
-        probes = np.asarray(params.embeddings, dtype=np.float32)
+        probes = probes_of_embeddings(params.embeddings, st.settings)
     else:
         raise ApiError(
             415, "unsupported_media_type",
             "send multipart/form-data with one or more file fields `image`, or application/json with `embeddings`",
         )
-    limit = params.limit or st.settings.recall.default_limit
-    if limit > st.settings.recall.max_limit:
-        raise ApiError(422, "invalid_request", f"limit: must be at most {st.settings.recall.max_limit}")
-    if params.time_from is not None and params.time_to is not None and params.time_from > params.time_to:
-        raise ApiError(422, "invalid_request", "time_from is after time_to")
-    try:
-        result = recall(
-            index.store, probes, max_distance=params.max_distance or st.settings.recall.max_distance,
-            limit=limit, offset=params.offset,
-            filters=RecallFilters(params.path_prefix, params.time_from, params.time_to),
-            group_by=params.group_by, fusion=params.fusion, max_hits=st.settings.recall.max_hits,
-            expand_distance=st.settings.recall.expand_distance if params.expand else None,
-            people=st.annotations.attributions,
-        )
-    except TooManyHits as exc:
-        raise ApiError(422, "too_many_results", str(exc)) from None
+    result = sightings(index.store, probes, params, st.settings, people=st.annotations.attributions)
     audited(results=len(result.matches), total=result.total)
     return ok(result)
 
@@ -259,18 +224,7 @@ def recall_search() -> Response:
 @api.get("/faces/<int:face_id>", operation_id="getFace", scope="read", response=FaceResponse,
          summary="One indexed face: its file, box, photo and person")
 def face(face_id: int) -> Response:
-    record = served().store.faces([face_id]).get(face_id)
-    if record is None:
-        raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
-    person = state().annotations.attributions([face_id]).get(face_id)
-    return ok(
-        FaceResponse(
-            face_id=record.face_id, photo_id=record.photo_id, path=record.path, box=box_model(record.box),
-            image=ImageSize(width=record.width, height=record.height), content_hash=record.content_hash,
-            indexed_at=record.indexed_at, kind="video" if record.kind == "video" else "photo",
-            timestamp=record.timestamp, **person_fields(person),
-        )
-    )
+    return ok(face_response(served().store, state().annotations.attributions, face_id))
 
 
 @api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,
@@ -278,10 +232,7 @@ def face(face_id: int) -> Response:
          description="`Cache-Control: private, no-cache` with an ETag: revalidated at each view (304 when "
          "unchanged; 404 once erased).")
 def thumbnail(face_id: int) -> Response:
-    jpeg = served().store.thumbnail(face_id)
-    if jpeg is None:
-        raise ApiError(404, "face_not_found", f"no face with id {face_id} in the index")
-    return revalidated_image(jpeg, f"face-{face_id}")
+    return revalidated_image(face_thumbnail(served().store, face_id), f"face-{face_id}")
 
 
 @api.post("/clusters", operation_id="createClusters", scope="admin", response=ClustersResponse,
@@ -297,10 +248,7 @@ def create_clusters() -> Response:
     req = json_body(ClusterRequest) if request.content_length else ClusterRequest()
     params = cluster_params(req, st.settings.clustering)
     store = served().store
-    try:
-        run = run_clustering(store, st.annotations, params, st.settings.clustering)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
+    run = run_clustering(store, st.annotations, params, st.settings.clustering)
     return ok(clusters_response(store, st.annotations, run))
 
 
@@ -308,7 +256,7 @@ def create_clusters() -> Response:
          summary="The last stored clustering, read back as it was computed (404 before the first)")
 def last_clusters() -> Response:
     """The last stored run, read back as it was computed."""
-    return ok(clusters_response(served().store, state().annotations, _last_run()))
+    return ok(clusters_response(served().store, state().annotations, last_run(state().annotations)))
 
 
 @api.put("/clusters/<int:cluster_id>", operation_id="nameCluster", scope="admin", response=PersonModel,
@@ -319,12 +267,7 @@ def last_clusters() -> Response:
 def name_cluster(cluster_id: int) -> Response:
     """Name a cluster of the last run: its faces are labelled with the person."""
     req = json_body(NameRequest)
-    try:
-        named = state().annotations.name_cluster_faces(cluster_id, req.name, actor=actor())
-    except NoClusteringError as exc:
-        raise ApiError(404, "no_clustering", str(exc)) from None
-    except ClusterNotFoundError as exc:
-        raise ApiError(404, "cluster_not_found", str(exc)) from None
+    named = state().annotations.name_cluster_faces(cluster_id, req.name, actor=actor())
     audited(params={"cluster_id": cluster_id, "person_id": named.person.person_id}, face_ids=named.face_ids,
             results=named.changed)
     return ok(person_model(named.person))
@@ -336,9 +279,8 @@ def name_cluster(cluster_id: int) -> Response:
 def contact_sheet() -> Response:
     query = ContactSheetParams.model_validate(query_args())
     st = state()
-    png = contact_sheet_png(
-        served().store, st.annotations, _last_run(), max_per_row=query.max_per_row, max_clusters=query.max_clusters
-    )
+    png = contact_sheet_png(served().store, st.annotations, last_run(st.annotations),
+                            max_per_row=query.max_per_row, max_clusters=query.max_clusters)
     return Response(png, mimetype="image/png")
 
 
@@ -363,7 +305,7 @@ def cluster_cost_chart() -> Response:
 def erase_face(face_id: int) -> Response:
     """Erase one face for good (``indexer.erasure``)."""
     params = ErasureParams.model_validate(query_args())  # an empty dry_run is an error, not "erase"
-    return _erase([face_id], params.dry_run, target={"face_id": face_id})
+    return _erase(ErasureTarget(face_ids=[face_id]), params.dry_run)
 
 
 @api.delete("/people/<int:person_id>/faces", endpoint="person_erasure_moved", operation_id="erasePersonMoved",
@@ -395,63 +337,37 @@ def erase_near() -> Response:
     """Erase faces by id and/or every face within ``max_distance`` of probe
     photos (multipart ``image``) or embeddings (JSON)."""
     st = state()
-    index = served()
-    person_id: int | None = None
-    target: dict = {}
+    target = ErasureTarget()
     if request.mimetype == "multipart/form-data":
-        form = ErasureForm.model_validate({k: v for k, v in request.form.items() if v != ""})
-        probes, face_ids, max_distance, dry_run = _probe_faces(st, index), [], form.max_distance, form.dry_run
+        form = ErasureForm.model_validate(form_fields())
+        target.probes = probes_of_photos(uploads(many=True), st.settings, st.query_detection or served().detection)
+        target.max_distance, dry_run = form.max_distance, form.dry_run
     elif request.mimetype == "application/json":
         req = json_body(ErasureRequest)
-        if len(req.embeddings) > st.settings.recall.max_probes:
-            raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} embeddings per request")
         if not (req.embeddings or req.face_ids or req.person_id is not None or req.cluster_id is not None):
             raise ApiError(422, "invalid_request",
                            "give face_ids, embeddings, person_id, cluster_id or probe photos: nothing to erase")
-        probes = np.asarray(req.embeddings, dtype=np.float32).reshape(-1, EMBEDDING_DIM)
-        face_ids, max_distance, dry_run = list(req.face_ids), req.max_distance, req.dry_run
-        if len(probes):
-            audited(query=hash_embeddings(probes))
-        try:
-            if req.person_id is not None:
-                person_id = req.person_id
-                face_ids += st.annotations.faces_of_person(req.person_id)
-            if req.cluster_id is not None:
-                face_ids += st.annotations.faces_of_cluster(req.cluster_id)
-        except PersonNotFoundError as exc:
-            raise ApiError(404, "person_not_found", str(exc)) from None
-        except NoClusteringError as exc:
-            raise ApiError(404, "no_clustering", str(exc)) from None
-        except ClusterNotFoundError as exc:
-            raise ApiError(404, "cluster_not_found", str(exc)) from None
-        target.update(person_id=req.person_id, cluster_id=req.cluster_id)
+        target = ErasureTarget(face_ids=list(req.face_ids), person_id=req.person_id, cluster_id=req.cluster_id,
+                               probes=probes_of_embeddings(req.embeddings, st.settings),
+                               max_distance=req.max_distance)
+        dry_run = req.dry_run
     else:
         raise ApiError(415, "unsupported_media_type",
                        "send application/json with face_ids or embeddings, or multipart/form-data with `image` fields")
-    radius = max_distance or st.settings.erasure.max_distance
-    near: list[int] = []
-    if len(probes):
-        try:
-            near = list(faces_within(index.store, probes, radius, st.settings.recall.max_hits))
-        except TooManyHits as exc:
-            raise ApiError(422, "too_many_results", str(exc)) from None
-    target.update(face_ids=len(face_ids), probes=len(probes), max_distance=radius if len(probes) else None)
-    return _erase(list(face_ids) + near, dry_run, person_id=person_id,
-                  target={k: v for k, v in target.items() if v is not None})
+    if len(target.probes):
+        audited(query=hash_embeddings(target.probes))
+    return _erase(target, dry_run)
 
 
-def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, target: dict) -> Response:
+def _erase(target: ErasureTarget, dry_run: bool) -> Response:
     st = state()
-    if dry_run:
-        index = served()
-        report = preview_erasure(index.store, face_ids, index.generation)
-    else:
-        try:
-            report = erase_faces(st.index.data_dir, face_ids, st.annotations, person_id=person_id, settings=st.settings)
-        except IndexBusyError as exc:
-            raise ApiError(409, "index_busy", f"{exc} Retry the erasure afterwards.") from None
+    index = served()
+    report = erase(st.index.data_dir, index.store, st.annotations, target, st.settings, dry_run=dry_run,
+                   generation=index.generation)
+    if not dry_run:
         st.index.check_now()  # this worker stops serving the erased faces at once
-    audited(params={**target, "dry_run": dry_run}, results=report.faces_erased, face_ids=report.face_ids)
+    audited(params={**target.described(st.settings), "dry_run": dry_run}, results=report.faces_erased,
+            face_ids=report.face_ids)
     return ok(ErasureResponse(**asdict(report)))
 
 
@@ -459,13 +375,6 @@ def _erase(face_ids: list[int], dry_run: bool, *, person_id: int | None = None, 
          summary="This document (OpenAPI 3.1)")
 def openapi() -> Response:
     return jsonify(openapi_document())
-
-
-def _last_run() -> StoredRun:
-    run = state().annotations.last_run()
-    if run is None:
-        raise ApiError(404, "no_clustering", "no clustering has been run yet: POST /api/v1/clusters first")
-    return run
 
 
 def revalidated_image(jpeg: bytes, etag: str) -> Response:
@@ -489,49 +398,20 @@ def query_args() -> dict[str, str]:
 def _cost() -> CostResponse:
     st = state()
     query = CostParams.model_validate(query_args())
-    try:
-        return cost_response(served().store, st.settings.clustering, query, st.annotations.last_run_info())
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
+    return cost_response(served().store, st.settings.clustering, query, st.annotations.last_run_info())
 
 
-def _checked_k(k: int | None, settings: Settings) -> int:
-    if k is None:
-        return settings.search.default_k
-    if k > settings.search.max_k:
-        raise ApiError(422, "invalid_request", f"k: must be at most {settings.search.max_k}")
-    return k
+def form_fields() -> dict[str, str]:
+    """The multipart form's text fields; an empty one counts as not given
+    (a form's empty input)."""
+    return {k: v for k, v in request.form.items() if v != ""}
 
 
-def _probe_faces(st: ServiceState, index: ServedIndex) -> np.ndarray:
-    """The largest face of each uploaded probe photo, (p, 128); a probe that
-    is not an image or shows no face is the client's error (4xx)."""
-    uploads = request.files.getlist("image")
-    if not uploads:
-        raise ApiError(400, "missing_image", "send one or more probe photos as multipart file fields named `image`")
-    if len(uploads) > st.settings.recall.max_probes:
-        raise ApiError(422, "invalid_request", f"at most {st.settings.recall.max_probes} probe photos per request")
-    detection = st.query_detection or index.detection
-    probes = []
-    for number, upload in enumerate(uploads, start=1):
-        try:
-            photo = decode_query(upload.read(), st.settings.service, detection)
-        except ImageError as exc:
-            raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, f"probe {number}: {exc}") from None
-        faces = find_faces(photo.rgb, detection, max_faces=1)  # only the largest face is a probe
-        if not faces:
-            name = (upload.filename or "upload")[:100]
-            raise ApiError(422, "no_face", f"probe {number} ({name}) shows no face")
-        probes.append(faces[0].embedding)  # largest first
-    return np.stack(probes)
-
-
-def _uploaded_image(settings: Settings, detection: DetectionSettings) -> ScaledPhoto:
-    upload = request.files.get("image")
-    if upload is None:
-        raise ApiError(400, "missing_image", "send the photo as a multipart file field named `image`")
-    data = upload.read()
-    try:
-        return decode_query(data, settings.service, detection)
-    except ImageError as exc:
-        raise ApiError(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc)) from None
+def uploads(*, many: bool) -> list[tuple[str, bytes]]:
+    """The uploaded ``image`` files as (name, bytes): one, or one or more."""
+    files = request.files.getlist("image")
+    if not files:
+        raise ApiError(400, "missing_image",
+                       "send one or more probe photos as multipart file fields named `image`" if many
+                       else "send the photo as a multipart file field named `image`")
+    return [(upload.filename or "upload", upload.read()) for upload in (files if many else files[:1])]

@@ -23,24 +23,8 @@ from application.schemas import (
     RecogniseResponse,
     UndoMergeResponse,
 )
-from indexer.store.annotations import (
-    MergeError,
-    NameTakenError,
-    NothingToUndoError,
-    PersonNotFoundError,
-)
-from indexer.store.generations import IndexBusyError
 from service.api import api, bp, json_body, ok, query_args
 from service.context import actor, audited, served, state
-from service.errors import ApiError
-
-
-def _person_missing(exc: PersonNotFoundError) -> ApiError:
-    return ApiError(404, "person_not_found", str(exc))
-
-
-def _faces_missing(exc: people.FacesNotFound) -> ApiError:
-    return ApiError(404, "face_not_found", str(exc))
 
 
 @api.get("/people", operation_id="listPeople", scope="read", response=PeopleResponse,
@@ -56,12 +40,7 @@ def create_person() -> Response:
     """A new person whose confirmed faces are the given ones."""
     req = json_body(CreatePersonRequest)
     st = state()
-    try:
-        made = people.create_person(served().store, st.annotations, req.name, req.face_ids, actor())
-    except people.FacesNotFound as exc:
-        raise _faces_missing(exc) from None
-    except NameTakenError as exc:
-        raise ApiError(409, "name_taken", f"{exc}: assign the faces to them, or choose another name") from None
+    made = people.create_person(served().store, st.annotations, req.name, req.face_ids, actor())
     audited(params={"person_id": made.person.person_id}, face_ids=made.face_ids, results=made.changed)
     response = ok(people.correction_response(made).person)
     response.status_code = 201
@@ -72,22 +51,14 @@ def create_person() -> Response:
 @api.get("/people/<int:person_id>", operation_id="getPerson", scope="read", response=PersonModel,
          summary="One person")
 def get_person(person_id: int) -> Response:
-    try:
-        return ok(people.person_model(state().annotations.person(person_id)))
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
+    return ok(people.person_model(state().annotations.person(person_id)))
 
 
 @api.patch("/people/<int:person_id>", operation_id="renamePerson", scope="admin", response=PersonModel,
            json=NameRequest, errors=(400, 409), summary="Rename a person")
 def rename_person(person_id: int) -> Response:
     req = json_body(NameRequest)
-    try:
-        person = state().annotations.rename_person(person_id, req.name, actor=actor())
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
-    except NameTakenError as exc:
-        raise ApiError(409, "name_taken", f"{exc}: merge the two people instead (POST .../merge)") from None
+    person = people.rename_person(state().annotations, person_id, req.name, actor())
     audited(params={"person_id": person_id})
     return ok(people.person_model(person))
 
@@ -96,10 +67,7 @@ def rename_person(person_id: int) -> Response:
             summary="Forget a person: name, confirmed faces, rejections, suggestions (the faces stay indexed)")
 def delete_person(person_id: int) -> Response:
     """Forget the name, its confirmed faces, rejections and suggestions; the faces stay indexed."""
-    try:
-        state().annotations.delete_person(person_id, actor=actor())
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
+    state().annotations.delete_person(person_id, actor=actor())
     audited(params={"person_id": person_id})
     return Response(status=204)
 
@@ -110,10 +78,7 @@ def delete_person(person_id: int) -> Response:
 def person_faces(person_id: int) -> Response:
     """A page of the person's faces with their sources."""
     params = PersonFacesParams.model_validate(query_args())
-    try:
-        return ok(people.person_faces(served().store, state().annotations, person_id, params))
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
+    return ok(people.person_faces(served().store, state().annotations, person_id, params))
 
 
 @api.post("/people/<int:person_id>/faces", operation_id="assignFaces", scope="admin", response=CorrectionResponse,
@@ -135,12 +100,7 @@ def reject_faces(person_id: int) -> Response:
 
 def _correct(person_id: int, correction) -> Response:
     req = json_body(FaceIdsRequest)
-    try:
-        done = correction(served().store, state().annotations, person_id, req.face_ids, actor())
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
-    except people.FacesNotFound as exc:
-        raise _faces_missing(exc) from None
+    done = correction(served().store, state().annotations, person_id, req.face_ids, actor())
     audited(params={"person_id": person_id}, face_ids=done.face_ids, results=done.changed)
     return ok(people.correction_response(done))
 
@@ -152,12 +112,7 @@ def merge_people(person_id: int) -> Response:
     """The other people's faces, rejections and suggestions become this
     person's; the others are gone (undo: ``.../merge/undo``)."""
     req = json_body(MergeRequest)
-    try:
-        merged = state().annotations.merge(person_id, req.people, actor=actor())
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
-    except MergeError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
+    merged = state().annotations.merge(person_id, req.people, actor=actor())
     audited(params={"person_id": person_id, "people": req.people}, face_ids=merged.face_ids, results=merged.changed)
     return ok(people.person_model(merged.person))
 
@@ -168,14 +123,7 @@ def merge_people(person_id: int) -> Response:
 def undo_merge(person_id: int) -> Response:
     """Undo the person's last merge; faces changed since stay as they are (listed)."""
     st = state()
-    try:
-        report = st.annotations.undo_merge(person_id, actor=actor())
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
-    except NothingToUndoError as exc:
-        raise ApiError(404, "merge_not_found", str(exc)) from None
-    except NameTakenError as exc:
-        raise ApiError(409, "name_taken", str(exc)) from None
+    report = st.annotations.undo_merge(person_id, actor=actor())
     audited(params={"person_id": person_id, "merge_id": report.merge_id, "people": report.restored_people},
             face_ids=report.restored_face_ids, results=report.faces_restored)
     return ok(people.undo_response(st.annotations, report))
@@ -184,10 +132,7 @@ def undo_merge(person_id: int) -> Response:
 @api.get("/people/<int:person_id>/merges", operation_id="getMerges", scope="read", response=MergesResponse,
          summary="The merges into the person, newest first")
 def list_merges(person_id: int) -> Response:
-    try:
-        merges = state().annotations.merges(person_id)
-    except PersonNotFoundError as exc:
-        raise _person_missing(exc) from None
+    merges = state().annotations.merges(person_id)
     return ok(MergesResponse(merges=[people.merge_model(m) for m in merges]))
 
 
@@ -201,10 +146,7 @@ def recognise() -> Response:
     req = json_body(RecogniseRequest) if request.content_length else RecogniseRequest()
     st = state()
     st.index.check_now()  # the newest published generation
-    try:
-        result = people.recognise(st.index.data_dir, served().store, st.annotations, st.settings.recognition,
-                                  everything=req.everything)
-    except IndexBusyError as exc:
-        raise ApiError(409, "index_busy", f"{exc} The reindex recognises new faces when it ends.") from None
+    result = people.recognise(st.index.data_dir, served().store, st.annotations, st.settings.recognition,
+                              everything=req.everything)
     audited(params={"everything": req.everything}, results=result.suggested)
     return ok(result)

@@ -9,17 +9,13 @@ from application import photos
 from application.schemas import PhotoImageParams, PhotoResponse
 from service.api import api, ok, query_args, revalidated_image
 from service.context import served, state
-from service.errors import ApiError
 from service.operations import JPEG
 
 
 @api.get("/photos/<int:photo_id>", operation_id="getPhoto", scope="read", response=PhotoResponse,
          summary="An indexed photo or video with every face and its person")
 def get_photo(photo_id: int) -> Response:
-    try:
-        return ok(photos.photo_response(served().store, state().annotations, photo_id))
-    except photos.PhotoNotFound as exc:
-        raise ApiError(404, "photo_not_found", str(exc)) from None
+    return ok(photos.photo_response(served().store, state().annotations, photo_id))
 
 
 @api.get("/photos/<int:photo_id>/image", operation_id="getPhotoImage", scope="read", response=JPEG,
@@ -31,11 +27,6 @@ def photo_image(photo_id: int) -> Response:
     as a JPEG of at most ``max_side`` pixels; 404 when the file is gone or
     changed since it was indexed."""
     params = PhotoImageParams.model_validate(query_args())
-    try:
-        jpeg, content = photos.photo_jpeg(served().store, photo_id, max_side=params.max_side, face_id=params.face_id,
-                                          max_pixels=state().settings.indexer.max_image_pixels)
-    except photos.PhotoNotFound as exc:
-        raise ApiError(404, "photo_not_found", str(exc)) from None
-    except photos.PhotoUnavailable as exc:
-        raise ApiError(404, "photo_unavailable", str(exc)) from None
+    jpeg, content = photos.photo_jpeg(served().store, photo_id, max_side=params.max_side, face_id=params.face_id,
+                                      max_pixels=state().settings.indexer.max_image_pixels)
     return revalidated_image(jpeg, f"{content[:32]}-{params.max_side}-{params.face_id or 0}")

@@ -12,6 +12,8 @@ from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from application.errors import Kind, classify, user_errors
+
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {
@@ -68,6 +70,16 @@ def validation_message(exc: ValidationError) -> str:
 
 
 API_PREFIX = "/api/"
+# The HTTP status of each kind of the application's errors (application.errors).
+STATUS_OF_KIND = {
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.INVALID: 422,
+    Kind.BAD_INPUT: 400,
+    Kind.TOO_LARGE: 413,
+    Kind.UNSUPPORTED: 415,
+    Kind.UNAVAILABLE: 503,
+}
 FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
@@ -93,6 +105,14 @@ def register_error_handlers(app: Flask, page_error: Callable[[int, str], Respons
         response = respond(exc.status, exc.code, exc.message)
         response.headers.update(exc.headers)
         return response
+
+    def _user_error(exc: Exception) -> Response:
+        """An error of the application's table: its kind's status, its code."""
+        kind, code = classify(exc) or (Kind.INVALID, "invalid_request")
+        return respond(STATUS_OF_KIND[kind], code, str(exc))
+
+    for error_class in user_errors():
+        app.register_error_handler(error_class, _user_error)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError) -> Response:

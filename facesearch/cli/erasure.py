@@ -35,7 +35,8 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
     from dataclasses import asdict
 
     from application.audit import AuditLog, hash_bytes
-    from application.recall import TooManyHits, faces_within
+    from application.errors import TooManyHits
+    from application.recall import faces_within
     from indexer.erasure import erase_faces, preview_erasure
     from indexer.faces import find_faces
     from indexer.images import ImageError, decode_rgb

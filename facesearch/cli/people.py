@@ -15,6 +15,7 @@ import click
 
 from application import people as people_app
 from application.audit import AuditLog
+from application.errors import FacesNotFound
 from application.schemas import MAX_CORRECTION_FACES, PeopleResponse, PersonFacesParams
 from config.settings import Settings
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, open_index, printable
@@ -58,7 +59,7 @@ def opened(data_dir, config_file) -> Iterator[Opened]:
     with closing(store), closing(annotations):
         try:
             yield Opened(settings, root, store, annotations)
-        except (PersonNotFoundError, people_app.FacesNotFound, NoClusteringError, ClusterNotFoundError,
+        except (PersonNotFoundError, FacesNotFound, NoClusteringError, ClusterNotFoundError,
                 NothingToUndoError) as exc:
             raise click.ClickException(printable(str(exc))) from None
         except (NameTakenError, InvalidNameError, MergeError, IndexBusyError) as exc:

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from application import people
 from application.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
+from application.errors import FacesNotFound
 from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from application.timeline import timeline
 from indexer.erasure import erase_faces
@@ -181,7 +182,7 @@ def correct_faces(person_id: int):
             raise UiError(422, "Choose what to do with the selected faces.")
     except PersonNotFoundError as exc:
         raise UiError(404, f"{exc}.") from None
-    except people.FacesNotFound as exc:
+    except FacesNotFound as exc:
         raise UiError(404, f"{exc} (reload the page).") from None
     except NameTakenError as exc:
         raise UiError(409, f"{exc}: choose them in the list instead.") from None

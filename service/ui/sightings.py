@@ -16,7 +16,8 @@ import numpy as np
 from flask import request
 
 from application.audit import hash_embeddings
-from application.recall import RecallFilters, TooManyHits, merged_ranges, recall
+from application.errors import TooManyHits
+from application.recall import RecallFilters, merged_ranges, recall
 from application.searching import decode_query
 from application.timeline import timeline
 from indexer.faces import find_faces

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from application import photos
 from application.access import authenticate
+from application.errors import PhotoNotFound, PhotoUnavailable
 from application.index_info import index_response
 from application.searching import decode_query, search_by_embedding, search_by_photo
 from indexer.images import ImageError, rgb_jpeg
@@ -227,7 +228,7 @@ def _validation_message(exc: ValidationError) -> str:
 def photo_page(photo_id: int):
     try:
         photo = photos.photo_response(served().store, state().annotations, photo_id)
-    except photos.PhotoNotFound:
+    except PhotoNotFound:
         raise UiError(404, f"There is no photo {photo_id} in the index "
                            "(it may have been removed or changed).") from None
     return page("photo.html", title=photo.path.rsplit("/", 1)[-1], photo=photo)
@@ -239,7 +240,7 @@ def photo_image(photo_id: int):
     try:
         jpeg, content = photos.photo_jpeg(served().store, photo_id, max_side=1600, face_id=face_id,
                                           max_pixels=state().settings.indexer.max_image_pixels)
-    except (photos.PhotoNotFound, photos.PhotoUnavailable):
+    except (PhotoNotFound, PhotoUnavailable):
         abort(404)
     return revalidated_image(jpeg, f"{content[:32]}-{face_id or 0}")
 
@@ -266,6 +267,6 @@ def face_thumbnail(face_id: int):
 @bp.get("/index")
 def index_page():
     data_dir = state().index.data_dir
-    info = index_response(served(), runs.last_run(data_dir))
+    info = index_response(served(), data_dir)
     return page("index.html", title="Index", info=info, runs=runs.recent_runs(data_dir, RECENT_RUNS),
                 warning=state().index.warning)
