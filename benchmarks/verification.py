@@ -48,7 +48,8 @@ from indexer.model import MODEL_NAME, Box
 from indexer.store import EmbeddedStore, FileRecord, generations, open_published
 from indexer.store.checksums import verify_generation
 from indexer.store.generations import current_dir
-from indexer.store.integrity import check_data_dir, quick_check
+from indexer.store.integrity import check_data_dir
+from indexer.store.sqlite_db import quick_check
 from indexer.store.verified_record import RECORD_FILE
 
 FACES_PER_PHOTO = 5

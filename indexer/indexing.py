@@ -27,7 +27,7 @@ from indexer.store.checksums import FILES_KEY, VECTOR_FILES, require_intact
 from indexer.store.file_modes import private_dir, tighten
 from indexer.store.generations import IndexLock, current_dir, current_name
 from indexer.store.metadata import FileState, utc_now
-from indexer.store.metadata_store import MetadataStore
+from indexer.store.metadata_store import MANIFEST_FILE, MetadataStore, read_manifest
 from indexer.store.runs import append_run
 from indexer.worker import PhotoResult, init_worker, process_file
 
@@ -216,7 +216,7 @@ def index_paths(
         if not full and not generations.resumable(data_dir, full=full, key=key):
             plan = plan_changes(base, entries, roots, allow_empty)
             if plan.empty and published is not None and not _out_of_date(published, settings):
-                report.approximate_index = _published_manifest(published).get("ann")
+                report.approximate_index = (read_manifest(published / MANIFEST_FILE) or {}).get("ann")
                 _report_kept(plan, report)
                 _recognise(data_dir, settings, report, only_if_needed=True)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
@@ -282,7 +282,7 @@ def _out_of_date(published: Path | None, settings: Settings) -> bool:
     vectors or builds or drops that index)."""
     if published is None:
         return False
-    manifest = _published_manifest(published)
+    manifest = read_manifest(published / MANIFEST_FILE)
     if not manifest:
         return False
     if FILES_KEY not in manifest:
@@ -294,15 +294,6 @@ def _out_of_date(published: Path | None, settings: Settings) -> bool:
     plan = AnnPlan.from_settings(settings.index)
     wanted = plan is not None and plan.fits(int(manifest.get("faces") or 0))
     return wanted != bool(manifest.get("ann"))
-
-
-def _published_manifest(published: Path) -> dict:
-    """The manifest of a published generation ({} when unreadable)."""
-    try:
-        manifest = json.loads((published / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
 
 
 def repair_index(settings: Settings) -> int:

@@ -46,7 +46,7 @@ from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors 
 )
 from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.metadata import utc_now
-from indexer.store.sqlite_db import inserted_id
+from indexer.store.sqlite_db import Layout, Step, adopt, inserted_id, migrate
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
 # face id -> (content hash of its file, (top, right, bottom, left), seconds into a video or None)
@@ -163,8 +163,16 @@ CREATE TABLE IF NOT EXISTS recognition_dirty (
 );
 """
 
-# Columns added after the first release; older databases get them on open.
+# Columns added to SCHEMA's tables by releases before versions (step 1 adds
+# them where missing); a later change is a new step of LAYOUT.
 ADDED_COLUMNS = {"face_people": [("rev", "INTEGER NOT NULL DEFAULT 0")]}
+
+# annotations.sqlite3 (indexer.store.sqlite_db). Step 1 adopts every layout
+# of the releases before versions: clustering runs and people, then the
+# corrections, recognition and `face_people.rev`, then the face places.
+LAYOUT = Layout("annotations database", (
+    Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
+))
 
 
 class NoClusteringError(LookupError):
@@ -278,18 +286,15 @@ class AnnotationsDB:
         create_private_file(self.path)  # 0600: SQLite's -wal and -shm files take its mode
         # isolation_level=None: transactions are begun explicitly (_write, _read).
         self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
-            self.conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
-            with self._write() as conn:
-                for table, columns in ADDED_COLUMNS.items():
-                    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-                    for name, decl in columns:
-                        if name not in have:
-                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        try:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self.conn, LAYOUT, self.path)  # NewerDatabaseError for a file of a later release
+        except BaseException:
+            self.conn.close()
+            raise
 
     @classmethod
     def open(cls, data_dir: Path | str) -> AnnotationsDB:
@@ -740,6 +745,16 @@ class AnnotationsDB:
         return written
 
     # -- face ids that change ---------------------------------------------------
+
+    def highest_face_id(self) -> int:
+        """The highest face id a label or a stored clustering refers to (0
+        for none): a rebuilt index (``index --full``) gives its faces higher
+        ids, so that none takes the name or cluster of another."""
+        with self._read() as conn:
+            return int(conn.execute(
+                "SELECT COALESCE(MAX(face_id), 0) FROM "
+                "(SELECT face_id FROM face_people UNION ALL SELECT face_id FROM cluster_faces)"
+            ).fetchone()[0])
 
     def corrected_faces(self) -> set[int]:
         """Every face id a person said something about: confirmed, rejected,

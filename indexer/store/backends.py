@@ -69,7 +69,7 @@ def connection_held(data_dir: Path | str, settings: Settings | None) -> Iterator
     if settings is None or settings.store.backend != "milvus":
         yield
         return
-    from indexer.store.milvus import hold
+    from indexer.store.milvus_lite import hold
 
     with hold(settings.milvus, Path(data_dir).expanduser().resolve()):
         yield

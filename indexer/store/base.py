@@ -12,11 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from config.settings import IndexSettings
+from indexer.store.errors import StoreError
 from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoRecord
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used as it is; the message says how to repair it."""
 
 
 class StoreMismatchError(StoreError):

@@ -13,7 +13,7 @@ Layout of ``DATA_DIR``::
                                  (left by a killed one: resumed or discarded)
     index.lock                   held (flock) by the running reindex; says who
     runs.jsonl                   one JSON line per finished reindex run
-    annotations.sqlite3          names and clusterings (not versioned)
+    annotations.sqlite3          names and clusterings (in no generation)
     verified.json                stat of each file at its last full hash
                                  (indexer.store.verified_record)
 
@@ -42,15 +42,20 @@ import os
 import shutil
 import socket
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+from indexer.store.annotations import ANNOTATIONS_FILE, AnnotationsDB
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
 from indexer.store.base import StoreError
 from indexer.store.checksums import require_intact, seal_manifest
-from indexer.store.file_modes import DIR_MODE, FILE_MODE, copy_private, create_private_file, private_dir
-from indexer.store.metadata import ERASURE_COLUMNS, MetadataDB
+from indexer.store.file_modes import DIR_MODE, FILE_MODE, copy_private, private_dir
+from indexer.store.metadata import MetadataDB
+from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE
+from indexer.store.sqlite_db import NewerDatabaseError
 from indexer.store.verified_record import VerifiedRecord
 
 log = logging.getLogger(__name__)
@@ -60,7 +65,8 @@ GENERATIONS_DIR = "generations"
 LOCK_FILE = "index.lock"
 WIP_SUFFIX = ".wip"
 WIP_INFO = "wip.json"
-LEGACY_FILES = ("manifest.json", "faces.faiss", "metadata.sqlite3")
+LEGACY_FILES = (MANIFEST_FILE, "faces.faiss", DB_FILE)
+T = TypeVar("T")
 
 
 class IndexBusyError(StoreError):
@@ -206,22 +212,18 @@ def _wip_info(wip: Path) -> dict | None:
 
 
 def _copy_store(source: Path, target: Path, skip: frozenset[str] = frozenset()) -> None:
-    """Copy a store's files (0600) but those in ``skip``; the SQLite
-    database through SQLite's backup API, so that a database in WAL mode is
-    copied whole and consistent."""
-    for name in ("manifest.json", "faces.faiss", "faces.ann.faiss"):
+    """Copy a store's files (0600) but those in ``skip``; the metadata
+    database whole and consistent, as it is (``MetadataDB.copy_to``: the
+    writer that opens the copy brings its layout up to date)."""
+    for name in (MANIFEST_FILE, "faces.faiss", "faces.ann.faiss"):
         if (source / name).exists() and name not in skip:
             copy_private(source / name, target / name)
-    db = source / "metadata.sqlite3"
-    if db.exists():
-        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        create_private_file(target / "metadata.sqlite3")
-        dst = sqlite3.connect(target / "metadata.sqlite3")
+    if (source / DB_FILE).exists():
+        db = MetadataDB(source / DB_FILE, readonly=True)
         try:
-            src.backup(dst)
+            db.copy_to(target / DB_FILE)
         finally:
-            dst.close()
-            src.close()
+            db.close()
 
 
 def _continue_ids(data_dir: Path, target: Path) -> None:
@@ -234,42 +236,56 @@ def _continue_ids(data_dir: Path, target: Path) -> None:
     highest: dict[str, int] = {}
     sources = [current_dir(data_dir)] + sorted((data_dir / GENERATIONS_DIR).glob("g??????"))
     for source in sources:
-        rows = _query(source / "metadata.sqlite3", "SELECT name, seq FROM sqlite_sequence") if source else []
-        for name, seq in rows:
-            highest[name] = max(highest.get(name, 0), int(seq))
-    for (face_id,) in _query(data_dir / "annotations.sqlite3", ANNOTATED_FACES):
-        highest["faces"] = max(highest.get("faces", 0), int(face_id or 0))
+        for name, seq in (_read_metadata(source, MetadataDB.id_sequences) or {}).items():
+            highest[name] = max(highest.get(name, 0), seq)
+    annotated = _highest_annotated_face(data_dir)
+    if annotated:
+        highest["faces"] = max(highest.get("faces", 0), annotated)
     # Erased faces stay erased through a rebuild.
-    erasures = _query(sources[0] / "metadata.sqlite3", f"SELECT {ERASURE_COLUMNS} FROM erasures") if sources[0] else []
-    fresh = MetadataDB(target / "metadata.sqlite3")
+    erasures = _read_metadata(sources[0], MetadataDB.erasure_rows) or []
+    fresh = MetadataDB(target / DB_FILE)
     try:
-        with fresh.conn:
-            fresh.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", highest.items())
+        fresh.continue_ids(highest)
         fresh.add_erasure_rows(erasures)
         fresh.commit()
     finally:
         fresh.close()
 
 
-ANNOTATED_FACES = (
-    "SELECT MAX(face_id) FROM (SELECT face_id FROM face_people UNION ALL SELECT face_id FROM cluster_faces)"
-)
-
-
-def _query(db: Path, sql: str) -> list[tuple]:
-    """Rows of a read-only query, or none when the database is missing or
-    damaged."""
-    if not db.is_file():
-        return []
+def _read_metadata(generation: Path | None, read: Callable[[MetadataDB], T]) -> T | None:
+    """What ``read`` takes from a generation's metadata database, opened
+    read-only; None when there is none or it is damaged (logged: ``--full``
+    reads what it can of the index it rebuilds)."""
+    if generation is None or not (generation / DB_FILE).is_file():
+        return None
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        db = MetadataDB(generation / DB_FILE, readonly=True)
         try:
-            return conn.execute(sql).fetchall()
+            return read(db)
         finally:
-            conn.close()
+            db.close()
     except sqlite3.DatabaseError as exc:
-        log.warning("cannot read %s (%s)", db, exc)
-        return []
+        log.warning("cannot read %s (%s)", generation / DB_FILE, exc)
+        return None
+
+
+def _highest_annotated_face(data_dir: Path) -> int:
+    """``AnnotationsDB.highest_face_id`` of the data directory: 0 without
+    annotations, or with damaged ones (logged: ``facesearch verify`` names
+    them)."""
+    if not (data_dir / ANNOTATIONS_FILE).is_file():
+        return 0
+    try:
+        annotations = AnnotationsDB.open(data_dir)
+        try:
+            return annotations.highest_face_id()
+        finally:
+            annotations.close()
+    except NewerDatabaseError:
+        raise
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        log.warning("cannot read %s (%s)", data_dir / ANNOTATIONS_FILE, exc)
+        return 0
 
 
 def _fsync_file(path: Path) -> None:
@@ -281,7 +297,7 @@ def _fsync_file(path: Path) -> None:
 def _remove_legacy(data_dir: Path) -> None:
     """Remove the store files of the first layout once their content lives
     on in a published generation."""
-    for name in (*LEGACY_FILES, "metadata.sqlite3-wal", "metadata.sqlite3-shm"):
+    for name in (*LEGACY_FILES, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
         (data_dir / name).unlink(missing_ok=True)
 
 

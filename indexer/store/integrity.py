@@ -6,7 +6,7 @@
   record of what was hashed is refreshed;
 * SQLite's ``PRAGMA quick_check`` of the generation's metadata database
   (the one check a generation published before checksums gets) and of
-  ``annotations.sqlite3``, which is not versioned and has no checksum (it is
+  ``annotations.sqlite3``, which is in no generation and has no checksum (it is
   written all the time).
 
 Cost: one read of every file plus the two quick_checks, which read every
@@ -16,7 +16,6 @@ cache, 4.1 s warm, and 1.9 s of quick_check (``benchmarks/verification.py``).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from indexer.store.base import StoreError
 from indexer.store.checksums import fix_hint, verify_generation
 from indexer.store.generations import current_dir, current_name
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE
+from indexer.store.sqlite_db import quick_check
 
 ANNOTATIONS_FIX = (
     "it holds the names and corrections people typed in, which no index run rebuilds: restore it from a backup "
@@ -92,18 +92,3 @@ def check_data_dir(data_dir: Path) -> IntegrityReport:
             report.fixes.append(f"{ANNOTATIONS_FILE}: {ANNOTATIONS_FIX}")
     report.duration_s = round(time.perf_counter() - started, 3)
     return report
-
-
-def quick_check(path: Path, limit: int = 5) -> str | None:
-    """What SQLite's ``PRAGMA quick_check`` finds wrong with the database at
-    ``path`` (its first ``limit`` complaints), or None when it is sound.
-    Read-only; a file that is not a database at all is a problem too."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = [row[0] for row in conn.execute(f"PRAGMA quick_check({int(limit)})")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    return None if rows == ["ok"] else "; ".join(str(r) for r in rows)

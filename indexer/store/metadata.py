@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ import numpy as np
 
 from indexer.model import EMBEDDING_DIM, Box
 from indexer.store.file_modes import create_private_file, private_dir
-from indexer.store.sqlite_db import inserted_id
+from indexer.store.sqlite_db import Layout, Step, adopt, check_version, columns_of, inserted_id, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -75,12 +75,21 @@ CREATE INDEX IF NOT EXISTS erasures_content_hash ON erasures(content_hash);
 ERASURE_COLUMNS = "content_hash, top, right, bottom, left, timestamp, erased_at"
 
 
-# Columns added after the first release; older databases get them on a
-# writable open, and read-only opens of older ones read NULL for them.
+# Columns added to SCHEMA's tables by releases before versions: step 1 adds
+# those an unversioned database lacks, and a read-only open of one reads NULL
+# for them. A later change is a new step of LAYOUT, not an entry here.
 ADDED_COLUMNS = {
     "files": [("kind", "TEXT NOT NULL DEFAULT 'photo'"), ("taken_at", "REAL"), ("duration_s", "REAL")],
     "faces": [("timestamp", "REAL"), ("track", "INTEGER"), ("track_start", "REAL"), ("track_end", "REAL")],
 }
+
+# Each generation's metadata.sqlite3 (indexer.store.sqlite_db). Step 1 adopts
+# every layout of the releases before versions: the first one (files, faces,
+# thumbnails, and a `runs` table since unused, left as it is), then the
+# columns of ADDED_COLUMNS, the erasures, the index on content hashes.
+LAYOUT = Layout("metadata database", (
+    Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
+))
 
 
 def utc_now() -> str:
@@ -208,7 +217,13 @@ class VectorRows:
 class MetadataDB:
     """SQLite database of photos and faces. Writes happen in one open
     transaction until ``commit()``; readers (the service) see the last commit
-    (WAL mode, so they never block the indexer)."""
+    (WAL mode, so they never block the indexer).
+
+    A writable open brings the file to the last version of ``LAYOUT``. A
+    read-only open writes nothing (a published generation keeps its
+    checksums): it refuses a file of a newer version and reads an older one
+    as it is, with NULL for the columns it lacks (``_col``); the next index
+    run's copy of it is brought up to date."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -221,22 +236,18 @@ class MetadataDB:
             private_dir(self.path.parent)
             create_private_file(self.path)  # 0600: SQLite's -wal and -shm files take its mode
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level="DEFERRED")
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.executescript(SCHEMA)
-            self._add_columns()
-            self.conn.commit()
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self._columns = {
-            table: {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")} for table in ADDED_COLUMNS
-        }
-
-    def _add_columns(self) -> None:
-        for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-            for name, decl in columns:
-                if name not in have:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        try:
+            if readonly:
+                check_version(self.conn, LAYOUT, self.path)
+            else:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=FULL")
+                migrate(self.conn, LAYOUT, self.path)
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._columns = {table: columns_of(self.conn, table) for table in ADDED_COLUMNS}
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _col(self, table: str, name: str) -> str:
         """``table.name``, or NULL for a column an older database lacks."""
@@ -521,13 +532,41 @@ class MetadataDB:
         return [(Box(r[0], r[1], r[2], r[3]), r[4]) for r in rows]
 
     def erasure_rows(self) -> list[tuple]:
-        """Every erasure record, to carry into a rebuilt store (``index --full``)."""
+        """Every erasure record, to carry into a rebuilt store (``index
+        --full``); none in a database older than erasures."""
         with self._lock:
+            if not columns_of(self.conn, "erasures"):
+                return []
             return self.conn.execute(f"SELECT {ERASURE_COLUMNS} FROM erasures ORDER BY id").fetchall()
 
     def add_erasure_rows(self, rows: list[tuple]) -> None:
         with self._lock:
             self.conn.executemany(f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+
+    def id_sequences(self) -> dict[str, int]:
+        """The highest id each table (faces, files, erasures) ever gave, even
+        to a row since deleted (SQLite's ``sqlite_sequence``)."""
+        with self._lock:
+            return {name: int(seq) for name, seq in self.conn.execute("SELECT name, seq FROM sqlite_sequence")}
+
+    def continue_ids(self, sequences: Mapping[str, int]) -> None:
+        """Make the ids of an empty database continue past ``sequences``
+        (``id_sequences`` of the databases it replaces), in the open
+        transaction: ``index --full`` never gives a face the id of another."""
+        with self._lock:
+            self.conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", sequences.items())
+
+    def copy_to(self, path: Path) -> None:
+        """Copy the database into a new 0600 file ``path``, whole and
+        consistent even in WAL mode, with its layout version and id
+        sequences (SQLite's backup API: page by page, nothing rewritten)."""
+        create_private_file(path)
+        target = sqlite3.connect(path)
+        try:
+            with self._lock:
+                self.conn.backup(target)
+        finally:
+            target.close()
 
     def vacuum(self) -> None:
         """Rewrite the database file from its live content only (after an

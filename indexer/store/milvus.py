@@ -19,6 +19,8 @@ generation sees with its metadata (inserting what is missing, retiring what
 is not there), so a killed run, a lost collection or a switch from FAISS
 all end in the same state. Writes are buffered and reach Milvus at each
 checkpoint, after the SQLite commit. Distances are squared L2, as FAISS's.
+Connections, and the Milvus Lite server process behind a file address, are
+``indexer.store.milvus_lite``'s.
 """
 
 from __future__ import annotations
@@ -27,12 +29,8 @@ import json
 import logging
 import math
 import re
-import sqlite3
-import threading
 import uuid
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +42,10 @@ from indexer.store.ann import ANN_FILE
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
 from indexer.store.embedded import INDEX_FILE
-from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.generations import GENERATIONS_DIR, generation_number
 from indexer.store.metadata import FileRecord, MetadataDB, utc_now
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, open_db, read_manifest
+from indexer.store.milvus_lite import Connection, load_pymilvus, resolved_uri
 
 log = logging.getLogger(__name__)
 
@@ -62,140 +60,6 @@ MAX_PATH = 65_535  # Milvus's longest VARCHAR
 WRITE_BATCH = 1_000  # rows an insert: faster on Lite than 5,000 (19k against 10k rows/s)
 ID_BATCH = 1_000  # face ids per ``face_id in [...]`` filter
 ROW_FIELDS = ["pk", "face_id", "vec", "born", "died", "path", "time", "kind"]
-LITE_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,36}$")  # what Milvus Lite accepts as a file name
-
-
-
-# -- connections -----------------------------------------------------------
-
-
-def _pymilvus():
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # milvus_lite imports the deprecated pkg_resources
-            import pymilvus
-    except ImportError:
-        raise StoreError(
-            "store.backend = \"milvus\" needs the Milvus client: install it with `make install SCALE=1` "
-            "(pymilvus and milvus-lite)"
-        ) from None
-    # An iterator over Milvus Lite warns at every use that it picks the
-    # timestamp on the client side (the same consistency: Strong).
-    logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
-    return pymilvus
-
-
-def is_lite(uri: str) -> bool:
-    """Whether ``uri`` names a Milvus Lite file rather than a server."""
-    return "://" not in uri
-
-
-def resolved_uri(uri: str, data_dir: Path) -> str:
-    """A server address as it is; a Lite file path made absolute (a relative
-    one is inside the data directory)."""
-    if not is_lite(uri):
-        return uri
-    path = Path(uri).expanduser()
-    return str(path if path.is_absolute() else (Path(data_dir) / path).resolve())
-
-
-class _Connection:
-    """One ``MilvusClient`` per address in a process, shared by every store
-    open on it and closed with the last. Milvus Lite runs a server process
-    per file that only one process may hold: it is stopped with the last
-    store, then, after an erasure, its file is vacuumed (Lite keeps deleted
-    rows' bytes until then)."""
-
-    _lock = threading.Lock()
-    _open: dict[tuple[str, str], _Connection] = {}
-
-    def __init__(self, uri: str, token: str, client) -> None:
-        self.uri = uri
-        self.token = token
-        self.client = client
-        self.users = 0
-
-    @classmethod
-    def get(cls, uri: str, token: str) -> _Connection:
-        with cls._lock:
-            conn = cls._open.get((uri, token))
-            if conn is None:
-                conn = cls(uri, token, _client(uri, token))
-                cls._open[(uri, token)] = conn
-            conn.users += 1
-            return conn
-
-    def release(self) -> None:
-        with self._lock:
-            self.users -= 1
-            if self.users > 0:
-                return
-            del self._open[(self.uri, self.token)]
-        try:
-            self.client.close()
-        finally:
-            if is_lite(self.uri):
-                _stop_lite(self.uri)
-
-    def purge(self, collection: str) -> None:
-        """Have deleted rows' bytes rewritten away: a server compacts the
-        collection (in the background; object storage keeps the old
-        segments until its garbage collection, docs/scale-out.md); Milvus
-        Lite is stopped, its file vacuumed and started again (a request of
-        another thread meanwhile fails)."""
-        if not is_lite(self.uri):
-            self.client.compact(collection)
-            return
-        with self._lock:
-            self.client.close()
-            _stop_lite(self.uri)
-            conn = sqlite3.connect(self.uri)
-            try:
-                conn.execute("VACUUM")
-            finally:
-                conn.close()
-            self.client = _client(self.uri, self.token)
-
-
-def _client(uri: str, token: str):
-    pymilvus = _pymilvus()
-    if is_lite(uri):
-        path = Path(uri)
-        if not LITE_NAME.match(path.name):
-            raise StoreError(
-                f"milvus.uri {uri}: Milvus Lite needs a file name of at most 36 letters, digits, '.', '-' or '_'"
-            )
-        private_dir(path.parent)
-        create_private_file(path)  # 0600 (Milvus Lite accepts an empty file and keeps its mode)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pymilvus.MilvusClient(uri=uri, token=token or "")
-    except pymilvus.MilvusException as exc:
-        if is_lite(uri) and "Open local milvus failed" in str(exc):
-            raise StoreError(
-                f"the Milvus Lite file {uri} is open in another process (a running `facesearch serve`, `index` or "
-                "`watch`): Milvus Lite serves one process at a time. Stop that process, or run a Milvus server "
-                "and set milvus.uri = \"http://host:19530\" (docs/scale-out.md)"
-            ) from None
-        raise StoreError(f"cannot reach Milvus at {uri} ({exc})") from None
-
-
-def _stop_lite(path: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from milvus_lite.server_manager import server_manager_instance
-    server_manager_instance.release_server(path)
-
-
-@contextmanager
-def hold(settings: MilvusSettings, data_dir: Path) -> Iterator[None]:
-    """One more user of the connection for the block (see ``connection_held``)."""
-    conn = _Connection.get(resolved_uri(settings.uri, data_dir), settings.token)
-    try:
-        yield
-    finally:
-        conn.release()
 
 
 # -- filters ---------------------------------------------------------------
@@ -243,7 +107,7 @@ def pushed_down(where: FaceFilter | None) -> tuple[str, bool]:
 class Collection:
     """This data directory's collection on one Milvus."""
 
-    conn: _Connection
+    conn: Connection
     name: str
     identity: str  # the id in its description and in DATA_DIR/milvus.json
 
@@ -260,7 +124,7 @@ def data_root(path: Path) -> Path:
 
 
 def _schema(client, description: str):
-    DataType = _pymilvus().DataType
+    DataType = load_pymilvus().DataType
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description=description)
     schema.add_field("pk", DataType.INT64, is_primary=True)
     schema.add_field("face_id", DataType.INT64)
@@ -280,7 +144,7 @@ def open_collection(settings: MilvusSettings, data_dir: Path, *, create: bool) -
     another index's collection is refused, and a missing one is created
     (``create``) or a ``StoreMismatchError``."""
     uri = resolved_uri(settings.uri, data_dir)
-    conn = _Connection.get(uri, settings.token)
+    conn = Connection.get(uri, settings.token)
     try:
         client = conn.client
         name = settings.collection
@@ -351,7 +215,7 @@ def _and(*parts: str) -> str:
 def collect_garbage(settings: MilvusSettings, data_dir: Path, *, purge: bool = False) -> int:
     """Delete the rows no generation left on disk can see (after a publish;
     an erasure's publish leaves one generation, so its faces' rows go), and
-    with ``purge`` have their bytes rewritten away (``_Connection.purge``).
+    with ``purge`` have their bytes rewritten away (``Connection.purge``).
     Rows born after the newest published generation are kept: they belong
     to a reindex that may be running. Returns the rows deleted."""
     data_dir = Path(data_dir)
@@ -376,7 +240,7 @@ def collect_garbage(settings: MilvusSettings, data_dir: Path, *, purge: bool = F
         if purge:
             collection.conn.purge(collection.name)
         return before
-    except _pymilvus().MilvusException as exc:
+    except load_pymilvus().MilvusException as exc:
         raise StoreError(f"Milvus refused to delete old rows ({exc})") from None
     finally:
         collection.conn.release()

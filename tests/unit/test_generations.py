@@ -11,6 +11,7 @@ from PIL import Image
 
 from indexer.indexing import detection_signature, index_paths
 from indexer.store import generations
+from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import (
     CURRENT_FILE,
     GENERATIONS_DIR,
@@ -20,7 +21,7 @@ from indexer.store.generations import (
     current_name,
 )
 from indexer.store.runs import last_run, recent_runs
-from tests.helpers import published_store, store_at
+from tests.helpers import published_store, store_at, store_run
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on FAISS and on Milvus Lite
 
@@ -118,6 +119,15 @@ def test_full_rebuilds_from_nothing(fake_model, settings, photos):
     after = faces_by_path(settings.data_dir)
     assert report.images_indexed == 15 and set(after) == set(before)
     assert not set(sum(after.values(), [])) & set(sum(before.values(), []))  # all new face ids
+
+
+def test_full_gives_ids_past_the_highest_one_the_annotations_refer_to(fake_model, settings, photos):
+    index(settings, photos)
+    annotations = AnnotationsDB.open(settings.data_dir)
+    store_run(annotations, [1000], [0])  # a stored clustering of a face since gone
+    annotations.close()
+    assert index(settings, photos, full=True).images_indexed == 15
+    assert min(sum(faces_by_path(settings.data_dir).values(), [])) == 1001
 
 
 def test_a_second_run_while_one_holds_the_lock_is_refused(fake_model, settings, photos):
