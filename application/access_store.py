@@ -32,6 +32,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from indexer.store.sqlite_db import Layout, Step, migrate
+
 FILE_NAME = "access.sqlite3"
 WINDOW_S = 60.0
 BLOCK_S = 60.0
@@ -56,6 +58,8 @@ CREATE TABLE IF NOT EXISTS key_failures (
     last_failure REAL NOT NULL DEFAULT 0
 );
 """
+# Versioned (indexer.store.sqlite_db): step 1 also adopts a file made before versions.
+LAYOUT = Layout("access database", (Step(1, SCHEMA),))
 
 
 class AccessStore:
@@ -78,9 +82,17 @@ class AccessStore:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
+            migrate(conn, LAYOUT, self.path)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def prepare(self) -> None:
+        """Create the file or bring its layout up to date now, and close it:
+        ``serve`` does so before its workers start, so that a file of a
+        newer facesearch stops it with the message."""
+        with self._lock:
+            self._db()
+        self.close()
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from indexer.distributed import DistributedError
 from indexer.images import ImageError
 from indexer.store import StoreError
 from indexer.store.annotations import (
@@ -93,6 +94,7 @@ ERRORS: dict[type[Exception], tuple[Kind, str]] = {
     TooManyHits: (Kind.INVALID, "too_many_results"),
     NoFaceFound: (Kind.INVALID, "no_face"),
     StoreError: (Kind.UNAVAILABLE, "index_unavailable"),
+    DistributedError: (Kind.UNAVAILABLE, "cluster_unavailable"),
 }
 # An unusable photo's kind, by its ``ImageError.code``.
 IMAGE_ERRORS = {

@@ -20,12 +20,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     appended to its audit log (``application.audit``). Raises ``KeyConfigError``
     for a malformed configured key."""
     from application.access import parse_keys
+    from application.access_store import AccessStore
     from application.audit import AuditLog
     from application.index_handle import IndexHandle
     from application.photo_slots import PhotoSlots
     from indexer import model
     from service import api_people, api_photos, guard, request_body  # noqa: F401  (their routes join the API's blueprint)
-    from service.access_store import AccessStore
     from service.api import bp
     from service.context import ServiceState
     from service.errors import register_error_handlers

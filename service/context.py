@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from application.access import ApiKey
+from application.access_store import AccessStore
 from application.audit import AuditLog
 from application.client import client_address
 from application.index_handle import IndexHandle, ServedIndex
 from application.photo_slots import PhotoSlots
 from config.settings import DetectionSettings, Settings
 from indexer.store.annotations import AnnotationsDB
-from service.access_store import AccessStore
 
 
 @dataclass

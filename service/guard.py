@@ -9,7 +9,7 @@ every response carries:
   read's answer is withheld (507); a change already made stands, and the
   line goes to the server log instead.
 - **wrong keys** (``refuse_if_blocked``, ``count_wrong_key``): throttled per
-  client address (``service.access_store``), on the API and on ``/login``.
+  client address (``application.access_store``), on the API and on ``/login``.
 - **photo searches** (``take_photo_slot``): at most
   ``service.photo_searches_per_client`` at once per client address
   (``application.photo_slots``); a multipart POST is a photo search.

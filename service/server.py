@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
+from application.access_store import AccessStore
 from config.settings import Settings
 from indexer.store import open_published
 from indexer.store.annotations import AnnotationsDB
@@ -57,7 +58,7 @@ class FaceSearchServer(BaseApplication):
 def lite_file(settings: Settings) -> str | None:
     """The Milvus Lite file the store uses, or None (FAISS, or a Milvus
     server)."""
-    from indexer.store.milvus import is_lite, resolved_uri
+    from indexer.store.milvus_lite import is_lite, resolved_uri
 
     if settings.store.backend != "milvus" or not is_lite(settings.milvus.uri):
         return None
@@ -90,6 +91,7 @@ def run_server(settings: Settings) -> None:
     faces, photos, example = store.count(), store.photo_count(), store.example_path()
     store.close()
     AnnotationsDB.open(settings.data_dir).close()  # writable? (and its tables made once, before the workers)
+    AccessStore.in_data_dir(Path(settings.data_dir).expanduser().resolve()).prepare()
     service = settings.service
     url = f"http://{_bind_host(service.host)}:{service.port}"
     where = Path(settings.data_dir).expanduser().resolve()

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import click
 
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
-from indexer.store import StoreError, open_published
 
 
 @click.command()
@@ -40,25 +38,18 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
         contact_sheet_png,
         run_clustering,
     )
+    from application.indexing import opened_index
     from application.schemas import ClusterRequest
-    from indexer.store.annotations import AnnotationsDB
 
     settings = cli_settings(config_file, data_dir=data_dir)
     request = ClusterRequest(method=method, k=k, stranger_distance=stranger_distance,
                              neighbour_distance=neighbour_distance, threshold=threshold, seed=seed)
-    try:
-        store = open_published(settings.data_dir, settings)
-        annotations = AnnotationsDB.open(Path(settings.data_dir).expanduser().resolve())
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    with closing(store), closing(annotations):
-        try:
-            run = run_clustering(store, annotations, cluster_params(request, settings.clustering), settings.clustering)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        response = clusters_response(store, annotations, run)
+    with opened_index(settings) as index:
+        run = run_clustering(index.store, index.annotations, cluster_params(request, settings.clustering),
+                             settings.clustering)
+        response = clusters_response(index.store, index.annotations, run)
         if contact_sheet is not None:
-            contact_sheet.write_bytes(contact_sheet_png(store, annotations, run))
+            contact_sheet.write_bytes(contact_sheet_png(index.store, index.annotations, run))
     out = sys.stderr if as_json else sys.stdout
     echo(
         f"{response.faces} faces in {response.k} clusters and {len(response.strangers)} strangers "

@@ -1,18 +1,17 @@
 """What every ``facesearch`` command shares: the data directory and config
-options, settings loaded with a usage error for a bad one, and output that
-a name or a file name cannot turn into terminal commands (``echo``)."""
+options, settings loaded with a usage error for a bad one, the errors of
+the application said one way (``FacesearchGroup``), and output that a name
+or a file name cannot turn into terminal commands (``echo``)."""
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 
 import click
 
+from application.errors import InvalidRequest, user_errors
+from application.text import printable
 from config.settings import Settings, load_settings
-from indexer.store import FaceStore, StoreError, open_published
-from indexer.store.annotations import AnnotationsDB
-from indexer.store.corrections import TEXT_DIRECTION_CONTROLS
 
 CONFIG_OPTION = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -34,33 +33,21 @@ def cli_settings(config_file: Path | None, **overrides) -> Settings:
         raise click.UsageError(f"invalid setting: {exc}") from None
 
 
-def open_index(settings: Settings) -> tuple[Path, FaceStore, AnnotationsDB]:
-    """The data directory, its published index (read-only) and its
-    annotations; a missing or damaged index is a clear error. Close both."""
-    root = Path(settings.data_dir).expanduser().resolve()
-    try:
-        store = open_published(root, settings)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        return root, store, AnnotationsDB.open(root)
-    except StoreError as exc:
-        store.close()
-        raise click.ClickException(str(exc)) from None
+class FacesearchGroup(click.Group):
+    """The ``facesearch`` group: every command's errors of the application's
+    table (``application.errors``) are said the same way: an option the
+    settings or the index do not allow (``InvalidRequest``: a --k above the
+    number of faces) is a usage error (exit status 2), any other an error
+    (exit status 1), the message made printable."""
 
-
-def printable(text: str) -> str:
-    """``text`` with every control character (terminal escapes, NUL,
-    newlines), line separator and text-direction control written as an
-    escape (``\\u001b``, ``\\u202e``): a name or file name prints as what it
-    holds, and cannot move the cursor, retitle the terminal or reorder the
-    line. A ``\\uXXXX`` escape inside a JSON string is still the same JSON."""
-    return "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in TEXT_DIRECTION_CONTROLS
-                   else c for c in text)
-
-
-def _escaped(char: str) -> str:
-    return f"\\u{ord(char):04x}"
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except user_errors() as exc:
+            message = printable(str(exc))
+            if isinstance(exc, InvalidRequest):
+                raise click.UsageError(message) from None
+            raise click.ClickException(message) from None
 
 
 def echo(text: str = "", **kwargs) -> None:

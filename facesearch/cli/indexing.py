@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from application.indexing import StoreError, parse_interval, stop_on_signals, watch
 from config.settings import Settings
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
-from indexer.store import StoreError
-from indexer.watch import parse_interval, stop_on_signals, watch
 
 if TYPE_CHECKING:
-    from indexer.indexing import IndexReport
+    from application.indexing import IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,7 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
     recursively): new photos are added, changed ones re-encoded, and photos
     gone from PATHS removed. Unreadable photos and photos without a face are
     reported, never fatal."""
-    from indexer.distributed import DistributedError
-    from indexer.indexing import index_paths
+    from application.indexing import index_paths
 
     if not watch_ and (interval is not None or max_runs is not None):
         raise click.UsageError("--interval and --max-runs go with --watch")
@@ -87,10 +85,7 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
         interval_s = interval if interval is not None else parse_interval(DEFAULT_INTERVAL)
         _watch(paths, settings, interval_s, max_runs=max_runs, as_json=as_json, progress=bool(progress))
         return
-    try:
-        report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress)
-    except (StoreError, DistributedError) as exc:
-        raise click.ClickException(str(exc)) from None
+    report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress)
     out = sys.stderr if as_json else sys.stdout
     echo(
         f"{report.images_seen} photos seen: {report.images_indexed} indexed, {report.images_unchanged} unchanged, "
@@ -131,9 +126,7 @@ def _watch(
     """``index --watch``: a run every ``interval_s`` seconds until a signal
     (or ``max_runs`` runs). A run that fails (another reindex holds the lock,
     a PATH is gone...) is reported and the schedule goes on."""
-    from indexer.distributed import DistributedError
-    from indexer.indexing import index_paths
-    from indexer.store.metadata import utc_now
+    from application.indexing import DistributedError, index_paths, utc_now
 
     def run_once() -> None:
         started, started_at = time.monotonic(), utc_now()
@@ -188,11 +181,8 @@ def _run_line(report: IndexReport) -> str:
 def repair(data_dir, config_file) -> None:
     """Rebuild the FAISS index and the manifest from the metadata database
     (after a crash or a damaged index file). No photo is re-encoded."""
-    from indexer.indexing import repair_index
+    from application.indexing import repair_index
 
     settings = cli_settings(config_file, data_dir=data_dir)
-    try:
-        count = repair_index(settings)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    count = repair_index(settings)
     echo(f"rebuilt the index of {count} faces in {Path(settings.data_dir).resolve()}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,22 +15,11 @@ import click
 
 from application import people as people_app
 from application.audit import AuditLog
-from application.errors import FacesNotFound
+from application.errors import PersonNotFoundError
+from application.indexing import AnnotationsDB, FaceStore, opened_index
 from application.schemas import MAX_CORRECTION_FACES, PeopleResponse, PersonFacesParams
 from config.settings import Settings
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, open_index, printable
-from indexer.store import FaceStore
-from indexer.store.annotations import (
-    AnnotationsDB,
-    ClusterNotFoundError,
-    InvalidNameError,
-    MergeError,
-    NameTakenError,
-    NoClusteringError,
-    NothingToUndoError,
-    PersonNotFoundError,
-)
-from indexer.store.generations import IndexBusyError
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
 
 ACTOR = "cli"
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
@@ -47,23 +36,19 @@ class Opened:
 
     def audit(self, path: str, **record) -> None:
         if self.settings.service.audit_log:
-            AuditLog.in_data_dir(self.root).write({"key": ACTOR, "address": None, "method": "CLI", "path": path,
-                                                   "status": 0, **record})
+            AuditLog.of(self.root, self.settings.service).write(
+                {"key": ACTOR, "address": None, "method": "CLI", "path": path, "status": 0, **record})
 
 
 @contextmanager
 def opened(data_dir, config_file) -> Iterator[Opened]:
-    """The published index (read-only) and the annotations, or a clear error."""
+    """The published index (read-only) and the annotations; the audit log
+    checked first (a change is made only where it can be recorded)."""
     settings = cli_settings(config_file, data_dir=data_dir)
-    root, store, annotations = open_index(settings)
-    with closing(store), closing(annotations):
-        try:
-            yield Opened(settings, root, store, annotations)
-        except (PersonNotFoundError, FacesNotFound, NoClusteringError, ClusterNotFoundError,
-                NothingToUndoError) as exc:
-            raise click.ClickException(printable(str(exc))) from None
-        except (NameTakenError, InvalidNameError, MergeError, IndexBusyError) as exc:
-            raise click.ClickException(printable(str(exc))) from None
+    with opened_index(settings) as index:
+        if settings.service.audit_log:
+            AuditLog.of(index.root, settings.service).check()
+        yield Opened(settings, index.root, index.store, index.annotations)
 
 
 def person_id_of(annotations: AnnotationsDB, person: str) -> int:
@@ -259,7 +244,7 @@ def rename(person, new_name, data_dir, config_file, as_json) -> None:
     """Give PERSON another name."""
     with opened(data_dir, config_file) as o:
         person_id = person_id_of(o.annotations, person)
-        renamed = o.annotations.rename_person(person_id, new_name, actor=ACTOR)
+        renamed = people_app.rename_person(o.annotations, person_id, new_name, ACTOR)
         o.audit("people rename", params={"person_id": person_id})
         _print_person(renamed, as_json)
 

@@ -7,7 +7,6 @@ import sys
 import click
 
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings
-from indexer.store import StoreError
 
 
 @click.command()
@@ -40,7 +39,7 @@ def serve(data_dir, config_file, host, port, workers, insecure) -> None:
         click.echo(f"facesearch: WARNING: serving on {settings.service.host} with no API key (--insecure)", err=True)
     try:
         run_server(settings)
-    except (StoreError, SecretFileError) as exc:
+    except SecretFileError as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -1,5 +1,5 @@
 """``facesearch verify``: the data directory checked in full
-(``indexer.store.integrity``)."""
+(``application.indexing.check_data_dir``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import click
 
 from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
-from indexer.store import StoreError
 
 NO_CHECKSUMS = "no checksums recorded (published before them); the next index run records them"
 
@@ -22,13 +21,10 @@ def verify(data_dir, config_file, as_json) -> None:
     manifest (each hashed in full) and SQLite's quick_check of the metadata
     and annotations databases. Exit status 0 when all hold; 1 naming each
     damaged file and what to run."""
-    from indexer.store.integrity import check_data_dir
+    from application.indexing import check_data_dir
 
     settings = cli_settings(config_file, data_dir=data_dir)
-    try:
-        report = check_data_dir(settings.data_dir)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = check_data_dir(settings.data_dir)
     if as_json:
         echo(json.dumps(report.to_dict()))
     else:

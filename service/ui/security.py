@@ -4,7 +4,7 @@ headers of every page.
 - **Sign-in.** With API keys configured, every page but ``/login`` (and the
   static files) needs a session: ``/login`` takes a key, checks it like the
   API does (``application.access``, with the same throttle on wrong keys) and
-  starts a session on the server (``service.access_store``): the browser's
+  starts a session on the server (``application.access_store``): the browser's
   cookie (Flask's signed cookie: HttpOnly, SameSite=Strict, Secure when the
   request came over HTTPS) holds only the session's random token and the
   CSRF token. Every request looks the session up and the key that signed
@@ -38,8 +38,8 @@ from flask import Flask, Request, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from application.access import ApiKey, Scope, allows
+from application.access_store import AccessStore
 from config.settings import ServiceSettings
-from service.access_store import AccessStore
 
 SECRET_FILE = "ui-secret.key"
 SECRET_BYTES = 32

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from application.access import MIN_KEY_CHARS, authenticate, parse_keys
+from application.access_store import AccessStore
 from application.audit import AuditLog
 from application.client import client_address
 from facesearch.cli import main
-from service.access_store import AccessStore
 from tests.helpers import client_of, serving
 
 ADMIN = "guess-admin-key-00001"

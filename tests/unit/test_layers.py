@@ -19,6 +19,7 @@ FORBIDDEN = {
     "indexer": {"application", "service", "facesearch"},
     "application": {"service", "facesearch", "flask", "werkzeug", "gunicorn"},
     "service": {"facesearch"},
+    "facesearch": {"indexer"},  # the command line is an adapter over the application
 }
 
 
@@ -56,3 +57,9 @@ def test_only_the_model_seam_imports_the_model_libraries():
             for name in imported_packages(path) & set(MODEL_LIBRARIES):
                 found[name].add(str(path.relative_to(ROOT)))
     assert found == MODEL_LIBRARIES
+
+
+def test_the_command_line_reaches_the_http_adapter_only_to_serve():
+    importers = {str(path.relative_to(ROOT)) for path in sorted((ROOT / "facesearch").rglob("*.py"))
+                 if "service" in imported_packages(path)}
+    assert importers == {"facesearch/cli/serving.py"}

@@ -99,16 +99,16 @@ def test_watch_runs_until_max_runs(fake_model, runner, data_dir: Path, photos: P
 
 
 def test_watch_ends_cleanly_on_sigterm_after_the_run(fake_model, runner, data_dir: Path, photos: Path, monkeypatch):
-    import indexer.indexing
+    import application.indexing
 
-    index_paths = indexer.indexing.index_paths
+    index_paths = application.indexing.index_paths
 
     def index_then_sigterm(*args, **kwargs):
         report = index_paths(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)  # arrives during the run: it finishes, no other starts
         return report
 
-    monkeypatch.setattr(indexer.indexing, "index_paths", index_then_sigterm)
+    monkeypatch.setattr(application.indexing, "index_paths", index_then_sigterm)
     result = runner.invoke(main, watch_args(data_dir, photos, "--interval", "1h"))
     assert result.exit_code == 0, result.output
     assert len(run_lines(result.stderr)) == 1 and "SIGTERM: stopping" in result.stderr
@@ -126,16 +126,16 @@ def test_a_failed_run_is_reported_and_the_schedule_goes_on(fake_model, runner, d
 def test_a_vanished_folder_is_a_failed_run_not_a_removal(
     fake_model, runner, data_dir: Path, photos: Path, monkeypatch
 ):
-    import indexer.indexing
+    import application.indexing
 
-    index_paths = indexer.indexing.index_paths
+    index_paths = application.indexing.index_paths
 
     def index_then_unmount(*args, **kwargs):
         report = index_paths(*args, **kwargs)
         photos.rename(photos.with_name("elsewhere"))
         return report
 
-    monkeypatch.setattr(indexer.indexing, "index_paths", index_then_unmount)
+    monkeypatch.setattr(application.indexing, "index_paths", index_then_unmount)
     result = runner.invoke(main, watch_args(data_dir, photos, "--interval", "0.01", "--max-runs", "2", "--json"))
     assert result.exit_code == 0, result.output
     first, second = [json.loads(line) for line in result.stdout.splitlines()]
