@@ -27,8 +27,8 @@ from application.schemas import (
 )
 from config.settings import ClusteringSettings
 from indexer.clustering import ClusterParams, cluster_faces, cost_curve
+from indexer.people.annotations import AnnotationsDB, NoClusteringError, RunInfo, StoredRun
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, NoClusteringError, RunInfo, StoredRun
 
 MAX_COST_POINTS = 50
 # Bound on one cost curve's work: faces x centres summed over its k values

@@ -15,8 +15,8 @@ from application.recall import faces_within
 from config.settings import Settings
 from indexer.erasure import ErasureReport, erase_faces, preview_erasure
 from indexer.model import EMBEDDING_DIM
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB
 
 
 @dataclass

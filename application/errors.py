@@ -11,8 +11,7 @@ from enum import StrEnum
 
 from indexer.distributed import DistributedError
 from indexer.images import ImageError
-from indexer.store import StoreError
-from indexer.store.annotations import (
+from indexer.people.annotations import (
     ClusterNotFoundError,
     InvalidNameError,
     MergeError,
@@ -21,6 +20,7 @@ from indexer.store.annotations import (
     NothingToUndoError,
     PersonNotFoundError,
 )
+from indexer.store import StoreError
 from indexer.store.generations import IndexBusyError
 
 

@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from application.integrity import IntegrityReport, check_data_dir
 from config.settings import Settings
 from indexer.distributed import DistributedError
 from indexer.indexing import IndexReport, detection_from_signature, index_paths, repair_index
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FaceStore, StoreError, open_published
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import current_name
-from indexer.store.integrity import IntegrityReport, check_data_dir
 from indexer.store.metadata import utc_now
 from indexer.watch import parse_interval, stop_on_signals, watch
 

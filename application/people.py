@@ -28,16 +28,16 @@ from application.schemas import (
 )
 from application.searching import box_model
 from config.settings import RecognitionSettings
-from indexer.carry_over import carry_over, place_of
-from indexer.recognition import recognise_index
+from indexer.people.annotations import AnnotationsDB, Correction, Merge, NameTakenError, Person, Places, UndoReport
+from indexer.people.attribution import PersonFace as AttributedFace
+from indexer.people.carry_over import carry_over, place_of
+from indexer.people.recognition import recognise_index
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB, Correction, Merge, NameTakenError, Person, Places, UndoReport
-from indexer.store.attribution import PersonFace as AttributedFace
 from indexer.store.generations import IndexBusyError, IndexLock
 
 
 def check_faces(store: FaceStore, face_ids: list[int]) -> Places:
-    """Where each face is (``indexer.carry_over``), by id; ``FacesNotFound``
+    """Where each face is (``indexer.people.carry_over``), by id; ``FacesNotFound``
     naming the ids not in the index."""
     ids = sorted(set(int(i) for i in face_ids))
     known = store.faces(ids)
@@ -203,7 +203,7 @@ def _distances(store: FaceStore, faces: list[AttributedFace], confirmed: np.ndar
 
 def recognise(data_dir: Path, store: FaceStore, annotations: AnnotationsDB, settings: RecognitionSettings,
               *, everything: bool = False) -> RecogniseResponse:
-    """Recognition now (``indexer.recognition``) over ``store``, the
+    """Recognition now (``indexer.people.recognition``) over ``store``, the
     published index, after what is left of faces gone from it is dropped
     (``carry_over``), under the index lock (``IndexBusyError`` while a
     reindex runs: it recognises at its end)."""

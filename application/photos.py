@@ -34,9 +34,9 @@ from application.schemas import PhotoFaceModel, PhotoResponse
 from application.searching import box_model, person_fields
 from indexer.hashing import content_hash, hash_stream
 from indexer.images import ImageError, preview_jpeg, rgb_jpeg
+from indexer.people.annotations import AnnotationsDB
 from indexer.safe_open import NotRegularFile, open_regular
 from indexer.store import FaceStore, PhotoRecord
-from indexer.store.annotations import AnnotationsDB
 from indexer.video import VideoError, open_video
 
 # Videos whose content hash this process has checked: (dev, inode, size,

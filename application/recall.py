@@ -12,8 +12,8 @@ from application.errors import InvalidRequest, TooManyHits
 from application.schemas import RecallMatch, RecallParams, RecallResponse, RecallSource
 from application.searching import PeopleLookup, box_model, person_fields
 from config.settings import Settings
+from indexer.people.attribution import Attribution
 from indexer.store import FaceFilter, FaceStore
-from indexer.store.attribution import Attribution
 from indexer.store.metadata import FaceRecord
 
 # ``path_prefix`` (a camera's folder), ``time_from``/``time_to`` (POSIX

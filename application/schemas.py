@@ -11,8 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic.json_schema import JsonDict
 
 from indexer.model import EMBEDDING_DIM
-from indexer.store.annotations import MAX_NAME_LENGTH
-from indexer.store.corrections import unsafe_character
+from indexer.people.annotations import MAX_NAME_LENGTH
+from indexer.people.corrections import unsafe_character
 
 
 def setting_limit(name: str) -> JsonDict:

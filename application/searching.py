@@ -15,8 +15,8 @@ from config.settings import DetectionSettings, SearchSettings, ServiceSettings
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ScaledPhoto, decode_within
 from indexer.model import Box
+from indexer.people.attribution import Attribution
 from indexer.store import FaceStore
-from indexer.store.attribution import Attribution
 
 # face ids -> the person of each face that has one, with its source
 # (``AnnotationsDB.attributions``)

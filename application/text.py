@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from indexer.store.corrections import TEXT_DIRECTION_CONTROLS
+from indexer.people.corrections import TEXT_DIRECTION_CONTROLS
 
 
 def printable(text: str) -> str:

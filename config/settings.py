@@ -459,7 +459,7 @@ class RecognitionSettings(BaseModel):
     """After each ``facesearch index`` run (and ``POST
     /api/v1/people/recognise``), new faces confidently near a named person's
     confirmed faces are attributed to that person ("suggested"; a suggestion
-    can be confirmed or rejected like any face; ``indexer.recognition``).
+    can be confirmed or rejected like any face; ``indexer.people.recognition``).
     Every distance is Euclidean, to the person's confirmed faces. A face is
     suggested to the person P with its nearest confirmed face when that face
     is within close_distance and anyone else's nearest confirmed face is at

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from config.settings import DetectionSettings, Settings
 from indexer.hashing import file_hash
 from indexer.model import MODEL_NAME
+from indexer.people.annotations import highest_annotated_face
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
 from indexer.store.ann import AnnPlan
@@ -56,7 +57,7 @@ class IndexReport:
     # The generation's approximate index for top-k searches (factory, faces,
     # trained_faces: the size its lists were trained at), None: exact search.
     approximate_index: dict | None = None
-    # What recognition of named people did after the run (indexer.recognition:
+    # What recognition of named people did after the run (indexer.people.recognition:
     # evaluated, suggested, ...), None when it had nothing to do, {"error": ...}
     # when it failed (the index was published all the same).
     recognition: dict | None = None
@@ -221,7 +222,8 @@ def index_paths(
                 _recognise(data_dir, settings, report, only_if_needed=True)
                 _finish(data_dir, report, started, started_at, current_name(data_dir), published=False, base=base)
                 return report
-        wip = generations.begin(data_dir, full=full, key=key)
+        wip = generations.begin(data_dir, full=full, key=key,
+                                reserved_face_id=highest_annotated_face(data_dir) if full else 0)
         store = open_store(wip.path, settings, repair=True)
         try:
             if wip.resumed or plan is None:
@@ -243,14 +245,14 @@ def index_paths(
 
 def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_if_needed: bool = False) -> None:
     """After a run, under its lock: faces re-encoded with new ids keep their
-    people (``indexer.carry_over``), then the new faces of the published
-    index are attributed to named people (``indexer.recognition``).
+    people (``indexer.people.carry_over``), then the new faces of the published
+    index are attributed to named people (``indexer.people.recognition``).
     ``only_if_needed``: after a run that published nothing, only when a
     correction asked for recognition. A failure is logged and reported; the
     published index stands."""
-    from indexer.carry_over import carry_over
-    from indexer.recognition import recognise_index
-    from indexer.store.annotations import AnnotationsDB
+    from indexer.people.annotations import AnnotationsDB
+    from indexer.people.carry_over import carry_over
+    from indexer.people.recognition import recognise_index
 
     try:
         annotations = AnnotationsDB.open(data_dir)

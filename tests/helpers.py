@@ -25,7 +25,7 @@ from PIL import Image
 
 from config.settings import load_settings
 from indexer.model import EMBEDDING_DIM, Box
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from indexer.store.checksums import FILES_KEY, SELF_KEY
 from service import create_app
 

@@ -48,14 +48,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from indexer.store.annotations import ANNOTATIONS_FILE, AnnotationsDB
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
 from indexer.store.base import StoreError
 from indexer.store.checksums import require_intact, seal_manifest
 from indexer.store.file_modes import DIR_MODE, FILE_MODE, copy_private, private_dir
 from indexer.store.metadata import MetadataDB
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE
-from indexer.store.sqlite_db import NewerDatabaseError
 from indexer.store.verified_record import VerifiedRecord
 
 log = logging.getLogger(__name__)
@@ -135,7 +133,8 @@ def resumable(data_dir: Path, *, full: bool, key: dict) -> bool:
     return generations.is_dir() and any(_wip_info(w) == wanted for w in generations.glob("*" + WIP_SUFFIX))
 
 
-def begin(data_dir: Path, *, full: bool, key: dict, rebuilds: frozenset[str] = frozenset()) -> WorkInProgress:
+def begin(data_dir: Path, *, full: bool, key: dict, rebuilds: frozenset[str] = frozenset(),
+          reserved_face_id: int = 0) -> WorkInProgress:
     """The next generation to build, as a copy of the published one (empty
     with ``full``, which copies nothing and so works on a damaged index).
     The published generation is verified against its checksums first
@@ -164,7 +163,7 @@ def begin(data_dir: Path, *, full: bool, key: dict, rebuilds: frozenset[str] = f
     try:
         if source is not None:
             if full:
-                _continue_ids(data_dir, wip)
+                _continue_ids(data_dir, wip, reserved_face_id)
             else:
                 _copy_store(source, wip, skip=damaged)
         atomic_write_bytes(wip / WIP_INFO, json.dumps(wanted, sort_keys=True).encode())
@@ -226,21 +225,22 @@ def _copy_store(source: Path, target: Path, skip: frozenset[str] = frozenset()) 
             db.close()
 
 
-def _continue_ids(data_dir: Path, target: Path) -> None:
+def _continue_ids(data_dir: Path, target: Path, reserved_face_id: int) -> None:
     """Start an empty store whose ids continue from every id used before: a
     face id is never given to another face, even by ``--full`` (names and
     stored clusterings refer to faces by id). The sequences are read from
     every generation still on disk (the published one may be the damaged
-    one ``--full`` is rebuilding) and the highest face id the annotations
-    refer to. The record of erased faces is carried over."""
+    one ``--full`` is rebuilding), and ``reserved_face_id``: the highest
+    face id something outside the store refers to (the annotations: the
+    caller reads it, ``indexer.people.annotations.highest_annotated_face``).
+    The record of erased faces is carried over."""
     highest: dict[str, int] = {}
     sources = [current_dir(data_dir)] + sorted((data_dir / GENERATIONS_DIR).glob("g??????"))
     for source in sources:
         for name, seq in (_read_metadata(source, MetadataDB.id_sequences) or {}).items():
             highest[name] = max(highest.get(name, 0), seq)
-    annotated = _highest_annotated_face(data_dir)
-    if annotated:
-        highest["faces"] = max(highest.get("faces", 0), annotated)
+    if reserved_face_id:
+        highest["faces"] = max(highest.get("faces", 0), reserved_face_id)
     # Erased faces stay erased through a rebuild.
     erasures = _read_metadata(sources[0], MetadataDB.erasure_rows) or []
     fresh = MetadataDB(target / DB_FILE)
@@ -267,25 +267,6 @@ def _read_metadata(generation: Path | None, read: Callable[[MetadataDB], T]) -> 
     except sqlite3.DatabaseError as exc:
         log.warning("cannot read %s (%s)", generation / DB_FILE, exc)
         return None
-
-
-def _highest_annotated_face(data_dir: Path) -> int:
-    """``AnnotationsDB.highest_face_id`` of the data directory: 0 without
-    annotations, or with damaged ones (logged: ``facesearch verify`` names
-    them)."""
-    if not (data_dir / ANNOTATIONS_FILE).is_file():
-        return 0
-    try:
-        annotations = AnnotationsDB.open(data_dir)
-        try:
-            return annotations.highest_face_id()
-        finally:
-            annotations.close()
-    except NewerDatabaseError:
-        raise
-    except (StoreError, sqlite3.DatabaseError) as exc:
-        log.warning("cannot read %s (%s)", data_dir / ANNOTATIONS_FILE, exc)
-        return 0
 
 
 def _fsync_file(path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from application.access_store import AccessStore
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from tests.helpers import client_of, csrf_token_of, serving
 
 ADMIN_A, ADMIN_A2, READER = "admin-key-A-000000001", "admin-key-A2-00000002", "read-key-R-0000000003"

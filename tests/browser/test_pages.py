@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from tests.browser.conftest import check_accessibility
 from tests.helpers import DATA, lfw_photo
 

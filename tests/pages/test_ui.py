@@ -15,7 +15,7 @@ from PIL import Image
 from application.audit import AuditLog
 from config.settings import load_settings
 from indexer.indexing import index_paths
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from tests.helpers import client_of, csrf_token_of, lfw_photo
 
 XSS = "<script>alert(1)</script>"

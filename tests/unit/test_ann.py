@@ -16,9 +16,9 @@ import pytest
 from config.settings import IndexSettings, load_settings
 from indexer.erasure import erase_faces
 from indexer.indexing import index_paths
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import EmbeddedStore
 from indexer.store.ann import ANN_FILE, AnnIndex, AnnPlan, refresh
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import current_dir
 from indexer.store.vectors import FlatL2Index
 from service import create_app

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.store import StoreError
-from indexer.store.annotations import (
+from indexer.people.annotations import (
     KEEP_RUNS,
     AnnotationsDB,
     ClusterNotFoundError,
@@ -16,6 +15,7 @@ from indexer.store.annotations import (
     NoClusteringError,
     PersonNotFoundError,
 )
+from indexer.store import StoreError
 from tests.helpers import store_run
 
 

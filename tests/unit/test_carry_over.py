@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from config.settings import load_settings
 from indexer.indexing import index_paths
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from service import create_app
 from tests.helpers import face_of, person_faces, sources, write_coded_photo
 

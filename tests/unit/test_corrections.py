@@ -5,7 +5,7 @@ made by hand (``store`` from test_annotations)."""
 
 import pytest
 
-from indexer.store.annotations import (
+from indexer.people.annotations import (
     AnnotationsDB,
     MergeError,
     NameTakenError,

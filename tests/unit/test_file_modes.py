@@ -13,7 +13,7 @@ import pytest
 
 from indexer.erasure import erase_faces
 from indexer.indexing import index_paths, repair_index
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 from tests.helpers import lfw_photo, serving
 
 FACESEARCH = str(Path(sys.executable).with_name("facesearch"))

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from indexer.indexing import detection_signature, index_paths
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import generations
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.generations import (
     CURRENT_FILE,
     GENERATIONS_DIR,

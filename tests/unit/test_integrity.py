@@ -105,7 +105,7 @@ def test_a_changed_stat_is_hashed_again_and_verify_finds_what_no_stat_shows(inde
 @pytest.mark.slow
 def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(indexed: Path, settings, photos):
     from indexer.erasure import erase_faces
-    from indexer.store.annotations import AnnotationsDB
+    from indexer.people.annotations import AnnotationsDB
 
     xor_bytes(current_dir(indexed) / "faces.faiss", 2000, 6000)  # loads fine, 9 faces' vectors garbage
 

@@ -63,3 +63,24 @@ def test_the_command_line_reaches_the_http_adapter_only_to_serve():
     importers = {str(path.relative_to(ROOT)) for path in sorted((ROOT / "facesearch").rglob("*.py"))
                  if "service" in imported_packages(path)}
     assert importers == {"facesearch/cli/serving.py"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The full names of the modules ``path`` imports from."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_stores_are_below_the_people_rules():
+    """indexer.store (the index's files) knows nothing of people; the
+    people rules (indexer.people) use the store."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.startswith("indexer.people"))
+        for path in sorted((ROOT / "indexer" / "store").rglob("*.py"))
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

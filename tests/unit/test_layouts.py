@@ -20,8 +20,8 @@ from application.access_store import LAYOUT as ACCESS
 from application.access_store import AccessStore
 from indexer.indexing import index_paths
 from indexer.model import Box
-from indexer.store.annotations import ANNOTATIONS_FILE, AnnotationsDB
-from indexer.store.annotations import LAYOUT as ANNOTATIONS
+from indexer.people.annotations import ANNOTATIONS_FILE, AnnotationsDB
+from indexer.people.annotations import LAYOUT as ANNOTATIONS
 from indexer.store.checksums import seal_manifest, verify_generation
 from indexer.store.generations import GENERATIONS_DIR, current_dir
 from indexer.store.metadata import ADDED_COLUMNS, FaceTime, FileRecord, MetadataDB

@@ -12,8 +12,8 @@ import pytest
 
 from config.settings import RecognitionSettings, load_settings
 from indexer.indexing import index_paths
-from indexer.recognition import suggest
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
+from indexer.people.recognition import suggest
 from service import create_app
 from tests.helpers import (
     DATA,

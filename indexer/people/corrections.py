@@ -1,5 +1,5 @@
 """Corrections of people in the annotations database: the write side
-(``indexer.store.attribution`` reads). Create a person from faces, assign
+(``indexer.people.attribution`` reads). Create a person from faces, assign
 (move) faces, reject faces ("not this person"), merge people and undo a
 merge.
 
@@ -22,7 +22,7 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 
-from indexer.store.attribution import chunks
+from indexer.people.attribution import chunks
 from indexer.store.metadata import utc_now
 from indexer.store.sqlite_db import inserted_id
 

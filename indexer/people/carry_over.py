@@ -17,8 +17,8 @@ corrections go with it (it is a new photo), as before.
 from __future__ import annotations
 
 from indexer.model import Box
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB
 from indexer.tracks import iou
 
 SAME_PLACE_IOU = 0.5

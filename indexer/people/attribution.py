@@ -1,5 +1,5 @@
 """Who each face is, read from the annotations database: the read side of
-people and their corrections (``indexer.store.corrections`` writes).
+people and their corrections (``indexer.people.corrections`` writes).
 
 A face's person comes from one of three sources, in this order of
 precedence:
@@ -9,7 +9,7 @@ precedence:
 - ``cluster``: the face is a member of a cluster of the last clustering run
   that is mapped to a named person (``cluster_people``), and has not been
   rejected for that person;
-- ``suggested``: recognised automatically (``indexer.recognition``), near
+- ``suggested``: recognised automatically (``indexer.people.recognition``), near
   the person's confirmed faces: a row of ``suggestions``.
 
 A rejection ("not this person", ``rejections``) keeps a face from a person's

@@ -20,6 +20,7 @@ write in one ``BEGIN IMMEDIATE`` transaction.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -31,10 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from indexer.store import attribution, corrections
-from indexer.store.attribution import Attribution, PersonFace, chunks
-from indexer.store.base import StoreError
-from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
+from indexer.people import attribution, corrections
+from indexer.people.attribution import Attribution, PersonFace, chunks
+from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
     MAX_NAME_LENGTH,
     InvalidNameError,
     MergeError,
@@ -44,9 +44,12 @@ from indexer.store.corrections import (  # noqa: F401  (re-exported: the errors 
     UndoReport,
     clean_name,
 )
+from indexer.store.base import StoreError
 from indexer.store.file_modes import create_private_file, private_dir
 from indexer.store.metadata import utc_now
-from indexer.store.sqlite_db import Layout, Step, adopt, inserted_id, migrate
+from indexer.store.sqlite_db import Layout, NewerDatabaseError, Step, adopt, inserted_id, migrate
+
+log = logging.getLogger(__name__)
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
 # face id -> (content hash of its file, (top, right, bottom, left), seconds into a video or None)
@@ -91,7 +94,7 @@ CREATE TABLE IF NOT EXISTS cluster_people (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cluster_people_person ON cluster_people(person_id);
 CREATE INDEX IF NOT EXISTS cluster_faces_cluster ON cluster_faces(run_id, cluster);
--- Corrections (indexer/store/corrections.py). Every change people make is a
+-- Corrections (indexer/people/corrections.py). Every change people make is a
 -- row of `corrections`; the rows it wrote carry its id as `rev`, so an undo
 -- can tell whether anything touched them since.
 CREATE TABLE IF NOT EXISTS corrections (
@@ -110,7 +113,7 @@ CREATE TABLE IF NOT EXISTS rejections (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rejections_person ON rejections(person_id);
 CREATE TABLE IF NOT EXISTS suggestions (
-    face_id   INTEGER PRIMARY KEY,           -- recognised automatically (indexer/recognition.py)
+    face_id   INTEGER PRIMARY KEY,           -- recognised automatically (indexer/people/recognition.py)
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     distance  REAL NOT NULL                  -- Euclidean, to the person's nearest confirmed face
 );
@@ -139,7 +142,7 @@ CREATE TABLE IF NOT EXISTS merge_moves (
     run_id      INTEGER NOT NULL DEFAULT 0,  -- for `cluster`: its run
     PRIMARY KEY (merge_id, kind, run_id, item)
 ) WITHOUT ROWID;
--- Where each face that people corrected is (indexer/carry_over.py): the
+-- Where each face that people corrected is (indexer/people/carry_over.py): the
 -- file's content hash and the box, never the face, so that a face given a
 -- new id by re-encoding the same file (index --full) keeps its people.
 CREATE TABLE IF NOT EXISTS face_places (
@@ -703,7 +706,7 @@ class AnnotationsDB:
     # -- recognition ---------------------------------------------------------
 
     def recognition_input(self) -> RecognitionInput:
-        """What ``indexer.recognition`` needs, from one snapshot."""
+        """What ``indexer.people.recognition`` needs, from one snapshot."""
         with self._read() as conn:
             row = conn.execute("SELECT value FROM recognition_state WHERE key = 'face_watermark'").fetchone()
             dirty = dict(conn.execute("SELECT person_id, rev FROM recognition_dirty").fetchall())
@@ -856,3 +859,23 @@ class AnnotationsDB:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def highest_annotated_face(data_dir: Path) -> int:
+    """``AnnotationsDB.highest_face_id`` of the data directory (what a
+    ``--full`` rebuild must not give to another face): 0 without
+    annotations, or with damaged ones (logged: ``facesearch verify`` names
+    them); a file of a newer facesearch is refused."""
+    if not (Path(data_dir) / ANNOTATIONS_FILE).is_file():
+        return 0
+    try:
+        annotations = AnnotationsDB.open(data_dir)
+        try:
+            return annotations.highest_face_id()
+        finally:
+            annotations.close()
+    except NewerDatabaseError:
+        raise
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        log.warning("cannot read %s (%s)", Path(data_dir) / ANNOTATIONS_FILE, exc)
+        return 0

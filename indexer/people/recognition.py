@@ -44,8 +44,8 @@ import faiss
 import numpy as np
 
 from config.settings import RecognitionSettings
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FaceStore
-from indexer.store.annotations import AnnotationsDB
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def recognise_index(
     and, for the people whose confirmed faces changed, the faces near those
     (see the module docstring). ``everything``: every face near any
     confirmed face, as if every person had changed. Call
-    ``indexer.carry_over.carry_over`` first: it drops what is left of faces
+    ``indexer.people.carry_over.carry_over`` first: it drops what is left of faces
     gone from the index."""
     started = time.perf_counter()
     report = RecognitionReport()

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from indexer.store.annotations import ANNOTATIONS_FILE
+from indexer.people.annotations import ANNOTATIONS_FILE
 from indexer.store.base import StoreError
 from indexer.store.checksums import fix_hint, verify_generation
 from indexer.store.generations import current_dir, current_name
