@@ -44,8 +44,8 @@ from benchmarks.synthetic import FaceModel
 from config.settings import Settings, load_settings
 from indexer.erasure import erase_faces
 from indexer.model import MODEL_NAME, Box
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FileRecord, after_publish, generations, open_published, open_store
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.backends import connection_held
 
 FACES_PER_PHOTO = 10

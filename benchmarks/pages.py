@@ -30,8 +30,8 @@ from PIL import Image
 from benchmarks.common import percentile_ms, print_table, write_results
 from config.settings import load_settings
 from indexer.model import Box
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import EmbeddedStore, FileRecord
-from indexer.store.annotations import AnnotationsDB
 from service import create_app
 
 

@@ -1,4 +1,4 @@
-"""Recognition of new faces of named people (``indexer.recognition``):
+"""Recognition of new faces of named people (``indexer.people.recognition``):
 quality on LFW DevTrain against the plain rule, side by side, and its cost.
 
 1. **Quality**, the issue's scenario: the 10 people with the most photos
@@ -51,9 +51,9 @@ from benchmarks.identification import Labelled, add_index_arguments, indexed_lfw
 from benchmarks.synthetic import FaceModel
 from config.settings import RecognitionSettings
 from indexer.model import Box
-from indexer.recognition import Suggestions, recognise_index, suggest
+from indexer.people.annotations import AnnotationsDB
+from indexer.people.recognition import Suggestions, recognise_index, suggest
 from indexer.store import EmbeddedStore, FileRecord
-from indexer.store.annotations import AnnotationsDB
 
 SHARES = (0.05, 0.2, 0.5)
 FAMILY = 10

@@ -43,12 +43,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from application.integrity import check_data_dir
 from benchmarks.common import now, print_table, write_results
 from indexer.model import MODEL_NAME, Box
 from indexer.store import EmbeddedStore, FileRecord, generations, open_published
 from indexer.store.checksums import verify_generation
 from indexer.store.generations import current_dir
-from indexer.store.integrity import check_data_dir
 from indexer.store.sqlite_db import quick_check
 from indexer.store.verified_record import RECORD_FILE
 

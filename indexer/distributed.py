@@ -9,7 +9,9 @@ Faults: a worker that dies mid-task has its tasks run again elsewhere by the
 scheduler; a file that has killed ``distributed.scheduler.allowed-failures``
 workers (the scheduler's setting, 3 by default) comes back as
 ``KilledWorker`` and is reported as an unreadable file, not retried for
-ever (its batch is first sent again file by file). A lost scheduler fails
+ever: its batch is first sent again file by file, each file alone among
+the suspects, so that a file that only ran beside the culprit is not
+blamed. A lost scheduler fails
 the run (``DistributedError``); the next run resumes from the last
 checkpoint, as after ``kill -9``. At most ``indexer.in_flight`` files are
 out at a time (back-pressure: results are written as they come, and the
@@ -135,9 +137,11 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
     about a millisecond: per photo, that would be a third of the work),
     yielding results as batches finish (any order), at most
     ``indexer.in_flight`` files out at a time. A batch that killed its
-    workers is sent again one file at a time, so that only the file that
-    does it is reported. ``workers_seen`` collects the addresses of the
-    workers that processed some."""
+    workers (``KilledWorker``: the scheduler gave up on it) is sent again
+    one file at a time, each alone among the suspects (``quarantine``), so
+    that only the file that does it is reported: a file whose task merely
+    ran beside the culprit when it killed the worker is not. ``workers_seen``
+    collects the addresses of the workers that processed some."""
     from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
@@ -151,20 +155,27 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
         run = uuid.uuid4().hex[:8]
         size = min(BATCH_FILES, max(1, in_flight // max(1, threads)))  # a small in_flight: still a task a thread
         waiting = batches(jobs, size, settings.indexer.video_extensions)
-        retry: list[list[tuple[str, int, int, str | None]]] = []  # single files of batches that killed workers
+        # The files of batches that killed workers, each to be sent alone,
+        # and the one of them out now (at most one: in quarantine).
+        suspects: list[list[tuple[str, int, int, str | None]]] = []
+        quarantine: set[str] = set()
         futures = as_completed(loop=client.loop)
         out: dict[str, list] = {}
         numbers = iter(range(10**12))
 
-        def submit(batch: list) -> None:
+        def submit(batch: list, *, suspect: bool = False) -> None:
             future = client.submit(process_remote, settings_json, batch, settings.indexer.path_map,
                                    key=f"facesearch-{run}-{next(numbers)}", pure=False)
             out[future.key] = batch
             futures.add(future)
+            if suspect:
+                quarantine.add(future.key)
 
         def fill() -> None:
+            if suspects and not quarantine:
+                submit(suspects.pop(), suspect=True)
             while sum(len(b) for b in out.values()) < in_flight:
-                batch = retry.pop() if retry else next(waiting, None)
+                batch = next(waiting, None)
                 if batch is None:
                     return
                 submit(batch)
@@ -176,12 +187,12 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
                 worker, results = future.result()
                 workers_seen.add(worker)
             except KilledWorker:
-                if len(batch) > 1:
-                    retry.extend([job] for job in batch)
-                    results = []
-                else:
+                if future.key in quarantine:  # alone among the suspects: this file does it
                     results = [_failed(batch[0], "processing it stopped the Dask workers that tried "
                                                  "(killed or crashed)")]
+                else:
+                    suspects.extend([job] for job in batch)
+                    results = []
             except (FutureCancelledError, OSError, TimeoutError) as exc:
                 raise DistributedError(
                     f"lost the Dask scheduler at {address} ({type(exc).__name__}: {exc}); nothing is lost: "
@@ -190,6 +201,7 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
             except Exception as exc:  # the task itself failed on the worker (not a bad file: those are results)
                 results = [_failed(job, f"the Dask worker failed on it ({type(exc).__name__}: {exc})")
                            for job in batch]
+            quarantine.discard(future.key)
             future.release()
             fill()
             yield from results

@@ -33,8 +33,8 @@ from pathlib import Path
 from uuid import uuid4
 
 from config.settings import Settings
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import FaceStore, after_publish, generations, open_store
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.backends import connection_held
 from indexer.store.file_modes import tighten
 from indexer.store.generations import IndexLock, current_dir

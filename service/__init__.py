@@ -8,7 +8,7 @@ from flask.json.provider import DefaultJSONProvider
 from threadpoolctl import threadpool_limits
 
 from config.settings import Settings, load_settings
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -15,7 +15,7 @@ from application.client import client_address
 from application.index_handle import IndexHandle, ServedIndex
 from application.photo_slots import PhotoSlots
 from config.settings import DetectionSettings, Settings
-from indexer.store.annotations import AnnotationsDB
+from indexer.people.annotations import AnnotationsDB
 
 
 @dataclass

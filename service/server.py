@@ -20,8 +20,8 @@ from gunicorn.app.base import BaseApplication
 
 from application.access_store import AccessStore
 from config.settings import Settings
+from indexer.people.annotations import AnnotationsDB
 from indexer.store import open_published
-from indexer.store.annotations import AnnotationsDB
 from indexer.store.file_modes import tighten
 from service.ui.security import session_secret
 

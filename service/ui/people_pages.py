@@ -18,7 +18,7 @@ from application.errors import FacesNotFound
 from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from application.timeline import timeline
 from indexer.erasure import erase_faces
-from indexer.store.annotations import (
+from indexer.people.annotations import (
     ClusterNotFoundError,
     MergeError,
     NameTakenError,
