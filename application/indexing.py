@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from application.integrity import IntegrityReport, check_data_dir
-from config.settings import Settings
+from config.settings import DetectionSettings, Settings
 from indexer.distributed import DistributedError
 from indexer.indexing import IndexReport, detection_from_signature, index_paths, repair_index
 from indexer.people.annotations import AnnotationsDB
@@ -39,7 +39,7 @@ class OpenIndex:
     generation: str | None
 
     @property
-    def detection(self):
+    def detection(self) -> DetectionSettings | None:
         """The detection settings the index was built with (None: unknown)."""
         return detection_from_signature(self.store.manifest.get("detection"))
 

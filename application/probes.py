@@ -27,14 +27,23 @@ def probes_of_photos(photos: Sequence[tuple[str, bytes]], settings: Settings,
     probes = []
     for number, (name, data) in enumerate(photos, start=1):
         try:
-            photo = decode_query(data, settings.service, detection)
+            probes.append(probe_of_photo(data, settings, detection))
         except ImageError as exc:
             raise ImageError(f"probe {number}: {exc}", code=exc.code) from None
-        faces = find_faces(photo.rgb, detection, max_faces=1)  # only the largest face is a probe
-        if not faces:
-            raise NoFaceFound(f"probe {number} ({(name or 'upload')[:100]}) shows no face")
-        probes.append(faces[0].embedding)
+        except NoFaceFound:
+            raise NoFaceFound(f"probe {number} ({(name or 'upload')[:100]}) shows no face") from None
     return np.stack(probes).astype(np.float32) if probes else np.zeros((0, EMBEDDING_DIM), np.float32)
+
+
+def probe_of_photo(data: bytes, settings: Settings, detection: DetectionSettings) -> np.ndarray:
+    """The largest face of one photo, (128,) float32: ``ImageError`` for a
+    photo that cannot be used, ``NoFaceFound`` for one with no face (the
+    caller names the photo in its message)."""
+    photo = decode_query(data, settings.service, detection)
+    faces = find_faces(photo.rgb, detection, max_faces=1)  # only the largest face is a probe
+    if not faces:
+        raise NoFaceFound("no face")
+    return faces[0].embedding
 
 
 def probes_of_embeddings(embeddings: Sequence[Sequence[float]], settings: Settings) -> np.ndarray:

@@ -66,14 +66,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 api = Api(bp)
 log = logging.getLogger(__name__)
 
-IMAGE_ERROR_STATUS = {
-    "empty_image": 400,
-    "invalid_image": 400,
-    "unsupported_image_format": 415,
-    "image_too_large": 413,
-}
-
-
 def ok(model: BaseModel) -> Response:
     """Serialise a response model (pydantic's own JSON encoder, in Rust)."""
     return Response(model.model_dump_json(), mimetype="application/json")

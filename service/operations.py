@@ -85,12 +85,14 @@ class Operation:
         return tuple(sorted(statuses))
 
 
-# Every operation, in the order the views declare them.
+# Every operation, in the order the views declare them, and by endpoint
+# (looked up at every request).
 OPERATIONS: list[Operation] = []
+_BY_ENDPOINT: dict[str, Operation] = {}
 
 
 def operation_of(endpoint: str | None) -> Operation | None:
-    return next((op for op in OPERATIONS if op.endpoint == endpoint), None)
+    return _BY_ENDPOINT.get(endpoint) if endpoint is not None else None
 
 
 class Api:
@@ -125,6 +127,7 @@ class Api:
             if operation_of(op.endpoint) is not None or any(o.operation_id == op.operation_id for o in OPERATIONS):
                 raise ValueError(f"operation {op.operation_id} ({op.endpoint}) is declared twice")
             OPERATIONS.append(op)
+            _BY_ENDPOINT[op.endpoint] = op
             self.blueprint.add_url_rule(rule, endpoint=name, view_func=view, methods=[method])
             return view
 

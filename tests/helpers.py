@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -296,3 +297,16 @@ def store_run(db: AnnotationsDB, face_ids, clusters, nearest=None, distances=Non
     k = int(clusters.max()) + 1 if k is None else k
     return db.store_run(method="kmeans", k=k, params={"k": k}, duration_s=0.5, face_ids=np.asarray(face_ids),
                         clusters=clusters, nearest=nearest, distances=distances)
+
+
+def layout_version(path: Path) -> int:
+    """A SQLite file's ``PRAGMA user_version`` (``indexer.store.sqlite_db``)."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

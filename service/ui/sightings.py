@@ -16,11 +16,10 @@ import numpy as np
 from flask import request
 
 from application.audit import hash_embeddings
-from application.errors import TooManyHits
+from application.errors import NoFaceFound, TooManyHits
+from application.probes import probe_of_photo
 from application.recall import RecallFilters, merged_ranges, recall
-from application.searching import decode_query
 from application.timeline import timeline
-from indexer.faces import find_faces
 from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM
 from service.context import audited, served, state
@@ -78,14 +77,12 @@ def sightings_page():
     detection = st.query_detection or index.detection
     for upload in uploads:
         try:
-            photo = decode_query(upload.read(), st.settings.service, detection)
+            probes.append(probe_of_photo(upload.read(), st.settings, detection)[None])
         except ImageError as exc:
             status = 413 if exc.code == "image_too_large" else 400
             raise UiError(status, f"{upload.filename} cannot be searched: {exc}.") from None
-        faces = find_faces(photo.rgb, detection, max_faces=1)
-        if not faces:
-            raise UiError(422, f"No face was found in {upload.filename}.")
-        probes.append(faces[0].embedding[None])
+        except NoFaceFound:
+            raise UiError(422, f"No face was found in {upload.filename}.") from None
     if not probes:
         raise UiError(400, "Choose one or more photos of the person.")
     x = np.vstack(probes)[: st.settings.recall.max_probes]

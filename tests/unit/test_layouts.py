@@ -8,7 +8,6 @@ newer release is refused, untouched. The mechanism: test_sqlite_db."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from indexer.store.metadata import ADDED_COLUMNS, FaceTime, FileRecord, Metadata
 from indexer.store.metadata import LAYOUT as METADATA
 from indexer.store.sqlite_db import NewerDatabaseError
 from indexer.store.verified_record import VerifiedRecord
-from tests.helpers import published_store
+from tests.helpers import file_sha256, layout_version, published_store
 
 # -- metadata.sqlite3 -------------------------------------------------------
 
@@ -108,18 +107,6 @@ def shape(path: Path) -> dict[str, list[str]]:
         conn.close()
 
 
-def version(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture
 def new_metadata(tmp_path: Path) -> Path:
     MetadataDB(tmp_path / "new" / "metadata.sqlite3").close()
@@ -129,16 +116,16 @@ def new_metadata(tmp_path: Path) -> Path:
 def test_new_files_are_at_the_last_version(tmp_path: Path, new_metadata: Path):
     AnnotationsDB.open(tmp_path).close()
     AccessStore(tmp_path / ACCESS_FILE).sessions()
-    assert version(new_metadata) == METADATA.version == 1
-    assert version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 1
-    assert version(tmp_path / ACCESS_FILE) == ACCESS.version == 1
+    assert layout_version(new_metadata) == METADATA.version == 1
+    assert layout_version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 1
+    assert layout_version(tmp_path / ACCESS_FILE) == ACCESS.version == 1
 
 
 @pytest.mark.parametrize("layout", METADATA_LAYOUTS)
 def test_a_metadata_database_of_an_older_layout_is_read_as_it_is(tmp_path: Path, layout: str):
     path = old_metadata(tmp_path / "metadata.sqlite3", layout)
     add_old_face(path)
-    before = sha256(path)
+    before = file_sha256(path)
     db = MetadataDB(path, readonly=True)
     try:
         face = db.faces([1])[1]
@@ -150,7 +137,7 @@ def test_a_metadata_database_of_an_older_layout_is_read_as_it_is(tmp_path: Path,
         assert db.erasure_rows() == []
     finally:
         db.close()
-    assert sha256(path) == before and version(path) == 0
+    assert file_sha256(path) == before and layout_version(path) == 0
 
 
 @pytest.mark.parametrize("layout", METADATA_LAYOUTS)
@@ -169,7 +156,7 @@ def test_a_metadata_database_of_an_older_layout_is_brought_up_to_date(tmp_path: 
         db.commit()
     finally:
         db.close()
-    assert version(path) == METADATA.version
+    assert layout_version(path) == METADATA.version
     assert shape(path) == shape(new_metadata)
 
 
@@ -185,7 +172,7 @@ def test_a_published_generation_of_an_older_layout_is_served_unwritten_and_copie
     (old / "old.sqlite3").replace(db)  # the layout of the release that added generations, rows kept
     VerifiedRecord(data_dir).remember({f"{GENERATIONS_DIR}/{old.name}/{name}": hashed
                                        for name, hashed in seal_manifest(old).items()})
-    before = sha256(db)
+    before = file_sha256(db)
 
     store = published_store(data_dir)
     try:
@@ -195,20 +182,20 @@ def test_a_published_generation_of_an_older_layout_is_served_unwritten_and_copie
         assert {r.taken_at for r in records.values()} == {None}  # what the old layout did not record
     finally:
         store.close()
-    assert sha256(db) == before and version(db) == 0
+    assert file_sha256(db) == before and layout_version(db) == 0
     assert verify_generation(old, data_dir, full=True).ok
 
     (photos / "extra.jpg").write_bytes((photos / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes() + b"x")
     report = index_paths([photos], settings, progress=False)
     assert report.generation == "g000002" and report.images_indexed == 1
     new = current_dir(data_dir) / "metadata.sqlite3"
-    assert version(new) == METADATA.version and "kind" in shape(new)["files"]
+    assert layout_version(new) == METADATA.version and "kind" in shape(new)["files"]
     store = published_store(data_dir)
     try:
         assert set(ids) < set(store.face_ids().tolist())  # every face kept its id
     finally:
         store.close()
-    assert sha256(db) == before and verify_generation(old, data_dir, full=True).ok  # the previous one, kept
+    assert file_sha256(db) == before and verify_generation(old, data_dir, full=True).ok  # the previous one, kept
 
 
 # -- annotations.sqlite3 ------------------------------------------------------
@@ -286,7 +273,7 @@ def test_an_annotations_database_of_an_older_layout_is_brought_up_to_date(tmp_pa
     finally:
         db.close()
     AnnotationsDB.open(tmp_path / "new").close()
-    assert version(tmp_path / "old" / ANNOTATIONS_FILE) == ANNOTATIONS.version
+    assert layout_version(tmp_path / "old" / ANNOTATIONS_FILE) == ANNOTATIONS.version
     assert shape(tmp_path / "old" / ANNOTATIONS_FILE) == shape(tmp_path / "new" / ANNOTATIONS_FILE)
 
 
@@ -303,7 +290,7 @@ def test_an_access_database_made_before_versions_is_brought_up_to_date(tmp_path:
     assert access.sessions() == 1
     access.close()
     AccessStore(tmp_path / "new.sqlite3").sessions()
-    assert version(tmp_path / "old.sqlite3") == ACCESS.version
+    assert layout_version(tmp_path / "old.sqlite3") == ACCESS.version
     assert shape(tmp_path / "old.sqlite3") == shape(tmp_path / "new.sqlite3")
 
 
@@ -337,9 +324,9 @@ def test_a_database_of_a_newer_release_is_refused_untouched(tmp_path: Path, name
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {layout.version + 1}")
     conn.close()
-    before = sha256(path)
+    before = file_sha256(path)
     with pytest.raises(NewerDatabaseError, match=rf"{name} \({layout.name}\) has layout version {layout.version + 1}, "
                                                  rf"and this facesearch knows versions up to {layout.version}: "
                                                  "a newer facesearch wrote it"):
         opened(path)
-    assert sha256(path) == before and version(path) == layout.version + 1
+    assert file_sha256(path) == before and layout_version(path) == layout.version + 1

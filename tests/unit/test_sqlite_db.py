@@ -5,13 +5,13 @@ database from its older layouts: test_layouts."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from indexer.store.sqlite_db import Layout, NewerDatabaseError, Step, adopt, check_version, migrate, statements
+from tests.helpers import file_sha256, layout_version
 
 CREATED = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
 
@@ -30,18 +30,6 @@ LAYOUT = Layout("notes database", (
 
 def connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
-
-
-def version(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_new_file_gets_every_step_and_records_the_last(tmp_path: Path):
@@ -81,7 +69,7 @@ def test_a_failing_step_leaves_the_file_as_it_was(tmp_path: Path):
     conn = connect(path)
     migrate(conn, Layout("notes database", LAYOUT.steps[:1]), path)
     conn.execute("INSERT INTO notes (text) VALUES ('kept')")
-    before = sha256(path)
+    before = file_sha256(path)
 
     def fail(conn: sqlite3.Connection) -> None:
         raise RuntimeError("step 4 failed")
@@ -89,11 +77,11 @@ def test_a_failing_step_leaves_the_file_as_it_was(tmp_path: Path):
     broken = Layout("notes database", (*LAYOUT.steps, Step(4, fail)))
     with pytest.raises(RuntimeError, match="step 4 failed"):
         migrate(conn, broken, path)
-    assert not conn.in_transaction and version(path) == 1
+    assert not conn.in_transaction and layout_version(path) == 1
     assert [row[1] for row in conn.execute("PRAGMA table_info(notes)")] == ["id", "text", "pinned"]
     assert conn.execute("SELECT text FROM notes").fetchall() == [("kept",)]
     conn.close()
-    assert sha256(path) == before
+    assert file_sha256(path) == before
 
 
 def test_a_newer_file_is_refused_and_left_untouched(tmp_path: Path):
@@ -101,24 +89,24 @@ def test_a_newer_file_is_refused_and_left_untouched(tmp_path: Path):
     conn = connect(path)
     migrate(conn, LAYOUT, path)
     conn.execute("PRAGMA user_version = 4")
-    before = sha256(path)
+    before = file_sha256(path)
     for check in (migrate, check_version):
         with pytest.raises(NewerDatabaseError, match=r"\(notes database\) has layout version 4, and this "
                                                      r"facesearch knows versions up to 3: a newer facesearch wrote it"):
             check(conn, LAYOUT, path)
     assert not conn.in_transaction
     conn.close()
-    assert sha256(path) == before
+    assert file_sha256(path) == before
 
 
 def test_an_up_to_date_file_is_not_written(tmp_path: Path):
     path = tmp_path / "notes.sqlite3"
     migrate(connect(path), LAYOUT, path)
-    before = (sha256(path), path.stat().st_mtime_ns)
+    before = (file_sha256(path), path.stat().st_mtime_ns)
     reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     assert check_version(reader, LAYOUT, path) == 3
     assert migrate(connect(path), LAYOUT, path) == 3
-    assert (sha256(path), path.stat().st_mtime_ns) == before
+    assert (file_sha256(path), path.stat().st_mtime_ns) == before
 
 
 def test_a_second_process_waits_then_finds_nothing_to_do(tmp_path: Path):
