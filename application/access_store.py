@@ -140,7 +140,8 @@ class AccessStore:
     def sessions(self) -> int:
         """Sessions on record (expired ones included until next touched)."""
         with self._lock:
-            return self._db().execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+            count: int = self._db().execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+            return count
 
     # -- wrong keys ----------------------------------------------------------
 
@@ -151,7 +152,8 @@ class AccessStore:
                                      (address,)).fetchone()
         if row is None or row[0] <= now:
             return None
-        return row[0] - now
+        blocked_until: float = row[0]
+        return blocked_until - now
 
     def failed(self, address: str, now: float, *, limit: int) -> float | None:
         """Record a wrong key from ``address``; returns the seconds of the

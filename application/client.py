@@ -33,7 +33,7 @@ def client_address(peer: str | None, headers: Mapping[str, str], proxy_header: s
     return chain[0] if chain and _is_address(chain[0]) else peer
 
 
-def _within(address: str, networks: list) -> bool:
+def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

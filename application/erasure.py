@@ -34,7 +34,7 @@ class ErasureTarget:
     def radius(self, settings: Settings) -> float:
         return self.max_distance or settings.erasure.max_distance
 
-    def described(self, settings: Settings) -> dict:
+    def described(self, settings: Settings) -> dict[str, int | float]:
         """The target in a few numbers, for the audit log."""
         described = {"face_ids": len(self.face_ids), "person_id": self.person_id, "cluster_id": self.cluster_id,
                      "probes": len(self.probes), "max_distance": self.radius(settings) if len(self.probes) else None}

@@ -23,6 +23,35 @@ from indexer.people.annotations import (
 from indexer.store import StoreError
 from indexer.store.generations import IndexBusyError
 
+# The table's errors raised outside the application layer are exported from
+# here too, so that an adapter imports every error it raises from one place.
+__all__ = [
+    "ERRORS",
+    "IMAGE_ERRORS",
+    "LISTED_IDS",
+    "ClusterNotFoundError",
+    "DistributedError",
+    "FaceNotFound",
+    "FacesNotFound",
+    "ImageError",
+    "IndexBusyError",
+    "InvalidNameError",
+    "InvalidRequest",
+    "Kind",
+    "MergeError",
+    "NameTakenError",
+    "NoClusteringError",
+    "NoFaceFound",
+    "NothingToUndoError",
+    "PersonNotFoundError",
+    "PhotoNotFound",
+    "PhotoUnavailable",
+    "StoreError",
+    "TooManyHits",
+    "classify",
+    "user_errors",
+]
+
 
 class Kind(StrEnum):
     """What the user can do about an error."""

@@ -4,21 +4,21 @@ generation and the last reindex run (``GET /api/v1/index``, the index page)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from application.index_handle import IndexHandle, ServedIndex
 from application.schemas import HealthResponse, IndexResponse, LastRun, RunError
-from indexer import model
 from indexer.store import runs
 
 ERROR_SAMPLES = 5
 
 
-def health_response(handle: IndexHandle, served: ServedIndex) -> HealthResponse:
-    """Liveness and size of the served index, the encoder, and why a newer
-    generation is not served yet (``warning``)."""
+def health_response(handle: IndexHandle, served: ServedIndex, encoder: str) -> HealthResponse:
+    """Liveness and size of the served index, the ``encoder`` queries are
+    encoded with, and why a newer generation is not served yet (``warning``)."""
     store = served.store
     return HealthResponse(status="ok", faces=store.count(), photos=store.photo_count(),
-                          model=store.manifest.get("model", ""), encoder=model.encoder(),
+                          model=store.manifest.get("model", ""), encoder=encoder,
                           index_type=store.index_type, warning=handle.warning)
 
 
@@ -35,7 +35,7 @@ def index_response(served: ServedIndex, data_dir: Path) -> IndexResponse:
     )
 
 
-def _last_run(record: dict) -> LastRun:
+def _last_run(record: dict[str, Any]) -> LastRun:
     errors = record.get("errors") or []
     return LastRun.model_validate(
         {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from indexer.people.annotations import ANNOTATIONS_FILE
 from indexer.store.base import StoreError
@@ -55,7 +56,7 @@ class IntegrityReport:
     def ok(self) -> bool:
         return not self.damaged
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
 

@@ -154,7 +154,7 @@ def person_faces(
         sign = -1.0 if params.order == "newest" else 1.0
         times = found.times
 
-        def when(face: AttributedFace) -> tuple:
+        def when(face: AttributedFace) -> tuple[bool, float, float]:
             seen = times[face.face_id]
             # Faces with no time go last either way; ties by face id, newest first for newest.
             return (seen is None, sign * (seen or 0.0), sign * face.face_id)

@@ -29,6 +29,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from application.errors import PhotoNotFound, PhotoUnavailable
 from application.schemas import PhotoFaceModel, PhotoResponse
 from application.searching import box_model, person_fields
@@ -110,7 +112,7 @@ def _open_checked(record: PhotoRecord) -> BinaryIO:
     return handle
 
 
-def _video_frame(record: PhotoRecord, handle: BinaryIO, seconds: float):
+def _video_frame(record: PhotoRecord, handle: BinaryIO, seconds: float) -> np.ndarray:
     """The frame at ``seconds`` of the open video ``handle``, once its content is checked."""
     fd = handle.fileno()
     info = os.fstat(fd)

@@ -83,7 +83,7 @@ def contact_sheet(
 def _nice_step(span: float, ticks: int) -> float:
     """A round tick spacing (1, 2 or 5 times a power of ten) giving about ``ticks`` ticks."""
     raw = span / max(ticks, 1)
-    power = 10 ** math.floor(math.log10(raw))
+    power: float = 10 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 

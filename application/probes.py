@@ -14,12 +14,13 @@ from application.searching import decode_query
 from config.settings import DetectionSettings, Settings
 from indexer.faces import find_faces
 from indexer.images import ImageError
-from indexer.model import EMBEDDING_DIM
+from indexer.model import EMBEDDING_DIM, FaceModel
 
 
-def probes_of_photos(photos: Sequence[tuple[str, bytes]], settings: Settings,
+def probes_of_photos(model: FaceModel, photos: Sequence[tuple[str, bytes]], settings: Settings,
                      detection: DetectionSettings) -> np.ndarray:
-    """The largest face of each ``(name, bytes)`` photo, (p, 128) float32.
+    """The largest face of each ``(name, bytes)`` photo, found and encoded
+    by ``model``, (p, 128) float32.
     ``InvalidRequest`` past ``recall.max_probes``; ``ImageError`` (the
     photo's number said) for a photo that cannot be used; ``NoFaceFound``
     for one that shows no face."""
@@ -27,7 +28,7 @@ def probes_of_photos(photos: Sequence[tuple[str, bytes]], settings: Settings,
     probes = []
     for number, (name, data) in enumerate(photos, start=1):
         try:
-            probes.append(probe_of_photo(data, settings, detection))
+            probes.append(probe_of_photo(model, data, settings, detection))
         except ImageError as exc:
             raise ImageError(f"probe {number}: {exc}", code=exc.code) from None
         except NoFaceFound:
@@ -35,12 +36,12 @@ def probes_of_photos(photos: Sequence[tuple[str, bytes]], settings: Settings,
     return np.stack(probes).astype(np.float32) if probes else np.zeros((0, EMBEDDING_DIM), np.float32)
 
 
-def probe_of_photo(data: bytes, settings: Settings, detection: DetectionSettings) -> np.ndarray:
+def probe_of_photo(model: FaceModel, data: bytes, settings: Settings, detection: DetectionSettings) -> np.ndarray:
     """The largest face of one photo, (128,) float32: ``ImageError`` for a
     photo that cannot be used, ``NoFaceFound`` for one with no face (the
     caller names the photo in its message)."""
     photo = decode_query(data, settings.service, detection)
-    faces = find_faces(photo.rgb, detection, max_faces=1)  # only the largest face is a probe
+    faces = find_faces(model, photo.rgb, detection, max_faces=1)  # only the largest face is a probe
     if not faces:
         raise NoFaceFound("no face")
     return faces[0].embedding

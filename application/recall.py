@@ -6,6 +6,9 @@ its offset)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 import numpy as np
 
 from application.errors import InvalidRequest, TooManyHits
@@ -40,7 +43,8 @@ def expanded_probe(store: FaceStore, probes: np.ndarray, expand_distance: float)
     if not len(ids):
         return None
     found = store.vectors_of(np.unique(ids))
-    return np.vstack([probes, found]).mean(axis=0, keepdims=True).astype(np.float32)
+    expanded: np.ndarray = np.vstack([probes, found]).mean(axis=0, keepdims=True).astype(np.float32)
+    return expanded
 
 
 def faces_within(
@@ -121,7 +125,21 @@ def _match(record: FaceRecord, distance: float, person: Attribution | None) -> R
     )
 
 
-def merged_ranges(faces) -> list[list[float]]:
+class VideoFace(Protocol):
+    """A face seen in a video (a ``FaceRecord``, a ``RecallMatch``): its
+    time and its track's span, seconds into the video."""
+
+    @property
+    def timestamp(self) -> float | None: ...
+
+    @property
+    def track_start(self) -> float | None: ...
+
+    @property
+    def track_end(self) -> float | None: ...
+
+
+def merged_ranges(faces: Iterable[VideoFace]) -> list[list[float]]:
     """The [start, end] time ranges (seconds into a video) of the tracks of
     these video faces (anything with ``timestamp``, ``track_start`` and
     ``track_end``), overlapping ones merged, in order."""

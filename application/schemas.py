@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import JsonDict
@@ -335,7 +335,7 @@ class ClustersResponse(BaseModel):
     k: int = Field(..., description="Number of clusters.")
     faces: int = Field(..., description="Faces clustered.")
     duration_s: float
-    params: dict = Field(..., description="The parameters used, defaults filled in.")
+    params: dict[str, Any] = Field(..., description="The parameters used, defaults filled in.")
     clusters: list[ClusterModel] = Field(..., description="Largest first.")
     strangers: list[Stranger] = Field(..., description="Nearest to a cluster first.")
 

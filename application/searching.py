@@ -6,6 +6,7 @@ endpoint and page."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from application.schemas import BoxModel, Match, QueryFace, SearchResponse
 from config.settings import DetectionSettings, SearchSettings, ServiceSettings
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ScaledPhoto, decode_within
-from indexer.model import Box
+from indexer.model import Box, FaceModel
 from indexer.people.attribution import Attribution
 from indexer.store import FaceStore
 
@@ -37,7 +38,7 @@ def decode_query(data: bytes, service: ServiceSettings, detection: DetectionSett
                          max_decoded_pixels=service.max_decoded_pixels)
 
 
-def person_fields(attribution: Attribution | None) -> dict:
+def person_fields(attribution: Attribution | None) -> dict[str, Any]:
     """The ``person``, ``person_id`` and ``person_source`` of a face in a response."""
     if attribution is None:
         return {"person": None, "person_id": None, "person_source": None}
@@ -113,6 +114,7 @@ def search_by_embedding(
 
 
 def search_by_photo(
+    model: FaceModel,
     store: FaceStore,
     photo: ScaledPhoto,
     detection: DetectionSettings,
@@ -122,12 +124,12 @@ def search_by_photo(
     max_faces: int | None = None,
     exact: bool = False,
 ) -> SearchResponse:
-    """Find every face of the query photo (the indexer's own detection
-    settings) and search each one, largest face first; with ``max_faces``
+    """Find every face of the query photo with ``model`` (the indexer's own
+    detection settings) and search each one, largest face first; with ``max_faces``
     only that many of the largest (``faces_found`` then counts them all).
     Boxes are in the photo's own pixels, whatever scale it was decoded at."""
-    boxes = detect_boxes(photo.rgb, detection)
-    faces = find_faces(photo.rgb, detection, max_faces=max_faces, boxes=boxes)
+    boxes = detect_boxes(model, photo.rgb, detection)
+    faces = find_faces(model, photo.rgb, detection, max_faces=max_faces, boxes=boxes)
     if not faces:
         return SearchResponse(faces=[])
     per_face = nearest_faces(store, np.stack([f.embedding for f in faces]), k, max_distance, people, exact)

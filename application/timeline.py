@@ -6,13 +6,14 @@ sightings with no time are left out."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 MAX_DAYS = 400
 
 
-def timeline(times: Iterable[float | None]) -> dict | None:
+def timeline(times: Iterable[float | None]) -> dict[str, Any] | None:
     """Bars on a time axis in a 100 x 100 box (``x``, ``width``,
     ``height``, ``label``; a day or month with no sighting is a gap), the
     first and last day or month, the highest count and the unit; None when

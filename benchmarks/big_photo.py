@@ -10,7 +10,8 @@ shared photos (1366x768) scaled up to 4624x2600 (12.0 MP, the size of a
   ``face_recognition`` script uses);
 * ours: ``indexer.images.decode_rgb`` and ``indexer.faces.find_faces`` with
   the default settings (detection on a copy downscaled to 1600 px, encoding
-  on the full photo), also with ``upsample_policy = "retry"``.
+  on the full photo; the default model: the ONNX encoder, 1 thread),
+  also with ``upsample_policy = "retry"``.
 
 Each is run ``--repeats`` times (median seconds) in this process, side by
 side. Same faces: how many plain boxes have one of ours with IoU >= 0.5, and
@@ -71,12 +72,11 @@ from PIL import Image
 
 from application.searching import decode_query, nearest_faces
 from benchmarks.common import REPO_ROOT, SHARED_DATA, print_table, require_dir, require_file, write_results
-from config.settings import DetectionSettings, SearchSettings, ServiceSettings, load_settings
-from indexer import model
+from config.settings import DetectionSettings, EncodingSettings, SearchSettings, ServiceSettings, load_settings
 from indexer.faces import detect_boxes, find_faces, map_box
 from indexer.images import ImageError, ScaledPhoto, decode_rgb, decode_within
 from indexer.indexing import index_paths
-from indexer.model import Box
+from indexer.model import Box, FaceModel, face_model, runtime_info
 from indexer.store import open_published
 from indexer.tracks import iou
 
@@ -91,6 +91,12 @@ HALF = "own size, 1/2"
 FACE_HEIGHTS = (0, 80, 120, 160, 100_000)  # bins of face height in the reduced copy, pixels
 
 
+def default_model() -> FaceModel:
+    """The model a search in this process finds and encodes faces with: the
+    default encoding settings (the ONNX encoder, 1 thread)."""
+    return face_model(EncodingSettings())
+
+
 def plain(path: Path) -> tuple[list[Box], np.ndarray]:
     import face_recognition
 
@@ -100,8 +106,8 @@ def plain(path: Path) -> tuple[list[Box], np.ndarray]:
     return [Box(*loc) for loc in locations], np.asarray(encodings, dtype=np.float32).reshape(-1, 128)
 
 
-def ours(path: Path, detection: DetectionSettings) -> tuple[list[Box], np.ndarray]:
-    faces = find_faces(decode_rgb(path.read_bytes()), detection)
+def ours(model: FaceModel, path: Path, detection: DetectionSettings) -> tuple[list[Box], np.ndarray]:
+    faces = find_faces(model, decode_rgb(path.read_bytes()), detection)
     return [f.box for f in faces], np.asarray([f.embedding for f in faces], dtype=np.float32).reshape(-1, 128)
 
 
@@ -166,25 +172,26 @@ def decoded(data: bytes, mode: str) -> ScaledPhoto:
     return decode_query(data, service, detection)
 
 
-def search_cost(data: bytes, mode: str) -> int:
+def search_cost(model: FaceModel, data: bytes, mode: str) -> int:
     """Decode, detect and encode as a search does; the faces encoded."""
     detection = DetectionSettings()
     photo = decoded(data, mode)
-    boxes = detect_boxes(photo.rgb, detection)
-    return len(find_faces(photo.rgb, detection, max_faces=SearchSettings().max_query_faces, boxes=boxes))
+    boxes = detect_boxes(model, photo.rgb, detection)
+    return len(find_faces(model, photo.rgb, detection, max_faces=SearchSettings().max_query_faces, boxes=boxes))
 
 
 def measure(path: Path, mode: str, repeats: int) -> dict:
     """In this (fresh) process: seconds per search and the peak RSS it adds."""
-    model.load()
-    search_cost(WARM_UP.read_bytes(), mode)
+    model = default_model()
+    model.load(["hog"])
+    search_cost(model, WARM_UP.read_bytes(), mode)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = path.read_bytes()
     seconds, faces, error = [], None, None
     for _ in range(repeats):
         started = time.perf_counter()
         try:
-            faces = search_cost(data, mode)
+            faces = search_cost(model, data, mode)
         except ImageError as exc:
             error = exc.code
         seconds.append(time.perf_counter() - started)
@@ -220,7 +227,7 @@ def queries(source: Path, repeats: int) -> None:
     print(f"a PNG decoded whole ({PNG_SERIES_MP} MP, least squares): {ms_per_mp:.1f} ms and {mb_per_mp:.1f} MB "
           f"per megapixel, over {ms_fixed:.0f} ms and {mb_fixed:.0f} MB")
     write_results("big_photo_queries", {
-        "photo": str(source), "dlib": model.runtime_info(), "detection_max_side": DetectionSettings().max_side,
+        "photo": str(source), "dlib": runtime_info(default_model()), "detection_max_side": DetectionSettings().max_side,
         "service": ServiceSettings().model_dump(include={"max_query_pixels", "max_decoded_pixels"}),
         "png_whole_per_megapixel": {"ms": ms_per_mp, "mb": mb_per_mp, "fixed_ms": ms_fixed, "fixed_mb": mb_fixed},
         "results": results})
@@ -233,9 +240,10 @@ def matches(photos: Path) -> None:
     service, detection = ServiceSettings(), DetectionSettings()
     queries = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     stats: dict[str, dict] = {}
+    model = default_model()
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(data_dir=tmp, indexer={"workers": 2})
-        report = index_paths([photos], settings, progress=False)
+        report = index_paths([photos], settings, progress=False, model=face_model(settings.encoding))
         print(f"index: {report.faces_total} faces from {report.photos_total} files of {photos}")
         store = open_published(Path(tmp), settings)
         for path in queries:
@@ -247,7 +255,7 @@ def matches(photos: Path) -> None:
                 # At its own size: a limit just under the whole photo's pixels, so 1/2.
                 reduced = (decode_query(data, service, detection) if name != HALF else
                            decode_within(data, max_decoded_pixels=whole.width * whole.height - 1))
-                found = {label: _search(store, photo, detection) for label, photo in
+                found = {label: _search(model, store, photo, detection) for label, photo in
                          (("whole", whole), ("reduced", reduced))}
                 _compare(stats.setdefault(name, _empty()), found, str(path), reduced.scale)
         store.close()
@@ -262,7 +270,7 @@ def matches(photos: Path) -> None:
                 title="own size decoded at 1/2: drift by the face's height in the reduced copy")
     write_results("big_photo_matches", {
         "photos": str(photos), "index_faces": report.faces_total, "detection_max_side": detection.max_side,
-        "max_decoded_pixels": service.max_decoded_pixels, "dlib": model.runtime_info(),
+        "max_decoded_pixels": service.max_decoded_pixels, "dlib": runtime_info(model),
         "results": {name: {**{k: v for k, v in s.items() if k not in ("drift", "heights", "top1_delta")},
                            "max_top1_delta": r[5], "median_drift": r[6], "max_drift": r[7]}
                     for (name, s), r in zip(stats.items(), rows)},
@@ -283,10 +291,11 @@ def _by_height(stats: dict) -> dict[tuple[int, int], dict]:
     return bins
 
 
-def _search(store, photo: ScaledPhoto, detection: DetectionSettings) -> list[tuple[Box, np.ndarray, list]]:
+def _search(model: FaceModel, store, photo: ScaledPhoto,
+            detection: DetectionSettings) -> list[tuple[Box, np.ndarray, list]]:
     """(box in the photo's pixels, embedding, 10 nearest faces) of each face
-    of ``photo``, as ``search_by_photo`` finds them."""
-    faces = find_faces(photo.rgb, detection)
+    of ``photo``, found by ``model`` as ``search_by_photo`` finds them."""
+    faces = find_faces(model, photo.rgb, detection)
     if not faces:
         return []
     hits = nearest_faces(store, np.stack([f.embedding for f in faces]), 10)
@@ -345,7 +354,8 @@ def main() -> None:
     if args.matches:
         matches(require_dir(PHOTOS, "the shared photos"))
         return
-    model.load()
+    model = default_model()
+    model.load(["hog"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "12mp.jpg"
         buffer = io.BytesIO()
@@ -353,9 +363,9 @@ def main() -> None:
         path.write_bytes(buffer.getvalue())
         runs = {
             "plain face_recognition (HOG, upsample 1, full 12 MP)": lambda: plain(path),
-            "ours (max_side 1600, upsample 1)": lambda: ours(path, DetectionSettings()),
+            "ours (max_side 1600, upsample 1)": lambda: ours(model, path, DetectionSettings()),
             'ours (max_side 1600, upsample_policy "retry")': lambda: ours(
-                path, DetectionSettings(upsample_policy="retry")),
+                model, path, DetectionSettings(upsample_policy="retry")),
         }
         results = {name: timed(run, args.repeats) for name, run in runs.items()}
     base_name = next(iter(results))
@@ -369,7 +379,7 @@ def main() -> None:
                 [[r["run"], r["seconds"], r["speedup"], r["faces"], f"{r['matched_plain_faces']}/{len(base[0])}",
                   r["max_embedding_distance"]] for r in rows],
                 title=f"{SIZE[0]}x{SIZE[1]} photo ({SIZE[0] * SIZE[1] / 1e6:.1f} MP), median of {args.repeats}")
-    write_results("big_photo", {"photo": str(source), "size": SIZE, "dlib": model.runtime_info(), "results": rows})
+    write_results("big_photo", {"photo": str(source), "size": SIZE, "dlib": runtime_info(model), "results": rows})
 
 
 if __name__ == "__main__":

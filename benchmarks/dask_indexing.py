@@ -43,6 +43,7 @@ from benchmarks.common import (
 from benchmarks.indexing import symlink_tree
 from config.settings import load_settings
 from indexer.indexing import index_paths
+from indexer.model import face_model
 
 
 def cpu_s() -> float:
@@ -73,7 +74,7 @@ def start_cluster(work: Path, workers: int) -> tuple[str, list[subprocess.Popen]
 def run(label: str, root: Path, data_dir: Path, indexer: dict) -> dict:
     settings = load_settings(data_dir=data_dir, indexer=indexer)
     started, cpu = now(), cpu_s()
-    report = index_paths([root], settings, progress=False)
+    report = index_paths([root], settings, progress=False, model=face_model(settings.encoding))
     wall, coordinator = now() - started, cpu_s() - cpu
     photos = report.images_indexed
     return {"run": label, "photos": photos, "faces": report.faces_total, "wall_s": wall,

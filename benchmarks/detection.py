@@ -42,11 +42,10 @@ from benchmarks.common import (
     spread_subset,
     write_results,
 )
-from config.settings import DetectionSettings
-from indexer import model
+from config.settings import DetectionSettings, EncodingSettings
 from indexer.faces import detect_boxes
 from indexer.images import ImageError, decode_rgb
-from indexer.model import Box
+from indexer.model import Box, FaceModel, face_model
 from indexer.tracks import iou
 
 POLICIES = {
@@ -71,7 +70,7 @@ def matched(boxes: list[Box], reference: list[Box]) -> int:
     return hits
 
 
-def run_set(name: str, paths: list[Path]) -> list[dict]:
+def run_set(model: FaceModel, name: str, paths: list[Path]) -> list[dict]:
     images = []
     for path in paths:
         try:
@@ -82,7 +81,7 @@ def run_set(name: str, paths: list[Path]) -> list[dict]:
     seconds: dict[str, float] = {}
     for policy, detection in POLICIES.items():
         start = time.perf_counter()
-        found[policy] = [detect_boxes(rgb, detection) for rgb in images]
+        found[policy] = [detect_boxes(model, rgb, detection) for rgb in images]
         seconds[policy] = time.perf_counter() - start
     rows = []
     reference = found[REFERENCE]
@@ -111,11 +110,12 @@ def main() -> None:
     args = parser.parse_args()
     lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
     photos_dir = require_dir(args.photos, "the shared photos")
-    model.load()
+    model = face_model(EncodingSettings())  # dlib's detectors (the encoder is not used)
+    model.load(["hog", "cnn"])
     lfw_paths = spread_subset(lfw_photos(lfw), args.limit)
     photo_paths = sorted(p for p in photos_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES
                          and p.stat().st_size > 20_000)  # full-size photos, not the small crops
-    rows = run_set("LFW DevTrain", lfw_paths) + run_set("shared photos", photo_paths)
+    rows = run_set(model, "LFW DevTrain", lfw_paths) + run_set(model, "shared photos", photo_paths)
     print_table(
         ["set", "policy", "photos", "with a face", "faces", "same as up 1", "missed", "extra", "ms/photo",
          "photos/s", "speed-up"],

@@ -4,19 +4,20 @@ encoder, side by side (dlib-bin alone where no fast build is cached).
 
 What is measured, in each build, with the same photos and boxes:
 
-- encoding: ``indexer.model.face_embeddings`` of the one face of each of the
-  15 LFW photos of ``tests/data`` (boxes found once per build with HOG,
+- encoding: ``indexer.model.DlibEncoder().embeddings`` of the one face of each
+  of the 15 LFW photos of ``tests/data`` (boxes found once per build with HOG,
   upsample 1), ``--repeats`` (5) rounds: median ms per face;
-- HOG detection (``indexer.model.face_boxes``) on a 640x480 photo at
-  upsample 0 and 1: median of ``--repeats`` x 3 calls, ms. The photo is
+- HOG detection (``indexer.model.DlibDetector("hog").boxes``) on a 640x480
+  photo at upsample 0 and 1: median of ``--repeats`` x 3 calls, ms. The photo is
   ``obama-1080p.jpg`` of the shared photos cut and resized to 640x480 as in
   ``benchmarks/query_photo.py`` (``--photo``; ``tests/data/group/bbt3.jpg``
   when the shared data is missing);
 - agreement: the max abs difference of each build's 15 embeddings to dlib-bin's;
-- the ONNX encoder (``encoding.encoder = "onnx"``, onnxruntime, 1 thread)
-  in each build's process (the build cuts the chips): ms per face for the
-  whole encoding (landmarks, chip, network), the network alone per face in
-  batches of 1 and 32, and its max abs difference to that build's dlib.
+- the ONNX encoder (``encoding.encoder = "onnx"``: ``indexer.model.OnnxEncoder``,
+  onnxruntime, 1 thread) in each build's process (the build cuts the chips):
+  ms per face for the whole encoding (landmarks, chip, network:
+  ``embeddings``), the network alone per face (``encode_chips``) in batches
+  of 1 and 32, and its max abs difference to that build's dlib.
 
 How: one venv cannot hold both builds (both are the ``dlib`` module), so each
 is unpacked with ``uv pip install --target`` into ``.tools/dlib-bench/<name>/``
@@ -88,44 +89,48 @@ def child(photo: Path, repeats: int) -> dict:
     (its chips are cut by that dlib); returns a JSON-able dict."""
     import numpy as np
 
-    from indexer import model
     from indexer.images import decode_rgb
-    from tests.conftest import LFW_PEOPLE, lfw_photo
+    from indexer.model import DlibDetector, DlibEncoder, Encoder, FaceModel, OnnxEncoder, dlib_info, face_chips
+    from tests.helpers import LFW_PEOPLE, lfw_photo
 
-    model.configure("dlib")
-    model.load()
-    info = model.dlib_info()
+    # The two models of the comparison: the same detectors, dlib's encoder or
+    # the ONNX one (1 thread; its session is made at its first encoding).
+    onnx_encoder = OnnxEncoder(threads=1)
+    dlib_model = FaceModel({"hog": DlibDetector("hog")}, DlibEncoder())
+    onnx_model = FaceModel(dlib_model.detectors, onnx_encoder)
+    dlib_model.load(["hog"])
+    info = dlib_info()
     import dlib
 
+    detector = dlib_model.detector("hog")
     faces = []
     for person in LFW_PEOPLE:
         for n in (1, 2, 3):
             rgb = decode_rgb(lfw_photo(person, n).read_bytes())
-            boxes = model.face_boxes(rgb, upsample=1)
+            boxes = detector.boxes(rgb, upsample=1)
             faces.append((rgb, max(boxes, key=lambda b: b.area)))
 
-    def per_face_ms() -> float:
+    def per_face_ms(encoder: Encoder) -> float:
         seconds = []
         for _ in range(repeats):
             for rgb, box in faces:
                 started = now()
-                model.face_embeddings(rgb, [box])
+                encoder.embeddings(rgb, [box])
                 seconds.append(now() - started)
         return 1000 * statistics.median(seconds)
 
-    embeddings = [model.face_embeddings(rgb, [box])[0].tolist() for rgb, box in faces]  # also warms up
-    encode_ms = per_face_ms()
-    model.configure("onnx", threads=1)
-    onnx_embeddings = np.vstack([model.face_embeddings(rgb, [box]) for rgb, box in faces])  # also loads it
-    onnx_ms = per_face_ms()
-    chips = np.vstack([model.face_chips(rgb, [box]) for rgb, box in faces])
+    embeddings = [dlib_model.encoder.embeddings(rgb, [box])[0].tolist() for rgb, box in faces]  # also warms up
+    encode_ms = per_face_ms(dlib_model.encoder)
+    onnx_embeddings = np.vstack([onnx_model.encoder.embeddings(rgb, [box]) for rgb, box in faces])  # also loads it
+    onnx_ms = per_face_ms(onnx_model.encoder)
+    chips = np.vstack([face_chips(rgb, [box]) for rgb, box in faces])
     batch = np.concatenate([chips] * (-(-32 // len(chips))))[:32]
     network = {}
     for size, x in (("1", chips[:1]), ("32", batch)):
         seconds = []
         for _ in range(3 * repeats):
             started = now()
-            model.encode_chips(x)
+            onnx_encoder.encode_chips(x)
             seconds.append((now() - started) / len(x))
         network[size] = 1000 * statistics.median(seconds)
     onnx = {"ms_per_face": onnx_ms, "network_ms_per_face_batch_1": network["1"],
@@ -134,11 +139,11 @@ def child(photo: Path, repeats: int) -> dict:
     rgb = photo_640x480(photo)
     hog = {}
     for upsample in (0, 1):
-        found = len(model.face_boxes(rgb, upsample=upsample))  # warm-up
+        found = len(detector.boxes(rgb, upsample=upsample))  # warm-up
         seconds = []
         for _ in range(3 * repeats):
             started = now()
-            model.face_boxes(rgb, upsample=upsample)
+            detector.boxes(rgb, upsample=upsample)
             seconds.append(now() - started)
         hog[f"upsample_{upsample}"] = {"ms": 1000 * statistics.median(seconds), "faces": found}
     return {"dlib": info, "module": dlib.__file__, "encode_ms_per_face": encode_ms, "onnx": onnx,

@@ -39,6 +39,7 @@ import numpy as np
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, require_dir, write_results
 from config.settings import load_settings
 from indexer.indexing import index_paths
+from indexer.model import face_model
 from indexer.scanner import is_under
 from indexer.store import EmbeddedStore, FaceRecord, StoreError
 
@@ -72,7 +73,7 @@ def ensure_index(lfw: Path, data_dir: Path, workers: int) -> int:
     settings = load_settings(data_dir=data_dir, indexer={"workers": workers})
     started = now()
     try:
-        report = index_paths([lfw], settings, progress=None)
+        report = index_paths([lfw], settings, progress=None, model=face_model(settings.encoding))
     except StoreError as exc:
         print(f"error: cannot use the index in {data_dir}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

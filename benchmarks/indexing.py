@@ -17,7 +17,8 @@ FAISS writes, the processes).
 Each "ours" run indexes into a fresh data directory and its time includes
 everything ``facesearch index`` does (scan, hashing, thumbnails, SQLite and
 FAISS writes, and for 2 workers starting the pool and loading the model in
-each worker). The model is loaded in this process before any run is timed.
+each worker). Each encoder's model is loaded in this process before any run
+is timed.
 
 Measured per run: photos, wall seconds, photos/s, faces found, faces/s, share
 of photos with at least one face, CPU seconds (this process and its
@@ -63,9 +64,9 @@ from benchmarks.common import (
     verdict,
     write_results,
 )
-from config.settings import load_settings
-from indexer import model
+from config.settings import EncodingSettings, load_settings
 from indexer.indexing import index_paths
+from indexer.model import FaceModel, OnnxEncoder, face_chips, face_model
 from indexer.worker import PhotoResult
 
 TARGET_SPEEDUP_2W = 1.9
@@ -145,12 +146,19 @@ def plain_loop(files: list[Path], lfw: Path) -> Run:
                cpu_seconds() - cpu_started, first, without_face=without_face)
 
 
-def ours(root: Path, workers: int, data_dir: Path, encoder: str, second_pass: bool = True) -> Run:
+def encoder_model(encoder: str) -> FaceModel:
+    """The real model with ``encoder`` (``"onnx"`` or ``"dlib"``), as an
+    indexing worker makes it (1 thread)."""
+    return face_model(load_settings(encoding={"encoder": encoder}).encoding)
+
+
+def ours(root: Path, workers: int, data_dir: Path, model: FaceModel, second_pass: bool = True) -> Run:
     """``index_paths([root])`` into the empty ``data_dir`` with ``workers``
-    workers, ``encoder`` and the detection's second pass on or off."""
+    workers, ``model`` (its encoder named in the settings too) and the
+    detection's second pass on or off."""
+    encoder = model.encoder.name
     settings = load_settings(data_dir=data_dir, indexer={"workers": workers}, encoding={"encoder": encoder},
                              detection={"second_pass": second_pass})
-    model.configure(encoder)
     base = root.resolve()  # the scanner reports paths under the real root
     without_face: list[str] = []
     done_at: list[float] = []
@@ -161,7 +169,7 @@ def ours(root: Path, workers: int, data_dir: Path, encoder: str, second_pass: bo
             without_face.append(str(Path(result.path).relative_to(base)))
 
     started, cpu_started = now(), cpu_seconds()
-    report = index_paths([root], settings, progress=False, on_result=note)
+    report = index_paths([root], settings, progress=False, on_result=note, model=model)
     seconds = now() - started
     return Run(
         name=f"ours-{workers}w-{encoder}" + ("" if second_pass else "-first-pass-only"),
@@ -226,8 +234,10 @@ def breakdown(files: list[Path]) -> dict[str, float]:
     from indexer.images import decode_rgb
 
     settings = load_settings()
-    model.configure("onnx")
-    model.load()
+    model = face_model(EncodingSettings(encoder="onnx"))
+    model.load([settings.detection.model])
+    encoder = model.encoder
+    assert isinstance(encoder, OnnxEncoder)
     spent = dict.fromkeys(("read and hash", "decode", "detect (HOG)", "landmarks and chip", "network", "thumbnails"),
                           0.0)
 
@@ -244,10 +254,10 @@ def breakdown(files: list[Path]) -> dict[str, float]:
         data = timed("read and hash", path.read_bytes)
         timed("read and hash", content_hash, data)
         rgb = timed("decode", decode_rgb, data)
-        boxes = timed("detect (HOG)", detect_boxes, rgb, settings.detection)
+        boxes = timed("detect (HOG)", detect_boxes, model, rgb, settings.detection)
         if boxes:
-            chips = timed("landmarks and chip", model.face_chips, rgb, boxes)
-            timed("network", model.encode_chips, chips)
+            chips = timed("landmarks and chip", face_chips, rgb, boxes)
+            timed("network", encoder.encode_chips, chips)
             timed("thumbnails", thumbnails, rgb, boxes)
     return {stage: 1000 * seconds / len(files) for stage, seconds in spent.items()}
 
@@ -284,7 +294,9 @@ def main() -> None:
     print(f"{len(files)} of {len(all_files)} photos from {lfw}; runs: "
           f"{'' if args.skip_plain else 'plain, '}"
           f"{', '.join(f'ours-{w}w-{e}' for e in args.encoders for w in args.workers)}")
-    model.load()
+    models = {encoder: encoder_model(encoder) for encoder in args.encoders}
+    for model in models.values():
+        model.load(["hog"])
 
     runs: dict[str, Run] = {}
     with tempfile.TemporaryDirectory(prefix="facesearch-bench-") as tmp:
@@ -300,12 +312,13 @@ def main() -> None:
         for encoder in args.encoders:
             for workers in args.workers:
                 kept = args.keep is not None and workers == max(args.workers) and encoder == args.encoders[-1]
-                run = ours(root, workers, args.keep if kept else tmp_path / f"data-{workers}w-{encoder}", encoder)
+                run = ours(root, workers, args.keep if kept else tmp_path / f"data-{workers}w-{encoder}",
+                           models[encoder])
                 runs[run.name] = run
                 print(f"  {run.name}: {run.seconds:.1f} s")
         if args.first_pass_only:
             workers, encoder = max(args.workers), args.encoders[-1]
-            run = ours(root, workers, tmp_path / "data-first-pass-only", encoder, second_pass=False)
+            run = ours(root, workers, tmp_path / "data-first-pass-only", models[encoder], second_pass=False)
             runs[run.name] = run
             print(f"  {run.name}: {run.seconds:.1f} s")
 

@@ -36,7 +36,7 @@ UNTHROTTLED = 10**9
 def build_index(data_dir: Path) -> None:
     """A few faces: enough for ``/api/v1/faces/1`` to exist."""
     from indexer.model import Box
-    from indexer.store import FileRecord, open_store
+    from indexer.store import FileRecord, NewFace, open_store
 
     thumbnail = io.BytesIO()
     Image.new("RGB", (40, 48), (120, 90, 60)).save(thumbnail, format="JPEG")
@@ -46,7 +46,7 @@ def build_index(data_dir: Path) -> None:
         record = FileRecord(path=f"/photos/{i}.jpg", size=1, mtime_ns=1, content_hash=f"h{i}", width=100,
                             height=100, detection="{}", model="benchmark")
         vector = rng.normal(0, 0.12, 128).astype(np.float32)
-        store.put_file(record, [(Box(10, 60, 70, 10), vector, thumbnail.getvalue())])
+        store.put_file(record, [NewFace(Box(10, 60, 70, 10), vector, thumbnail.getvalue())])
     store.checkpoint()
     store.close()
 

@@ -45,7 +45,7 @@ from config.settings import Settings, load_settings
 from indexer.erasure import erase_faces
 from indexer.model import MODEL_NAME, Box
 from indexer.people.annotations import AnnotationsDB
-from indexer.store import FileRecord, after_publish, generations, open_published, open_store
+from indexer.store import FileRecord, NewFace, after_publish, generations, open_published, open_store
 from indexer.store.backends import connection_held
 
 FACES_PER_PHOTO = 10
@@ -69,7 +69,7 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def photos(x: np.ndarray, first_photo: int) -> list[tuple[FileRecord, list]]:
+def photos(x: np.ndarray, first_photo: int) -> list[tuple[FileRecord, list[NewFace]]]:
     jpeg = tiny_jpeg()
     out = []
     for offset, start in enumerate(range(0, len(x), FACES_PER_PHOTO)):
@@ -77,7 +77,7 @@ def photos(x: np.ndarray, first_photo: int) -> list[tuple[FileRecord, list]]:
         record = FileRecord(path=f"/cams/cam{photo % 20:02d}/{photo:08d}.jpg", size=1, mtime_ns=0,
                             content_hash=f"{photo:064x}", width=1920, height=1080, detection="{}",
                             model=MODEL_NAME, taken_at=1.7e9 + photo)
-        out.append((record, [(Box(10, 100 * j + 90, 100, 100 * j + 10), v, jpeg)
+        out.append((record, [NewFace(Box(10, 100 * j + 90, 100, 100 * j + 10), v, jpeg)
                              for j, v in enumerate(x[start:start + FACES_PER_PHOTO])]))
     return out
 

@@ -31,7 +31,7 @@ from benchmarks.common import percentile_ms, print_table, write_results
 from config.settings import load_settings
 from indexer.model import Box
 from indexer.people.annotations import AnnotationsDB
-from indexer.store import EmbeddedStore, FileRecord
+from indexer.store import EmbeddedStore, FileRecord, NewFace
 from service import create_app
 
 
@@ -47,7 +47,7 @@ def build(data_dir: Path, faces: int, person: int, clusters: int) -> int:
     for i in range(faces):
         record = FileRecord(path=f"/photos/{i // 1000}/{i}.jpg", size=1, mtime_ns=i, content_hash=f"h{i}",
                             width=640, height=480, detection="{}", model="synthetic", taken_at=1.6e9 + i * 60.0)
-        store.put_file(record, [(Box(100, 300, 300, 100), x[i], thumbnail)])
+        store.put_file(record, [NewFace(Box(100, 300, 300, 100), x[i], thumbnail)])
     store.checkpoint()
     ids = store.face_ids()
     store.close()

@@ -7,9 +7,10 @@ is sent through the Flask test client (``create_app``), once to warm up and
 then ``--requests`` (20) times: p50 and p99 latency in milliseconds.
 
 For the 1080p photo the time is also broken down by calling the pieces
-directly (median of ``--repeats`` (5) calls, ms): decoding
-(``indexer.images.decode_rgb``), detection (``indexer.faces.detect_boxes``)
-and encoding (``indexer.model.face_embeddings``).
+directly, with the service's own model (median of ``--repeats`` (5) calls,
+ms): decoding (``indexer.images.decode_rgb``), detection
+(``indexer.faces.detect_boxes``) and encoding (the model's
+``encoder.embeddings``).
 
 Both are measured with the default detection settings (detection on a copy
 downscaled to ``max_side`` 1600 px) and with ``max_side=0`` (no downscale),
@@ -45,10 +46,10 @@ from benchmarks.common import (
     write_results,
 )
 from config.settings import DetectionSettings, load_settings
-from indexer import model
 from indexer.faces import detect_boxes
 from indexer.images import decode_rgb
 from indexer.indexing import index_paths
+from indexer.model import FaceModel, face_model
 from service import create_app
 
 DEFAULT_PHOTO = SHARED_DATA / "photos" / "face_recognition" / "examples" / "obama-1080p.jpg"
@@ -95,14 +96,14 @@ def median_ms(function: Callable[[], object], repeats: int) -> float:
     return 1000 * statistics.median(seconds)
 
 
-def breakdown(data: bytes, detection: DetectionSettings, repeats: int) -> dict[str, float]:
-    """Median ms of decoding, detection and encoding of one photo."""
+def breakdown(model: FaceModel, data: bytes, detection: DetectionSettings, repeats: int) -> dict[str, float]:
+    """Median ms of decoding, and of detection and encoding by ``model``, of one photo."""
     rgb = decode_rgb(data)
-    boxes = detect_boxes(rgb, detection)
+    boxes = detect_boxes(model, rgb, detection)
     return {
         "decode_ms": median_ms(lambda: decode_rgb(data), repeats),
-        "detect_ms": median_ms(lambda: detect_boxes(rgb, detection), repeats),
-        "encode_ms": median_ms(lambda: model.face_embeddings(rgb, boxes, jitters=detection.jitters), repeats),
+        "detect_ms": median_ms(lambda: detect_boxes(model, rgb, detection), repeats),
+        "encode_ms": median_ms(lambda: model.encoder.embeddings(rgb, boxes, jitters=detection.jitters), repeats),
         "faces": len(boxes),
     }
 
@@ -122,7 +123,8 @@ def main() -> None:
     tests = require_dir(TEST_PHOTOS, "the test photos")
     rows, breakdown_rows, results = [], [], []
     with tempfile.TemporaryDirectory(prefix="facesearch-query-") as tmp:
-        report = index_paths([tests], load_settings(data_dir=tmp, indexer={"workers": 1}), progress=False)
+        settings = load_settings(data_dir=tmp, indexer={"workers": 1})
+        report = index_paths([tests], settings, progress=False, model=face_model(settings.encoding))
         print(f"index: {report.faces_total} faces from {report.photos_total} photos of {tests}")
         for variant, detection in VARIANTS.items():
             settings = load_settings(data_dir=tmp, detection=detection)
@@ -132,7 +134,8 @@ def main() -> None:
             app.extensions["facesearch"].query_detection = settings.detection
             client = app.test_client()
             per_size = {size: request_latency(client, data, args.requests) for size, data in photos.items()}
-            pieces = breakdown(photos[large], settings.detection, args.repeats)
+            service_model = app.extensions["facesearch"].model  # the requests' model, loaded by now
+            pieces = breakdown(service_model, photos[large], settings.detection, args.repeats)
             results.append({"variant": variant, "detection": settings.detection.model_dump(),
                             "requests": per_size, f"breakdown_{large}": pieces})
             rows += [[variant, size, r["faces"], r["p50_ms"], r["p99_ms"]] for size, r in per_size.items()]

@@ -53,7 +53,7 @@ from config.settings import RecognitionSettings
 from indexer.model import Box
 from indexer.people.annotations import AnnotationsDB
 from indexer.people.recognition import Suggestions, recognise_index, suggest
-from indexer.store import EmbeddedStore, FileRecord
+from indexer.store import EmbeddedStore, FileRecord, NewFace
 
 SHARES = (0.05, 0.2, 0.5)
 FAMILY = 10
@@ -167,7 +167,7 @@ def end_to_end(faces: Labelled, family: np.ndarray, pool: np.ndarray, share: flo
         for row in rows.tolist():
             record = FileRecord(path=faces.paths[row], size=1, mtime_ns=1, content_hash=str(row), width=250,
                                 height=250, detection="{}", model="benchmark")
-            store.put_file(record, [(Box(60, 190, 190, 60), faces.x[row].astype(np.float32), thumbnail)])
+            store.put_file(record, [NewFace(Box(60, 190, 190, 60), faces.x[row].astype(np.float32), thumbnail)])
         for row, face_id in zip(rows.tolist(), store.face_ids().tolist()):
             face_of_row[row] = face_id
         store.checkpoint()
@@ -219,7 +219,7 @@ def cost(faces: Labelled, people: int = 1000, confirmed_each: int = 20, new_face
         for row in rows.tolist():
             record = FileRecord(path=f"/synthetic/{row}.jpg", size=1, mtime_ns=1, content_hash=str(row), width=100,
                                 height=100, detection="{}", model="synthetic")
-            store.put_file(record, [(Box(0, 50, 50, 0), x[row], thumbnail)])
+            store.put_file(record, [NewFace(Box(0, 50, 50, 0), x[row], thumbnail)])
         store.checkpoint()
         ids = store.face_ids()
         annotations = AnnotationsDB.open(Path(tmp))

@@ -56,11 +56,10 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.common import now, percentile_ms, print_table, require_file, verdict, write_results
-from config.settings import load_settings
+from config.settings import IndexSettings, load_settings
 from indexer.indexing import detection_signature
 from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
-from indexer.store import EmbeddedStore, FileRecord
-from indexer.store.ann import AnnPlan
+from indexer.store import EmbeddedStore, FileRecord, NewFace
 from indexer.store.vectors import FlatL2Index
 
 TARGET_RPS = 800.0
@@ -144,7 +143,7 @@ def build_store(data_dir: Path, x: np.ndarray) -> float:
                 path=f"/synthetic/photo_{photo:07d}.jpg", size=100_000, mtime_ns=0, content_hash=f"{photo:064x}",
                 width=1000, height=200, detection=signature, model=MODEL_NAME,
             )
-            faces = [(Box(50, 100 * j + 90, 150, 100 * j + 10), x[start + j], jpeg)
+            faces = [NewFace(Box(50, 100 * j + 90, 150, 100 * j + 10), x[start + j], jpeg)
                      for j in range(min(FACES_PER_PHOTO, len(x) - start))]
             store.put_file(record, faces)
         store.checkpoint(detection=signature)
@@ -402,7 +401,8 @@ def add_approximate_index(data_dir: Path) -> None:
     reindex with ``index.search = "approximate"`` would."""
     store = EmbeddedStore.open(data_dir)
     try:
-        store.seal(ann=AnnPlan(min_faces=1))
+        store.plan_search(IndexSettings(search="approximate"))
+        store.seal()
     finally:
         store.close()
 

@@ -46,7 +46,7 @@ from PIL import Image
 from application.integrity import check_data_dir
 from benchmarks.common import now, print_table, write_results
 from indexer.model import MODEL_NAME, Box
-from indexer.store import EmbeddedStore, FileRecord, generations, open_published
+from indexer.store import EmbeddedStore, FileRecord, NewFace, generations, open_published
 from indexer.store.checksums import verify_generation
 from indexer.store.generations import current_dir
 from indexer.store.sqlite_db import quick_check
@@ -82,8 +82,8 @@ def build(data_dir: Path, faces: int, rng: np.random.Generator) -> generations.W
             record = FileRecord(path=f"/cams/cam{photo % 20:02d}/{photo:08d}.jpg", size=1, mtime_ns=0,
                                 content_hash=f"{photo:064x}", width=1920, height=1080, detection="{}",
                                 model=MODEL_NAME)
-            store.put_file(record, [(Box(10, 100 * j + 90, 100, 100 * j + 10), x[j], jpegs[(start + j) % THUMBNAILS])
-                                    for j in range(n)])
+            store.put_file(record, [NewFace(Box(10, 100 * j + 90, 100, 100 * j + 10), x[j],
+                                            jpegs[(start + j) % THUMBNAILS]) for j in range(n)])
             if (start // COMMIT_FACES) != ((start + n) // COMMIT_FACES):
                 store.db.commit()  # keeps the write-ahead log small
                 print(f"  {start + n:,} faces", flush=True)

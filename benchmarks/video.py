@@ -15,9 +15,10 @@ thumbnails and the store writes. A first pass times decoding alone (every
 frame grabbed, the sampled ones converted, no detection).
 
 Reported per sample rate: sampled frames, faces detected on them
-(sightings), tracks, faces stored, wall seconds, seconds of video per
-second of work (> 1: faster than real time), and milliseconds per sampled
-frame.
+(sightings; both counted by the model's encoder, which ``find_faces``
+calls once per sampled frame with the faces it kept), tracks, faces
+stored, wall seconds, seconds of video per second of work (> 1: faster
+than real time), and milliseconds per sampled frame.
 
 Run (from the repository root)::
 
@@ -39,8 +40,8 @@ from PIL import Image
 
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, ratio, require_dir, write_results
 from config.settings import load_settings
-from indexer import model, worker
 from indexer.indexing import index_paths
+from indexer.model import Box, Encoder, FaceModel, face_model
 from indexer.store.generations import current_dir
 from indexer.video import open_video
 
@@ -100,25 +101,32 @@ def decode_only(path: Path, rate: float) -> tuple[float, int]:
     return now() - started, sampled
 
 
-def index_run(path: Path, rate: float, data_dir: Path) -> dict:
-    """Index ``path`` at ``rate`` frames a second with 1 worker into ``data_dir``."""
+class CountingEncoder:
+    """``encoder``, counting what it is given: ``indexer.faces.find_faces``
+    encodes the faces it keeps of a frame in one call (none: still one
+    call), so the calls are the sampled frames and the boxes the sightings."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self.frames = self.sightings = 0
+
+    def embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
+        self.frames += 1
+        self.sightings += len(boxes)
+        return self.encoder.embeddings(rgb, boxes, jitters=jitters)
+
+    def load(self) -> None:
+        self.encoder.load()
+
+
+def index_run(model: FaceModel, path: Path, rate: float, data_dir: Path) -> dict:
+    """Index ``path`` at ``rate`` frames a second with 1 worker and ``model`` into ``data_dir``."""
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, video={"sample_fps": rate})
-    counts = {"frames": 0, "sightings": 0}
-    find_faces = worker.find_faces
-
-    def counting(rgb, detection, **options):  # the worker runs in this process (1 worker)
-        faces = find_faces(rgb, detection, **options)
-        counts["frames"] += 1
-        counts["sightings"] += len(faces)
-        return faces
-
-    worker.find_faces = counting
-    try:
-        started = now()
-        report = index_paths([path], settings, progress=False)
-        seconds = now() - started
-    finally:
-        worker.find_faces = find_faces
+    counts = CountingEncoder(model.encoder)  # the worker runs in this process (1 worker): the counts are seen here
+    started = now()
+    report = index_paths([path], settings, progress=False, model=FaceModel(model.detectors, counts))
+    seconds = now() - started
     if report.errors:
         raise SystemExit(f"error: {report.errors}")
     db = sqlite3.connect(current_dir(data_dir) / "metadata.sqlite3")
@@ -126,9 +134,9 @@ def index_run(path: Path, rate: float, data_dir: Path) -> dict:
     duration = db.execute("SELECT duration_s FROM files").fetchone()[0]
     db.close()
     return {
-        "sample_fps": rate, "video_s": duration, "seconds": seconds, "sampled_frames": counts["frames"],
-        "sightings": counts["sightings"], "tracks": len(tracks), "faces_stored": report.faces_added,
-        "video_s_per_s": ratio(duration, seconds), "ms_per_sampled_frame": ratio(seconds * 1000, counts["frames"]),
+        "sample_fps": rate, "video_s": duration, "seconds": seconds, "sampled_frames": counts.frames,
+        "sightings": counts.sightings, "tracks": len(tracks), "faces_stored": report.faces_added,
+        "video_s_per_s": ratio(duration, seconds), "ms_per_sampled_frame": ratio(seconds * 1000, counts.frames),
         "track_ranges_s": [[round(t[1], 2), round(t[2], 2), t[3]] for t in tracks],
     }
 
@@ -144,7 +152,8 @@ def main() -> None:
     args = parse_args()
     lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
     rates = [float(r) for r in args.rates.split(",")]
-    model.load()
+    model = face_model(load_settings().encoding)
+    model.load(["hog"])
     with tempfile.TemporaryDirectory(prefix="facesearch-video-") as tmp:
         video = Path(tmp) / "camera.mp4"
         started = now()
@@ -152,7 +161,7 @@ def main() -> None:
         print(f"built a {DURATION_S} s {WIDTH}x{HEIGHT} {FPS} fps recording "
               f"({video.stat().st_size / 1e6:.1f} MB) in {now() - started:.1f} s")
         decode = [decode_only(video, rate) for rate in rates]
-        runs = [index_run(video, rate, Path(tmp) / f"data-{rate:g}") for rate in rates]
+        runs = [index_run(model, video, rate, Path(tmp) / f"data-{rate:g}") for rate in rates]
     for run, (seconds, _) in zip(runs, decode):
         run["decode_only_s"] = seconds
     print_table(

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 
 from config.settings import Settings
+from indexer.model import FaceModel
 from indexer.worker import PhotoResult, prepare, process_file
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,15 @@ class DistributedError(RuntimeError):
 _ready_for: str | None = None  # the settings this worker process was set up with
 
 
-def process_remote(settings_json: str, batch: list[tuple[str, int, int, str | None]],
+def process_remote(settings_json: str, model: FaceModel, batch: list[tuple[str, int, int, str | None]],
                    path_map: list[str]) -> tuple[str, list[PhotoResult]]:
     """A batch of files on a Dask worker: set the process up once (one BLAS
-    thread, the model loaded), read each file where this machine sees it,
+    thread, ``model`` loaded), read each file where this machine sees it,
     and return (this worker's address, the results under the coordinator's
     paths)."""
     global _ready_for
     if _ready_for != settings_json:
-        prepare(settings_json)
+        prepare(settings_json, model)
         _ready_for = settings_json
     results = []
     for path, size, mtime_ns, known_hash in batch:
@@ -130,7 +131,7 @@ def batches(jobs: list[tuple[str, int, int, str | None]], size: int,
         yield batch
 
 
-def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Settings,
+def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Settings, model: FaceModel,
                  workers_seen: set[str]) -> Iterator[PhotoResult]:
     """Process ``jobs`` on the cluster of ``settings.indexer.scheduler`` in
     batches of ``BATCH_FILES`` (a task costs the scheduler and this process
@@ -164,7 +165,7 @@ def dask_results(jobs: list[tuple[str, int, int, str | None]], settings: Setting
         numbers = iter(range(10**12))
 
         def submit(batch: list, *, suspect: bool = False) -> None:
-            future = client.submit(process_remote, settings_json, batch, settings.indexer.path_map,
+            future = client.submit(process_remote, settings_json, model, batch, settings.indexer.path_map,
                                    key=f"facesearch-{run}-{next(numbers)}", pure=False)
             out[future.key] = batch
             futures.add(future)

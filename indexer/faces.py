@@ -12,8 +12,7 @@ import numpy as np
 from PIL import Image
 
 from config.settings import DetectionSettings, ThumbnailSettings
-from indexer import model
-from indexer.model import Box
+from indexer.model import Box, FaceModel
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,10 @@ def detection_scale(width: int, height: int, max_side: int) -> float:
     return max_side / longest
 
 
-def detect_boxes(rgb: np.ndarray, detection: DetectionSettings, *, second_pass: bool = True) -> list[Box]:
-    """Face boxes in ``rgb``'s own pixel coordinates, largest first, at least
+def detect_boxes(model: FaceModel, rgb: np.ndarray, detection: DetectionSettings, *,
+                 second_pass: bool = True) -> list[Box]:
+    """Face boxes found by ``model``'s detector ``detection.model``, in
+    ``rgb``'s own pixel coordinates, largest first, at least
     ``detection.min_face_size`` pixels high. Detection runs on a copy whose
     longest side is at most ``detection.max_side``. HOG's cost grows with the
     pixel count (upsample 1, measured here: ~700 ms at 1920x1080, ~480 ms at
@@ -60,7 +61,7 @@ def detect_boxes(rgb: np.ndarray, detection: DetectionSettings, *, second_pass: 
     factor = 1.0 / scale if scale < 1.0 else 1.0
 
     def found_at(upsample: int, detector: str = detection.model) -> list[Box]:
-        found = model.face_boxes(small, model=detector, upsample=upsample)
+        found = model.detector(detector).boxes(small, upsample=upsample)
         boxes = [map_box(b, factor, width, height) for b in found]
         return [b for b in boxes if b.height >= detection.min_face_size and b.width > 0]
 
@@ -87,15 +88,15 @@ def map_box(box: Box, factor: float, width: int, height: int) -> Box:
 
 
 def find_faces(
-    rgb: np.ndarray, detection: DetectionSettings, max_faces: int | None = None, boxes: list[Box] | None = None,
-    *, second_pass: bool = True,
+    model: FaceModel, rgb: np.ndarray, detection: DetectionSettings, max_faces: int | None = None,
+    boxes: list[Box] | None = None, *, second_pass: bool = True,
 ) -> list[Face]:
-    """Every face of the photo (the ``max_faces`` largest when given: only
-    they are encoded), largest first, with its embedding computed on the
+    """Every face of the photo, found and encoded by ``model`` (the
+    ``max_faces`` largest when given: only they are encoded), largest first, with its embedding computed on the
     full-resolution photo. ``boxes``: from ``detect_boxes`` already;
     ``second_pass``: as there (False for video frames)."""
-    boxes = (detect_boxes(rgb, detection, second_pass=second_pass) if boxes is None else boxes)[:max_faces]
-    embeddings = model.face_embeddings(rgb, boxes, jitters=detection.jitters)
+    boxes = (detect_boxes(model, rgb, detection, second_pass=second_pass) if boxes is None else boxes)[:max_faces]
+    embeddings = model.encoder.embeddings(rgb, boxes, jitters=detection.jitters)
     return [Face(box=b, embedding=embeddings[i]) for i, b in enumerate(boxes)]
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from config.settings import DetectionSettings, Settings
 from indexer.hashing import file_hash
-from indexer.model import MODEL_NAME
+from indexer.model import MODEL_NAME, FaceModel
 from indexer.people.annotations import highest_annotated_face
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
@@ -174,11 +174,13 @@ def index_paths(
     *,
     full: bool = False,
     allow_empty: bool = False,
+    model: FaceModel,
     progress: bool | None = None,
     on_result: Callable[[PhotoResult], None] | None = None,
 ) -> IndexReport:
     """Bring the index in ``settings.data_dir`` in line with the photos under
-    ``paths`` and publish it as a new generation (``store/generations.py``).
+    ``paths`` and publish it as a new generation (``store/generations.py``),
+    finding and encoding faces with ``model`` (in each worker process).
 
     New files are encoded; files whose size or mtime changed are hashed and
     re-encoded if their content changed (their old faces removed); moved or
@@ -229,10 +231,11 @@ def index_paths(
             if wip.resumed or plan is None:
                 plan = plan_changes(store.file_states(), entries, roots, allow_empty)
             _report_kept(plan, report)
-            _run(store, plan, settings, signature, report, progress, on_result)
+            _run(store, plan, settings, model, signature, report, progress, on_result)
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
-            store.seal(ann=AnnPlan.from_settings(settings.index), detection=signature)
+            store.plan_search(settings.index)
+            store.seal(detection=signature)
             report.approximate_index = store.manifest.get("ann")
         finally:
             store.close()
@@ -365,6 +368,7 @@ def _run(
     store: FaceStore,
     plan: Plan,
     settings: Settings,
+    model: FaceModel,
     signature: str,
     report: IndexReport,
     progress: bool | None,
@@ -385,7 +389,7 @@ def _run(
         file=sys.stderr,
     )
     with bar:
-        for result in _results(plan.jobs, settings, report):
+        for result in _results(plan.jobs, settings, model, report):
             _apply(store, result, signature, report)
             if on_result is not None:
                 on_result(result)
@@ -447,7 +451,7 @@ def _apply(store: FaceStore, result: PhotoResult, signature: str, report: IndexR
         log.info("no face in %s", result.path)
 
 
-def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings,
+def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings, model: FaceModel,
              report: IndexReport) -> Iterator[PhotoResult]:
     """Process jobs on a Dask cluster (``indexer.scheduler``: the report
     then counts the workers that took part), in this process (1 worker) or
@@ -461,17 +465,17 @@ def _results(jobs: list[tuple[str, int, int, str | None]], settings: Settings,
 
         seen: set[str] = set()
         try:
-            yield from dask_results(jobs, settings, seen)
+            yield from dask_results(jobs, settings, model, seen)
         finally:
             report.workers = len(seen)
         return
     workers = report.workers
     settings_json = settings.model_dump_json()
     if workers <= 1 or len(jobs) == 1:
-        init_worker(settings_json)
+        init_worker(settings_json, model)
         for job in jobs:
             yield process_file(job)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings_json,)) as pool:
+    with context.Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings_json, model)) as pool:
         yield from pool.imap_unordered(process_file, jobs, chunksize=1)

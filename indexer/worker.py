@@ -10,32 +10,26 @@ import os
 import signal
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from config.settings import Settings, VideoSettings
 from indexer.faces import find_faces, thumbnail_jpeg
 from indexer.hashing import content_hash, file_hash
 from indexer.images import ImageError, capture_time, decode_rgb
-from indexer.model import Box
+from indexer.model import FaceModel
 from indexer.recording_time import recording_start
 from indexer.safe_open import read_regular
-from indexer.store.metadata import FaceTime
+from indexer.store.metadata import FaceTime, NewFace
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import VideoError, open_video
 
 _settings: Settings | None = None
-
-# A face found in a file: (box, embedding, thumbnail JPEG), and for a
-# video's also when it was seen (``FaceTime``).
-FoundFace = tuple[Box, np.ndarray, bytes] | tuple[Box, np.ndarray, bytes, FaceTime]
+_model: FaceModel | None = None  # what this worker process finds and encodes faces with
 
 
 @dataclass
 class PhotoResult:
     """Outcome for one file, a photo or a video (``kind``). ``error`` set: it
     could not be used. ``unchanged`` set: its content hash matched the stored
-    one, nothing was decoded. Each face is ``(box, embedding, thumbnail
-    JPEG)``, plus a ``FaceTime`` for a video's."""
+    one, nothing was decoded. ``faces``: what ``FaceStore.put_file`` stores."""
 
     path: str
     size: int
@@ -43,7 +37,7 @@ class PhotoResult:
     content_hash: str = ""
     width: int = 0  # pixels (a video's frame size)
     height: int = 0
-    faces: list[FoundFace] = field(default_factory=list)
+    faces: list[NewFace] = field(default_factory=list)
     unchanged: bool = False
     error: str | None = None
     # POSIX seconds: a photo's EXIF capture time, a video's recording start
@@ -53,23 +47,23 @@ class PhotoResult:
     duration_s: float | None = None  # a video's length, seconds
 
 
-def init_worker(settings_json: str) -> None:
+def init_worker(settings_json: str, model: FaceModel) -> None:
     """Pool initializer: one BLAS/OpenMP thread per process (processes give
-    the parallelism; more threads only fight), then load the model once.
+    the parallelism; more threads only fight), then load ``model`` once.
     In a pool process, SIGINT is ignored: Ctrl-C reaches the whole process
     group, and only the parent decides (stop the pool, or let the run finish
     under ``index --watch``); a worker killed mid-photo would leave the pool
     waiting for its result forever."""
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    prepare(settings_json)
+    prepare(settings_json, model)
 
 
-def prepare(settings_json: str) -> None:
+def prepare(settings_json: str, model: FaceModel) -> None:
     """Set this process up to process files: the settings, one BLAS/OpenMP
-    thread, the model loaded (also what a Dask worker does once,
+    thread, ``model`` loaded (also what a Dask worker does once,
     ``indexer.distributed``)."""
-    global _settings
+    global _settings, _model
     # The variables hold for a BLAS loaded from now on (OpenBLAS reads them
     # when it loads); threadpool_limits, called once the model is loaded,
     # sets every one loaded by then: numpy's, FAISS's and, in the fast build
@@ -78,27 +72,25 @@ def prepare(settings_json: str) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     _settings = Settings.model_validate_json(settings_json)
-    from indexer import model
-
-    model.configure_from(_settings.encoding, threads=1)
-    model.load()
+    _model = model
+    model.load([_settings.detection.model])
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
 
 
-def process_file(job: tuple[str, int, int, str | None], settings: Settings | None = None) -> PhotoResult:
-    """Process ``(path, size, mtime_ns, known_hash)``: as a video when its
-    name ends with one of ``indexer.video_extensions``, else as a photo.
-    Never raises for a bad file: the error is returned in the result."""
-    settings = settings or _settings
-    assert settings is not None, "init_worker was not called"
-    if job[0].lower().endswith(tuple(settings.indexer.video_extensions)):
-        return process_video(job, settings)
-    return process_photo(job, settings)
+def process_file(job: tuple[str, int, int, str | None]) -> PhotoResult:
+    """Process ``(path, size, mtime_ns, known_hash)`` with the settings and
+    the model ``prepare`` was given: as a video when its name ends with one
+    of ``indexer.video_extensions``, else as a photo. Never raises for a bad
+    file: the error is returned in the result."""
+    assert _settings is not None and _model is not None, "prepare was not called"
+    if job[0].lower().endswith(tuple(_settings.indexer.video_extensions)):
+        return process_video(job, _settings, _model)
+    return process_photo(job, _settings, _model)
 
 
-def process_photo(job: tuple[str, int, int, str | None], settings: Settings) -> PhotoResult:
+def process_photo(job: tuple[str, int, int, str | None], settings: Settings, model: FaceModel) -> PhotoResult:
     """Process a photo: hash its bytes, then (if they changed) decode it and
     find, encode and cut out its faces."""
     path, size, mtime_ns, known_hash = job
@@ -118,8 +110,8 @@ def process_photo(job: tuple[str, int, int, str | None], settings: Settings) -> 
         taken = capture_time(data)
         result.taken_at = taken if taken is not None else mtime_ns / 1e9
         result.height, result.width = rgb.shape[:2]
-        for face in find_faces(rgb, settings.detection):
-            result.faces.append((face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails)))
+        for face in find_faces(model, rgb, settings.detection):
+            result.faces.append(NewFace(face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails)))
     except ImageError as exc:
         result.error = str(exc)
     except Exception as exc:  # a model failure on one photo must not end the run
@@ -127,7 +119,7 @@ def process_photo(job: tuple[str, int, int, str | None], settings: Settings) -> 
     return result
 
 
-def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> PhotoResult:
+def process_video(job: tuple[str, int, int, str | None], settings: Settings, model: FaceModel) -> PhotoResult:
     """Process a video: hash it (streamed), then (if it changed) sample its
     frames at ``video.sample_fps``, find and encode the faces of each, link
     them into tracks and keep ``video.faces_per_track`` faces per track, each
@@ -152,7 +144,7 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> 
                 _check_length(timestamp, settings.video)
                 sightings = [
                     Sighting(timestamp, face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails))
-                    for face in find_faces(rgb, settings.detection, second_pass=False)
+                    for face in find_faces(model, rgb, settings.detection, second_pass=False)
                 ]
                 tracker.add_frame(timestamp, sightings)
                 result.height, result.width = rgb.shape[:2]
@@ -170,13 +162,13 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings) -> 
     return result
 
 
-def track_faces(tracks: list[Track]) -> list[FoundFace]:
+def track_faces(tracks: list[Track]) -> list[NewFace]:
     """The faces to store for ``tracks``: their representatives, each with
     its own timestamp and its track's number and time range, by time."""
     timed = sorted(((s, FaceTime(s.timestamp, track.number, track.start, track.end))
                     for track in tracks for s in track.representatives()),
                    key=lambda pair: (pair[1].timestamp, pair[1].track))
-    return [(s.box, s.embedding, s.jpeg, at) for s, at in timed]
+    return [NewFace(s.box, s.embedding, s.jpeg, at) for s, at in timed]
 
 
 def _check_length(seconds: float | None, video: VideoSettings) -> None:

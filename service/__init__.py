@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import faiss
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
@@ -10,9 +12,14 @@ from threadpoolctl import threadpool_limits
 from config.settings import Settings, load_settings
 from indexer.people.annotations import AnnotationsDB
 
+if TYPE_CHECKING:
+    from indexer.model import FaceModel
 
-def create_app(settings: Settings | None = None) -> Flask:
+
+def create_app(settings: Settings | None = None, *, model: FaceModel | None = None) -> Flask:
     """Build the Flask app over the published index of ``settings.data_dir``,
+    finding and encoding query faces with ``model`` (None: the real one the
+    settings describe, loaded at the first query),
     opened read-only (per server worker) and switched to each newly published
     generation (``application.index_handle``). Raises ``StoreError`` with a repair
     hint when there is no usable index. The annotations (people, clustering
@@ -24,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from application.audit import AuditLog
     from application.index_handle import IndexHandle
     from application.photo_slots import PhotoSlots
-    from indexer import model
+    from application.runtime import Runtime
     from service import api_people, api_photos, guard, request_body  # noqa: F401  (their routes join the API's blueprint)
     from service.api import bp
     from service.context import ServiceState
@@ -41,7 +48,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # And every BLAS loaded by now (numpy's, FAISS's: loaded by the CLI before
     # the thread variables were set); dlib's, loaded later, reads them.
     threadpool_limits(settings.service.threads_per_worker)
-    model.configure_from(settings.encoding, threads=settings.service.threads_per_worker)  # loaded at first query
+    if model is None:  # loaded at the first query
+        model = Runtime().face_model(settings, threads=settings.service.threads_per_worker)
     index = IndexHandle.open(
         settings.data_dir, check_every_s=settings.service.reload_check_s, default_detection=settings.detection,
         settings=settings,
@@ -54,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.json.sort_keys = False  # keys in the order the models declare them
     audit = AuditLog.of(index.data_dir, settings.service) if settings.service.audit_log else None
     app.extensions["facesearch"] = ServiceState(
-        settings=settings, index=index, annotations=annotations, keys=keys, audit=audit,
+        settings=settings, model=model, index=index, annotations=annotations, keys=keys, audit=audit,
         access=AccessStore.in_data_dir(index.data_dir),
         photo_slots=PhotoSlots.in_data_dir(index.data_dir, settings.service.photo_searches_per_client),
     )

@@ -130,7 +130,8 @@ def require_api_key() -> None:
          description="`index_type` is `\"IDMap2,Flat\"` for the embedded FAISS store, `\"Milvus FLAT\"` with "
          "`store.backend = \"milvus\"`; `warning` says why a newly published generation is not served yet.")
 def health() -> Response:
-    return ok(health_response(state().index, served()))
+    st = state()
+    return ok(health_response(st.index, served(), st.model.encoder.name))
 
 
 @api.get("/index", operation_id="getIndex", scope="read", response=IndexResponse,
@@ -162,8 +163,9 @@ def search() -> Response:
         detection = st.query_detection or index.detection
         (upload,) = uploads(many=False)
         photo = decode_query(upload[1], st.settings.service, detection)
-        result = search_by_photo(index.store, photo, detection, k, params.max_distance, st.annotations.attributions,
-                                 max_faces=st.settings.search.max_query_faces, exact=bool(params.exact))
+        result = search_by_photo(st.model, index.store, photo, detection, k, params.max_distance,
+                                 st.annotations.attributions, max_faces=st.settings.search.max_query_faces,
+                                 exact=bool(params.exact))
     elif content_type == "application/json":
         req = json_body(EmbeddingSearchRequest)
         audited(query=hash_embeddings(np.asarray(req.embedding, dtype=np.float32)[None]),
@@ -197,7 +199,7 @@ def recall_search() -> Response:
     params: RecallParams
     if request.mimetype == "multipart/form-data":
         params = RecallParams.model_validate(form_fields())
-        probes = probes_of_photos(uploads(many=True), st.settings, st.query_detection or index.detection)
+        probes = probes_of_photos(st.model, uploads(many=True), st.settings, st.query_detection or index.detection)
     elif request.mimetype == "application/json":
         params = json_body(RecallEmbeddingsRequest)
         audited(query=hash_embeddings(np.asarray(params.embeddings, dtype=np.float32)),
@@ -332,7 +334,8 @@ def erase_near() -> Response:
     target = ErasureTarget()
     if request.mimetype == "multipart/form-data":
         form = ErasureForm.model_validate(form_fields())
-        target.probes = probes_of_photos(uploads(many=True), st.settings, st.query_detection or served().detection)
+        target.probes = probes_of_photos(st.model, uploads(many=True), st.settings,
+                                         st.query_detection or served().detection)
         target.max_distance, dry_run = form.max_distance, form.dry_run
     elif request.mimetype == "application/json":
         req = json_body(ErasureRequest)

@@ -15,6 +15,7 @@ from application.client import client_address
 from application.index_handle import IndexHandle, ServedIndex
 from application.photo_slots import PhotoSlots
 from config.settings import DetectionSettings, Settings
+from indexer.model import FaceModel
 from indexer.people.annotations import AnnotationsDB
 
 
@@ -23,6 +24,8 @@ class ServiceState:
     """What the app holds in ``app.extensions["facesearch"]``."""
 
     settings: Settings
+    # What finds and encodes the faces of query photos.
+    model: FaceModel
     # The published index generation, read-only, switched when a reindex publishes another.
     index: IndexHandle
     # People and clustering runs, read-write (not versioned with the index).

@@ -20,30 +20,25 @@ import pytest
 from click.testing import CliRunner
 
 from config.settings import Settings, load_settings
-from indexer import model
-from tests.helpers import DATA, PEOPLE_SIZES, FakeModel, put_person, store_at
+from indexer.model import FaceModel, face_model
+from tests.helpers import DATA, PEOPLE_SIZES, FakeEncoder, FakeModel, ModelRunner, put_person, store_at
 
 
 @pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeModel:
-    fake = FakeModel()
-    monkeypatch.setattr(model, "face_boxes", fake.face_boxes)
-    monkeypatch.setattr(model, "face_embeddings", fake.face_embeddings)
-    monkeypatch.setattr(model, "load", lambda: None)
-    return fake
+def fake_model() -> FakeModel:
+    """The fake face model (``tests.helpers.FakeModel``), passed in to what
+    the test runs: ``index_paths(..., model=fake_model)``,
+    ``create_app(settings, model=fake_model)``, and the CLI through
+    ``runner`` (a test that asks for both gets a runner that passes it)."""
+    return FakeModel()
 
 
 @pytest.fixture
-def coded(fake_model, monkeypatch):
+def coded(fake_model: FakeModel) -> dict[bytes, np.ndarray]:
     """The fake model, encoding each face as the vector registered for its
     pixels (``registry[crop bytes] = vector``): embeddings the test chooses."""
     registry: dict[bytes, np.ndarray] = {}
-
-    def embeddings(rgb, boxes, *, jitters=1):
-        return np.stack([registry[np.ascontiguousarray(rgb[b.top:b.bottom, b.left:b.right]).tobytes()]
-                         for b in boxes]).astype(np.float32)
-
-    monkeypatch.setattr(model, "face_embeddings", embeddings)
+    fake_model.encoder = FakeEncoder(registry)
     return registry
 
 
@@ -85,12 +80,6 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return request.param
 
 
-
-
-
-
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "index"
@@ -111,12 +100,19 @@ def photos(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_model() -> FaceModel:
+    """dlib's model with the default encoder, loaded at first use."""
+    return face_model(load_settings().encoding)
+
+
+@pytest.fixture(scope="session")
 def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tests/data`` indexed once with the real dlib model and 2 workers."""
     from indexer.indexing import index_paths
 
     data_dir = tmp_path_factory.mktemp("real-index")
-    report = index_paths([DATA], load_settings(data_dir=data_dir, indexer={"workers": 2}), progress=False)
+    settings = load_settings(data_dir=data_dir, indexer={"workers": 2})
+    report = index_paths([DATA], settings, progress=False, model=face_model(settings.encoding))
     assert report.errors == [], report.errors
     return data_dir
 
@@ -135,21 +131,15 @@ def client(app):
     return app.test_client()
 
 
-
-
-
-
 @pytest.fixture
-def runner() -> CliRunner:
+def runner(request: pytest.FixtureRequest) -> CliRunner:
+    """A CLI runner; the commands get the fake model when the test uses it."""
+    if "fake_model" in request.fixturenames:
+        return ModelRunner(request.getfixturevalue("fake_model"))
     return CliRunner()
 
 
 # -- a synthetic index of well-separated people, for clustering -------------
-
-
-
-
-
 
 
 @pytest.fixture

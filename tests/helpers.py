@@ -22,12 +22,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from click.testing import CliRunner
 from PIL import Image
 
+from application.runtime import Runtime
 from config.settings import load_settings
-from indexer.model import EMBEDDING_DIM, Box
+from indexer.model import DETECTORS, EMBEDDING_DIM, Box, FaceModel
 from indexer.people.annotations import AnnotationsDB
 from indexer.store.checksums import FILES_KEY, SELF_KEY
+from indexer.store.metadata import NewFace
 from service import create_app
 
 DATA = Path(__file__).parent / "data"
@@ -44,17 +47,22 @@ def fake_vector(seed_bytes: bytes) -> np.ndarray:
     return (np.random.default_rng(seed).normal(0.0, 0.12, EMBEDDING_DIM)).astype(np.float32)
 
 
-class FakeModel:
-    """Stands in for ``indexer.model``: one face per image unless the image is
-    uniform (no face), or ``faces_per_image`` side-by-side faces. Embeddings
-    depend only on the face crop's pixels, so the same crop gives the same vector."""
+class FakeDetector:
+    """Finds one face per image unless the image is uniform (no face), or
+    ``faces_per_image`` side-by-side faces; counts its ``calls``. ``delay_s``
+    a call (a slow model, for the process tests)."""
 
-    def __init__(self) -> None:
+    name = "fake"
+
+    def __init__(self, *, delay_s: float = 0.0) -> None:
         self.faces_per_image = 1
         self.calls = 0
+        self.delay_s = delay_s
 
-    def face_boxes(self, rgb: np.ndarray, *, model: str = "hog", upsample: int = 1) -> list[Box]:
+    def boxes(self, rgb: np.ndarray, *, upsample: int) -> list[Box]:
         self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if rgb.min() == rgb.max():
             return []
         h, w = rgb.shape[:2]
@@ -62,9 +70,89 @@ class FakeModel:
         step = w // n
         return [Box(0, (i + 1) * step, h, i * step) for i in range(n)]
 
-    def face_embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
-        out = [fake_vector(np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]).tobytes()) for b in boxes]
+    def load(self) -> None:
+        pass
+
+
+class FakeEncoder:
+    """Encodes a face as a fixed vector of its crop's pixels: the same crop
+    gives the same vector. ``registry``: crops (their bytes) encoded as the
+    vector the test chose instead. ``calls``: (image shape, number of faces)
+    of each call."""
+
+    name = "fake"
+
+    def __init__(self, registry: dict[bytes, np.ndarray] | None = None) -> None:
+        self.registry = registry
+        self.calls: list[tuple[tuple[int, ...], int]] = []
+
+    def embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
+        self.calls.append((rgb.shape, len(boxes)))
+        crops = [np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]).tobytes() for b in boxes]
+        out = [self.registry[c] if self.registry is not None else fake_vector(c) for c in crops]
         return np.asarray(out, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM)
+
+    def load(self) -> None:
+        pass
+
+
+class FakeModel(FaceModel):
+    """The face model the tests pass in instead of dlib's: ``FakeDetector``
+    under every detector name, and ``FakeEncoder``. Fast, deterministic,
+    picklable (a worker process gets its own copy)."""
+
+    def __init__(self, *, delay_s: float = 0.0, registry: dict[bytes, np.ndarray] | None = None) -> None:
+        self.fake_detector = FakeDetector(delay_s=delay_s)
+        super().__init__({name: self.fake_detector for name in DETECTORS}, FakeEncoder(registry))
+
+    @property
+    def faces_per_image(self) -> int:
+        return self.fake_detector.faces_per_image
+
+    @faces_per_image.setter
+    def faces_per_image(self, value: int) -> None:
+        self.fake_detector.faces_per_image = value
+
+    @property
+    def calls(self) -> int:
+        """Images the detector was run on (in this process)."""
+        return self.fake_detector.calls
+
+
+class ScriptedDetector:
+    """A detector whose boxes ``script(name, rgb, upsample)`` decides;
+    each call's (name, upsample) is appended to ``calls``."""
+
+    def __init__(self, name: str, script, calls: list[tuple[str, int]]) -> None:
+        self.name, self.script, self.calls = name, script, calls
+
+    def boxes(self, rgb: np.ndarray, *, upsample: int) -> list[Box]:
+        self.calls.append((self.name, upsample))
+        return self.script(self.name, rgb, upsample)
+
+    def load(self) -> None:
+        pass
+
+
+def scripted_model(script, encoder=None) -> tuple[FaceModel, list[tuple[str, int]]]:
+    """A model whose detectors ``script(name, rgb, upsample)`` decides (and
+    ``encoder``, else ``FakeEncoder``), and the list of its detector calls."""
+    calls: list[tuple[str, int]] = []
+    detectors = {name: ScriptedDetector(name, script, calls) for name in DETECTORS}
+    return FaceModel(detectors, encoder or FakeEncoder()), calls
+
+
+class ModelRunner(CliRunner):
+    """A ``CliRunner`` whose commands find and encode faces with ``model``
+    (given to them as the Click context object, ``Runtime``)."""
+
+    def __init__(self, model: FaceModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def invoke(self, cli, args=None, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("obj", Runtime(model=self.model))
+        return super().invoke(cli, args, **kwargs)
 
 
 def store_at(path: Path, **kwargs):
@@ -93,10 +181,10 @@ def drop_collection(data_dir: Path) -> None:
         collection.conn.release()
 
 
-def client_of(data_dir: Path, **settings):
-    """A test client of the app over ``data_dir`` with these settings."""
-
-    app = create_app(load_settings(data_dir=data_dir, **settings))
+def client_of(data_dir: Path, *, model: FaceModel | None = None, **settings):
+    """A test client of the app over ``data_dir`` with these settings,
+    finding query faces with ``model`` (None: dlib's)."""
+    app = create_app(load_settings(data_dir=data_dir, **settings), model=model)
     app.config["TESTING"] = True
     return app.test_client()
 
@@ -132,7 +220,7 @@ def put_person(store, name: str, n: int, first: int = 0) -> None:
     for i, vector in enumerate(person_faces(name, n, first), start=first):
         record = FileRecord(path=f"/photos/{name}/{i}.jpg", size=1, mtime_ns=1, content_hash=f"{name}{i}",
                             width=100, height=100, detection="{}", model="fake")
-        store.put_file(record, [(Box(10, 60, 70, 10), vector, out.getvalue())])
+        store.put_file(record, [NewFace(Box(10, 60, 70, 10), vector, out.getvalue())])
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -22,10 +22,11 @@ from facesearch.cli.verification import verify
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        from application.runtime import version_text
+        from application.runtime import Runtime, version_text
         from config.settings import load_settings
 
-        click.echo(version_text(load_settings()))
+        runtime = ctx.ensure_object(Runtime)
+        click.echo(version_text(runtime.face_model(load_settings())))
         ctx.exit()
 
 @click.group(cls=FacesearchGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from application.errors import InvalidRequest, user_errors
+from application.runtime import Runtime
 from application.text import printable
 from config.settings import Settings, load_settings
 
@@ -48,6 +49,12 @@ class FacesearchGroup(click.Group):
             if isinstance(exc, InvalidRequest):
                 raise click.UsageError(message) from None
             raise click.ClickException(message) from None
+
+
+def runtime() -> Runtime:
+    """The command's ``Runtime`` (the context object: the real model unless
+    the caller passed another, ``main(obj=Runtime(model=...))``)."""
+    return click.get_current_context().ensure_object(Runtime)
 
 
 def echo(text: str = "", **kwargs) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, runtime
 from facesearch.cli.people import person_id_of
 
 
@@ -48,8 +48,8 @@ def erase(data_dir, config_file, face_ids, person, cluster_id, probes, max_dista
         target = ErasureTarget(
             face_ids=list(face_ids), cluster_id=cluster_id, max_distance=max_distance,
             person_id=person_id_of(index.annotations, person) if person is not None else None,
-            probes=probes_of_photos([(str(p), p.read_bytes()) for p in probes], settings,
-                                    index.detection or settings.detection),
+            probes=probes_of_photos(runtime().face_model(settings), [(str(p), p.read_bytes()) for p in probes],
+                                    settings, index.detection or settings.detection),
         )
         preview = erase_target(index.root, index.store, index.annotations, target, settings, dry_run=True,
                                generation=index.generation)

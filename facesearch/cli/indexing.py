@@ -14,7 +14,7 @@ import click
 
 from application.indexing import StoreError, parse_interval, stop_on_signals, watch
 from config.settings import Settings
-from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo
+from facesearch.cli.common import CONFIG_OPTION, DATA_DIR_OPTION, cli_settings, echo, runtime
 
 if TYPE_CHECKING:
     from application.indexing import IndexReport
@@ -85,7 +85,8 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
         interval_s = interval if interval is not None else parse_interval(DEFAULT_INTERVAL)
         _watch(paths, settings, interval_s, max_runs=max_runs, as_json=as_json, progress=bool(progress))
         return
-    report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress)
+    report = index_paths(paths, settings, full=full, allow_empty=allow_empty, progress=progress,
+                         model=runtime().face_model(settings))
     out = sys.stderr if as_json else sys.stdout
     echo(
         f"{report.images_seen} photos seen: {report.images_indexed} indexed, {report.images_unchanged} unchanged, "
@@ -128,13 +129,15 @@ def _watch(
     a PATH is gone...) is reported and the schedule goes on."""
     from application.indexing import DistributedError, index_paths, utc_now
 
+    model = runtime().face_model(settings)
+
     def run_once() -> None:
         started, started_at = time.monotonic(), utc_now()
         try:
             gone = [str(p) for p in paths if not p.exists()]
             if gone:  # an unmounted share must not look like deleted photos
                 raise StoreError(f"{', '.join(gone)} no longer exists (unmounted?): nothing indexed or removed")
-            report = index_paths(paths, settings, progress=progress)
+            report = index_paths(paths, settings, progress=progress, model=model)
         except (StoreError, DistributedError, OSError) as exc:
             failure = str(exc)
         except Exception as exc:  # a bug: show it, keep the schedule

@@ -14,25 +14,26 @@ What it holds:
   person, and for each stored run the person each cluster is mapped to.
 
 Several server workers may write at once: WAL mode, a busy timeout, and every
-write in one ``BEGIN IMMEDIATE`` transaction.
+write in one ``BEGIN IMMEDIATE`` transaction. ``AnnotationsDB`` owns the
+connection and the transactions; the rules live beside it: the layout in
+``schema.py``, the clustering runs in ``clustering_runs.py``, the
+corrections in ``corrections.py``, who each face is in ``attribution.py``,
+and what comes back in ``records.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexer.people import attribution, corrections
+from indexer.people import attribution, clustering_runs, corrections
 from indexer.people.attribution import Attribution, PersonFace, chunks
 from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
     MAX_NAME_LENGTH,
@@ -44,241 +45,26 @@ from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors
     UndoReport,
     clean_name,
 )
-from indexer.store.base import StoreError
+from indexer.people.records import (  # noqa: F401  (re-exported: what this module's methods return and raise)
+    ClusterNotFoundError,
+    Correction,
+    Merge,
+    NoClusteringError,
+    Person,
+    Places,
+    RecognitionInput,
+    RunInfo,
+    StoredRun,
+)
+from indexer.people.schema import LAYOUT
+from indexer.store.errors import StoreError
 from indexer.store.file_modes import create_private_file, private_dir
-from indexer.store.metadata import utc_now
-from indexer.store.sqlite_db import Layout, NewerDatabaseError, Step, adopt, inserted_id, migrate
+from indexer.store.sqlite_db import NewerDatabaseError, migrate
 
 log = logging.getLogger(__name__)
 
 ANNOTATIONS_FILE = "annotations.sqlite3"
-# face id -> (content hash of its file, (top, right, bottom, left), seconds into a video or None)
-Places = dict[int, tuple[str, tuple[int, int, int, int], float | None]]
-# Older runs are deleted when a new one is stored (each holds a row per face).
-KEEP_RUNS = 5
 BUSY_TIMEOUT_S = 10.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cluster_runs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at  TEXT NOT NULL,               -- ISO 8601, UTC
-    method      TEXT NOT NULL,
-    k           INTEGER NOT NULL,            -- number of clusters
-    params      TEXT NOT NULL,               -- JSON of the parameters used
-    face_count  INTEGER NOT NULL,
-    duration_s  REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cluster_faces (
-    run_id   INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
-    face_id  INTEGER NOT NULL,               -- metadata face id
-    cluster  INTEGER NOT NULL,               -- 0..k-1, or -1 for a stranger
-    nearest  INTEGER NOT NULL,               -- own cluster, a stranger's nearest one, -1 for none
-    distance REAL,                           -- Euclidean, to the centre of `nearest`; NULL for none
-    PRIMARY KEY (run_id, face_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS people (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS face_people (
-    face_id   INTEGER PRIMARY KEY,           -- a face has at most one person
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS face_people_person ON face_people(person_id);
-CREATE TABLE IF NOT EXISTS cluster_people (
-    run_id    INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
-    cluster   INTEGER NOT NULL,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    PRIMARY KEY (run_id, cluster)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS cluster_people_person ON cluster_people(person_id);
-CREATE INDEX IF NOT EXISTS cluster_faces_cluster ON cluster_faces(run_id, cluster);
--- Corrections (indexer/people/corrections.py). Every change people make is a
--- row of `corrections`; the rows it wrote carry its id as `rev`, so an undo
--- can tell whether anything touched them since.
-CREATE TABLE IF NOT EXISTS corrections (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    at        TEXT NOT NULL,                 -- ISO 8601, UTC
-    actor     TEXT,                          -- the API key id, "cli", or NULL without keys
-    action    TEXT NOT NULL,                 -- create, name_cluster, assign, reject, merge, undo_merge, rename
-    person_id INTEGER,
-    faces     INTEGER NOT NULL DEFAULT 0     -- faces it changed
-);
-CREATE TABLE IF NOT EXISTS rejections (
-    face_id   INTEGER NOT NULL,              -- "not this person"
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    rev       INTEGER NOT NULL,
-    PRIMARY KEY (face_id, person_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rejections_person ON rejections(person_id);
-CREATE TABLE IF NOT EXISTS suggestions (
-    face_id   INTEGER PRIMARY KEY,           -- recognised automatically (indexer/people/recognition.py)
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    distance  REAL NOT NULL                  -- Euclidean, to the person's nearest confirmed face
-);
-CREATE INDEX IF NOT EXISTS suggestions_person ON suggestions(person_id);
-CREATE TABLE IF NOT EXISTS merges (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,  -- merged into
-    rev       INTEGER NOT NULL,              -- its correction
-    at        TEXT NOT NULL,
-    actor     TEXT,
-    undone_at TEXT
-);
-CREATE INDEX IF NOT EXISTS merges_person ON merges(person_id);
-CREATE TABLE IF NOT EXISTS merged_people (
-    merge_id   INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
-    person_id  INTEGER NOT NULL,             -- the person merged away (gone), as it was
-    name       TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (merge_id, person_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS merge_moves (
-    merge_id    INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
-    from_person INTEGER NOT NULL,
-    kind        TEXT NOT NULL,               -- confirmed, rejection, dropped_rejection, suggestion, cluster
-    item        INTEGER NOT NULL,            -- a face id; for `cluster`, the cluster
-    run_id      INTEGER NOT NULL DEFAULT 0,  -- for `cluster`: its run
-    PRIMARY KEY (merge_id, kind, run_id, item)
-) WITHOUT ROWID;
--- Where each face that people corrected is (indexer/people/carry_over.py): the
--- file's content hash and the box, never the face, so that a face given a
--- new id by re-encoding the same file (index --full) keeps its people.
-CREATE TABLE IF NOT EXISTS face_places (
-    face_id      INTEGER PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    top          INTEGER NOT NULL,
-    right        INTEGER NOT NULL,
-    bottom       INTEGER NOT NULL,
-    left         INTEGER NOT NULL,
-    timestamp    REAL                        -- seconds into a video (NULL for a photo)
-);
--- Recognition's bookkeeping: the last face id it looked at, and the people
--- whose confirmed faces changed since it last ran (with the correction).
-CREATE TABLE IF NOT EXISTS recognition_state (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS recognition_dirty (
-    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
-    rev       INTEGER NOT NULL
-);
-"""
-
-# Columns added to SCHEMA's tables by releases before versions (step 1 adds
-# them where missing); a later change is a new step of LAYOUT.
-ADDED_COLUMNS = {"face_people": [("rev", "INTEGER NOT NULL DEFAULT 0")]}
-
-# annotations.sqlite3 (indexer.store.sqlite_db). Step 1 adopts every layout
-# of the releases before versions: clustering runs and people, then the
-# corrections, recognition and `face_people.rev`, then the face places.
-LAYOUT = Layout("annotations database", (
-    Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
-))
-
-
-class NoClusteringError(LookupError):
-    """No clustering run has been stored yet."""
-
-
-class ClusterNotFoundError(LookupError):
-    """The last run has no cluster with that id."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A stored clustering run without its faces."""
-
-    run_id: int
-    created_at: str
-    method: str
-    k: int
-    params: dict
-    face_count: int
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """A stored clustering run with one entry per face, in face-id order.
-
-    ``face_ids`` int64 (n,); ``clusters`` int64 (n,), 0..k-1 or -1 for a
-    stranger; ``nearest`` int64 (n,), the own cluster or a stranger's nearest
-    one (-1 for none); ``distances`` float32 (n,), Euclidean distance to the
-    centre of ``nearest`` (NaN for none).
-    """
-
-    info: RunInfo
-    face_ids: np.ndarray
-    clusters: np.ndarray
-    nearest: np.ndarray
-    distances: np.ndarray
-
-
-@dataclass(frozen=True)
-class Person:
-    """A named person. ``face_count``: their confirmed faces; ``counts``: the
-    faces each source attributes to them now (``attribution.SOURCES``);
-    ``clusters``: the clusters of the last run mapped to them; ``last_merge``:
-    their last merge that can be undone, or None."""
-
-    person_id: int
-    name: str
-    created_at: str
-    face_count: int
-    clusters: list[int]
-    counts: dict[str, int] = field(default_factory=dict)
-    last_merge: Merge | None = None
-    cover_face_id: int | None = None  # a confirmed face to show for them (their first)
-
-
-@dataclass(frozen=True)
-class Merge:
-    """A merge into a person: when, by whom (an API key id, ``cli``, or None
-    without keys), the people merged away (id and name) and the confirmed
-    faces moved; ``undone_at`` once undone."""
-
-    merge_id: int
-    person_id: int
-    at: str
-    actor: str | None
-    people: list[tuple[int, str]]
-    faces_moved: int
-    undone_at: str | None
-
-
-@dataclass(frozen=True)
-class Correction:
-    """What a correction did: the person afterwards, and how many of the
-    given faces it changed (the others already were so)."""
-
-    person: Person
-    face_ids: list[int]
-    changed: int
-
-
-@dataclass(frozen=True)
-class RecognitionInput:
-    """What recognition reads in one snapshot: the last face id it looked
-    at, the people whose confirmed faces changed since (with the last
-    correction), every confirmed face and its person, and every rejection."""
-
-    watermark: int
-    dirty: dict[int, int]
-    max_rev: int
-    confirmed: list[tuple[int, int]]
-    rejections: set[tuple[int, int]]
-    suggested: dict[int, int]
-    has_watermark: bool = True  # False before the first recognition of this data directory
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays in run parameters become plain JSON values."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in the run parameters")
-
 
 class AnnotationsDB:
     """The annotations database of one data directory; open with ``open``."""
@@ -342,115 +128,30 @@ class AnnotationsDB:
         *,
         method: str,
         k: int,
-        params: dict,
+        params: dict[str, Any],
         duration_s: float,
         face_ids: np.ndarray,
         clusters: np.ndarray,
         nearest: np.ndarray,
         distances: np.ndarray,
     ) -> StoredRun:
-        """Store a run over **every** face of the index (arrays as in
-        ``StoredRun``), in one transaction, and return it as read back.
-
-        Labels, rejections and suggestions of faces that are not in the run
-        (gone from the index) are deleted, each named person is mapped to a cluster of the new run (see
-        ``_map_people``), and runs older than the last ``KEEP_RUNS`` deleted.
-        """
-        face_ids = np.asarray(face_ids, dtype=np.int64)
-        clusters = np.asarray(clusters, dtype=np.int64)
-        nearest = np.asarray(nearest, dtype=np.int64)
-        distances = np.asarray(distances, dtype=np.float32)
-        if not len(face_ids) == len(clusters) == len(nearest) == len(distances):
-            raise ValueError("face_ids, clusters, nearest and distances must have the same length")
-        params_json = json.dumps(params, default=_json_default, sort_keys=True)
-        # float32 -> Python float is exact; NaN (no nearest cluster) is stored as NULL.
-        stored_distances = [None if math.isnan(d) else d for d in distances.astype(np.float64).tolist()]
-        created_at = utc_now()
+        """Store a run over **every** face of the index in one transaction
+        (``clustering_runs.store_run``) and return it as read back."""
         with self._write() as conn:
-            run_id = inserted_id(conn.execute(
-                "INSERT INTO cluster_runs (created_at, method, k, params, face_count, duration_s) "
-                "VALUES (?,?,?,?,?,?)",
-                (created_at, method, int(k), params_json, len(face_ids), float(duration_s)),
-            ))
-            conn.executemany(
-                "INSERT INTO cluster_faces (run_id, face_id, cluster, nearest, distance) VALUES (?,?,?,?,?)",
-                zip([run_id] * len(face_ids), face_ids.tolist(), clusters.tolist(), nearest.tolist(),
-                    stored_distances),
+            return clustering_runs.store_run(
+                conn, method=method, k=k, params=params, duration_s=duration_s, face_ids=face_ids,
+                clusters=clusters, nearest=nearest, distances=distances,
             )
-            for table in ("face_people", "rejections", "suggestions"):
-                conn.execute(
-                    f"DELETE FROM {table} WHERE face_id NOT IN (SELECT face_id FROM cluster_faces WHERE run_id = ?)",
-                    (run_id,),
-                )
-            self._map_people(conn, run_id)
-            conn.execute("DELETE FROM cluster_runs WHERE id <= ?", (run_id - KEEP_RUNS,))
-        info = RunInfo(run_id, created_at, method, int(k), json.loads(params_json), len(face_ids), float(duration_s))
-        order = np.argsort(face_ids, kind="stable")
-        return StoredRun(info, face_ids[order], clusters[order], nearest[order], distances[order])
-
-    @staticmethod
-    def _map_people(conn: sqlite3.Connection, run_id: int) -> None:
-        """Map each person to the cluster of ``run_id`` that holds most of
-        their labelled faces (ties: the lower cluster id). When several people
-        claim one cluster, the one with more faces there wins (ties: the lower
-        person id); the others stay unmapped in this run."""
-        rows = conn.execute(
-            "SELECT fp.person_id, cf.cluster, COUNT(*) FROM face_people fp "
-            "JOIN cluster_faces cf ON cf.run_id = ? AND cf.face_id = fp.face_id "
-            "WHERE cf.cluster >= 0 GROUP BY fp.person_id, cf.cluster",
-            (run_id,),
-        ).fetchall()
-        best: dict[int, tuple[int, int]] = {}  # person -> (faces, cluster)
-        for person_id, cluster, count in rows:
-            current = best.get(person_id)
-            if current is None or (count, -cluster) > (current[0], -current[1]):
-                best[person_id] = (count, cluster)
-        winner: dict[int, tuple[int, int]] = {}  # cluster -> (faces, person)
-        for person_id, (count, cluster) in best.items():
-            current = winner.get(cluster)
-            if current is None or (count, -person_id) > (current[0], -current[1]):
-                winner[cluster] = (count, person_id)
-        conn.executemany(
-            "INSERT INTO cluster_people (run_id, cluster, person_id) VALUES (?,?,?)",
-            [(run_id, cluster, person_id) for cluster, (_, person_id) in winner.items()],
-        )
 
     def last_run_info(self) -> RunInfo | None:
         """The last stored run without its faces, or None."""
         with self._read() as conn:
-            return self._last_info(conn)
-
-    @staticmethod
-    def _last_info(conn: sqlite3.Connection) -> RunInfo | None:
-        row = conn.execute(
-            "SELECT id, created_at, method, k, params, face_count, duration_s FROM cluster_runs "
-            "ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return RunInfo(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+            return clustering_runs.last_info(conn)
 
     def last_run(self) -> StoredRun | None:
         """The last stored run with its faces, as stored, or None."""
         with self._read() as conn:
-            info = self._last_info(conn)
-            if info is None:
-                return None
-            rows = conn.execute(
-                "SELECT face_id, cluster, nearest, distance FROM cluster_faces WHERE run_id = ? ORDER BY face_id",
-                (info.run_id,),
-            ).fetchall()
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return StoredRun(info, empty, empty.copy(), empty.copy(), np.zeros(0, dtype=np.float32))
-        face_ids, clusters, nearest, distances = zip(*rows)
-        return StoredRun(
-            info,
-            np.array(face_ids, dtype=np.int64),
-            np.array(clusters, dtype=np.int64),
-            np.array(nearest, dtype=np.int64),
-            np.array(distances, dtype=np.float64).astype(np.float32),  # NULL -> NaN
-        )
+            return clustering_runs.last_run(conn)
 
     def cluster_people(self, run_id: int) -> dict[int, Person]:
         """The person each cluster of run ``run_id`` is mapped to (unmapped clusters are left out)."""
@@ -478,7 +179,7 @@ class AnnotationsDB:
         ``ClusterNotFoundError``, or ValueError for a bad name."""
         name = clean_name(name)
         with self._write() as conn:
-            info = self._run_with_cluster(conn, cluster)
+            info = clustering_runs.run_with_cluster(conn, cluster)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             person_id = corrections.new_person(conn, name) if row is None else row[0]
             rev = corrections.begin(conn, "name_cluster", person_id, actor)
@@ -501,19 +202,6 @@ class AnnotationsDB:
                 (info.run_id, cluster, person_id),
             )
             return Correction(self._people(conn, [person_id])[person_id], sorted(members), changed)
-
-    @classmethod
-    def _run_with_cluster(cls, conn: sqlite3.Connection, cluster: int) -> RunInfo:
-        """The last run, which must have ``cluster``: ``NoClusteringError``,
-        ``ClusterNotFoundError`` otherwise."""
-        info = cls._last_info(conn)
-        if info is None:
-            raise NoClusteringError("no clustering has been run yet: POST /api/v1/clusters first")
-        if not 0 <= cluster < info.k:
-            raise ClusterNotFoundError(
-                f"the last clustering (run {info.run_id}) has no cluster {cluster}: its ids are 0 to {info.k - 1}"
-            )
-        return info
 
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
@@ -661,12 +349,7 @@ class AnnotationsDB:
         """The member face ids of a cluster of the last run (not its
         strangers). ``NoClusteringError``, ``ClusterNotFoundError``."""
         with self._read() as conn:
-            info = self._run_with_cluster(conn, cluster)
-            rows = conn.execute(
-                "SELECT face_id FROM cluster_faces WHERE run_id = ? AND cluster = ? ORDER BY face_id",
-                (info.run_id, cluster),
-            ).fetchall()
-        return [r[0] for r in rows]
+            return clustering_runs.members(conn, cluster)
 
     def forget_faces(self, face_ids: list[int], *, person_id: int | None = None) -> tuple[int, int]:
         """Remove erased faces from every stored clustering run, label,

@@ -3,7 +3,7 @@
 from indexer.store.backends import after_publish, open_published, open_store
 from indexer.store.base import FaceFilter, FaceStore, StoreError, StoreMismatchError
 from indexer.store.embedded import EmbeddedStore
-from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoFace, PhotoRecord
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, NewFace, PhotoFace, PhotoRecord
 
 __all__ = [
     "EmbeddedStore",
@@ -12,6 +12,7 @@ __all__ = [
     "FaceStore",
     "FileRecord",
     "FileState",
+    "NewFace",
     "PhotoFace",
     "PhotoRecord",
     "StoreError",

@@ -27,6 +27,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -76,7 +77,7 @@ class AnnPlan:
         return cls(min_faces=min_faces, lists=settings.lists, retrain_growth=settings.retrain_growth)
 
     @classmethod
-    def same_as(cls, entry: dict | None) -> AnnPlan | None:
+    def same_as(cls, entry: dict[str, Any] | None) -> AnnPlan | None:
         """A plan that rebuilds what a generation had (its manifest's ``ann``
         entry), with as many lists, trained again on the faces left: an
         erasure (or a repair) keeps the kind of index, whatever the settings."""
@@ -96,8 +97,8 @@ def factory_string(lists: int) -> str:
 
 
 def refresh(
-    data_dir: Path, ids: np.ndarray, x: np.ndarray, plan: AnnPlan | None, previous_entry: dict | None
-) -> dict | None:
+    data_dir: Path, ids: np.ndarray, x: np.ndarray, plan: AnnPlan | None, previous_entry: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """Write ``data_dir/ANN_FILE`` for exactly these faces (``ids`` int64,
     ``x`` float32 (n, d)), or remove it (``plan`` None, or fewer faces than
     it asks for or than ``MIN_FACES``). ``previous_entry`` is what this
@@ -144,7 +145,7 @@ class _Stored:
     factory: str | None  # as the manifest recorded it
 
 
-def _read(path: Path, entry: dict | None) -> _Stored | None:
+def _read(path: Path, entry: dict[str, Any] | None) -> _Stored | None:
     if not path.exists():
         return None
     try:
@@ -198,4 +199,5 @@ class AnnIndex:
     def candidates(self, x: np.ndarray, n: int) -> np.ndarray:
         """Up to ``n`` ids per query (approximately nearest first; -1 past
         the end), int64 (len(x), n)."""
-        return self.index.search(x, n)[1]
+        ids: np.ndarray = self.index.search(x, n)[1]
+        return ids

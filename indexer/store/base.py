@@ -13,7 +13,9 @@ import numpy as np
 
 from config.settings import IndexSettings
 from indexer.store.errors import StoreError
-from indexer.store.metadata import FaceRecord, FileRecord, FileState, PhotoRecord
+from indexer.store.metadata import FaceRecord, FileRecord, FileState, NewFace, PhotoRecord
+
+__all__ = ["FaceFilter", "FaceStore", "StoreError", "StoreMismatchError"]
 
 
 class StoreMismatchError(StoreError):
@@ -119,9 +121,9 @@ class FaceStore(Protocol):
     def prepare_search(self, index_settings: IndexSettings) -> None:
         """Get ready to serve searches (load what a search needs)."""
 
-    def put_file(self, record: FileRecord, faces: list[tuple]) -> tuple[int, int]:
-        """Replace a photo's faces, each ``(box, embedding, jpeg)`` plus a
-        ``FaceTime`` for a video's; returns (faces added, faces removed)."""
+    def put_file(self, record: FileRecord, faces: list[NewFace]) -> tuple[int, int]:
+        """Replace a file's faces; returns (faces added, faces removed).
+        Faces where a face of the same content was erased are left out."""
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Record new stat data for a file whose content is unchanged."""
@@ -141,9 +143,15 @@ class FaceStore(Protocol):
     def checkpoint(self, **manifest_extra: object) -> None:
         """Make every write so far durable (a killed run resumes from here)."""
 
-    def seal(self, ann: object = ..., **manifest_extra: object) -> None:
-        """The final checkpoint before the store is published; ``ann``: the
-        FAISS approximate index plan (``AnnPlan``), ignored by Milvus."""
+    def plan_search(self, index_settings: IndexSettings) -> None:
+        """Have ``seal`` build the search structures ``index_settings``
+        ask for (FAISS: an approximate index past
+        ``index.approximate_from_faces``; Milvus builds its own index in the
+        collection: nothing to do). Without it, a generation keeps the
+        kind it had (an erasure, a repair)."""
+
+    def seal(self, **manifest_extra: object) -> None:
+        """The final checkpoint before the store is published."""
 
     def rebuild_index(self) -> int:
         """Rebuild the vectors from the metadata's embeddings; returns the

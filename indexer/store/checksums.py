@@ -35,6 +35,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import StoreError
@@ -88,7 +89,7 @@ def sha256_file(path: Path) -> Hashed:
     return Hashed(digest, before)
 
 
-def canonical_digest(manifest: dict) -> str:
+def canonical_digest(manifest: dict[str, Any]) -> str:
     """The SHA-256 of ``manifest``'s canonical JSON without ``SELF_KEY``."""
     body = {k: v for k, v in manifest.items() if k != SELF_KEY}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -175,7 +176,7 @@ def fix_hint(damaged: frozenset[str], data_dir: Path) -> str:
             f"rebuild the index with `facesearch index --full --data-dir {data_dir} PATH...`")
 
 
-def _manifest(path: Path) -> tuple[dict, str | None]:
+def _manifest(path: Path) -> tuple[dict[str, Any], str | None]:
     """The manifest, or the problem with it."""
     try:
         manifest = json.loads(path.read_bytes())

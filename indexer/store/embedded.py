@@ -21,16 +21,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from config.settings import IndexSettings
-from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
+from indexer.model import EMBEDDING_DIM, MODEL_NAME
 from indexer.store.ann import ANN_FILE, AnnIndex, AnnPlan
 from indexer.store.ann import refresh as refresh_ann
-from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
+from indexer.store.base import FaceFilter, FaceStore, StoreError, StoreMismatchError
 from indexer.store.generations import current_dir
-from indexer.store.metadata import FileRecord, MetadataDB, utc_now
+from indexer.store.metadata import FileRecord, MetadataDB, NewFace, utc_now
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, read_manifest
 from indexer.store.vectors import FlatL2Index
 
@@ -40,23 +41,22 @@ FORMAT_VERSION = 1
 INDEX_FILE = "faces.faiss"
 
 
-# ``EmbeddedStore.seal``'s default: the approximate index stays the kind it was.
-KEEP_ANN = object()
-
-
-
-class EmbeddedStore(MetadataStore):
+class EmbeddedStore(MetadataStore, FaceStore):
     """FAISS + SQLite store in ``data_dir``. Open with ``EmbeddedStore.open``."""
 
     backend = "faiss"
 
-    def __init__(self, data_dir: Path, vectors: FlatL2Index, db: MetadataDB, manifest: dict) -> None:
+    def __init__(self, data_dir: Path, vectors: FlatL2Index, db: MetadataDB, manifest: dict[str, Any]) -> None:
         super().__init__(data_dir, db, manifest)
         self.vectors = vectors
         # Face ids removed but not yet out of FAISS: ``remove_ids`` scans the
         # whole index (1M faces: 48 ms a call, 48 s for 1% of the photos
         # removed one by one), so removals are applied together (``_settle``).
         self._removed: list[int] = []
+        # What ``seal`` builds (``plan_search``); None there: no approximate
+        # index. Unplanned, the generation keeps the kind it had.
+        self._ann_plan: AnnPlan | None = None
+        self._ann_planned = False
 
     # -- opening -----------------------------------------------------------
 
@@ -221,7 +221,7 @@ class EmbeddedStore(MetadataStore):
 
     # -- writing -----------------------------------------------------------
 
-    def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
+    def put_file(self, record: FileRecord, faces: list[NewFace]) -> tuple[int, int]:
         """Write a photo and its faces, leaving out faces erased before from
         a file of the same content (``erase_faces``)."""
         faces = self._not_erased(record.content_hash, faces)
@@ -249,17 +249,21 @@ class EmbeddedStore(MetadataStore):
         self.manifest.update(manifest_extra)
         self._save()
 
-    def seal(self, ann: AnnPlan | None | object = KEEP_ANN, **manifest_extra: object) -> None:
+    def plan_search(self, index_settings: IndexSettings) -> None:
+        """Have ``seal`` build the approximate index ``index_settings``
+        ask for (``AnnPlan.from_settings``), or remove it."""
+        self._ann_plan, self._ann_planned = AnnPlan.from_settings(index_settings), True
+
+    def seal(self, **manifest_extra: object) -> None:
         """The last checkpoint of a generation before it is published: its
         database becomes one self-contained file, and its approximate index
-        (``indexer.store.ann``) is built for exactly its faces, or removed.
-        ``ann`` is the indexer's plan (``AnnPlan.from_settings``); by default
-        the generation keeps the kind it had (an erasure)."""
+        (``indexer.store.ann``) is built for exactly its faces, or removed:
+        as ``plan_search`` said, else of the kind the generation had (an
+        erasure, a repair)."""
         self.db.commit()
         self._settle()
         previous = self.manifest.get("ann")
-        plan = AnnPlan.same_as(previous) if ann is KEEP_ANN else ann
-        assert plan is None or isinstance(plan, AnnPlan)
+        plan = self._ann_plan if self._ann_planned else AnnPlan.same_as(previous)
         entry = None
         if plan is not None or previous is not None or (self.data_dir / ANN_FILE).exists():
             ids, x = self.vectors.ids_and_vectors()

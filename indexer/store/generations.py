@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from indexer.store.atomic import atomic_write_bytes, fsync_dir
 from indexer.store.base import StoreError
@@ -125,7 +125,7 @@ class WorkInProgress:
     resumed: bool
 
 
-def resumable(data_dir: Path, *, full: bool, key: dict) -> bool:
+def resumable(data_dir: Path, *, full: bool, key: dict[str, Any]) -> bool:
     """Whether a killed run left work that a run with ``full`` and ``key``
     would resume (see ``begin``)."""
     wanted = {"base": current_name(Path(data_dir)), "full": full, **key}
@@ -133,7 +133,7 @@ def resumable(data_dir: Path, *, full: bool, key: dict) -> bool:
     return generations.is_dir() and any(_wip_info(w) == wanted for w in generations.glob("*" + WIP_SUFFIX))
 
 
-def begin(data_dir: Path, *, full: bool, key: dict, rebuilds: frozenset[str] = frozenset(),
+def begin(data_dir: Path, *, full: bool, key: dict[str, Any], rebuilds: frozenset[str] = frozenset(),
           reserved_face_id: int = 0) -> WorkInProgress:
     """The next generation to build, as a copy of the published one (empty
     with ``full``, which copies nothing and so works on a damaged index).
@@ -203,9 +203,10 @@ def discard(wip: WorkInProgress) -> None:
     shutil.rmtree(wip.path, ignore_errors=True)
 
 
-def _wip_info(wip: Path) -> dict | None:
+def _wip_info(wip: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((wip / WIP_INFO).read_text())
+        info: dict[str, Any] = json.loads((wip / WIP_INFO).read_text())
+        return info
     except (OSError, ValueError):
         return None
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,6 +74,10 @@ CREATE INDEX IF NOT EXISTS erasures_content_hash ON erasures(content_hash);
 """
 
 ERASURE_COLUMNS = "content_hash, top, right, bottom, left, timestamp, erased_at"
+# One erasure record, as ERASURE_COLUMNS reads it.
+ErasureRow = tuple[str, int, int, int, int, float | None, str]
+# One row of ``MetadataDB.vector_rows``: face id, embedding bytes, path, time seen, kind.
+VectorRow = tuple[int, bytes, str, float | None, str | None]
 
 
 # Columns added to SCHEMA's tables by releases before versions: step 1 adds
@@ -132,6 +137,17 @@ class FaceTime:
     track: int
     track_start: float
     track_end: float
+
+
+class NewFace(NamedTuple):
+    """A face to store (``FaceStore.put_file``): its box in the file's
+    pixels, its 128-d float32 embedding, its thumbnail JPEG, and for a
+    video's face, when it was seen."""
+
+    box: Box
+    embedding: np.ndarray
+    jpeg: bytes
+    time: FaceTime | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +220,7 @@ class VectorRows:
     kinds: list[str]
 
     @classmethod
-    def of(cls, rows: list[tuple]) -> VectorRows:
+    def of(cls, rows: list[VectorRow]) -> VectorRows:
         return cls(
             ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
             x=np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32),
@@ -439,10 +455,9 @@ class MetadataDB:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def put_file(self, record: FileRecord, faces: list[tuple]) -> tuple[list[int], list[int]]:
+    def put_file(self, record: FileRecord, faces: list[NewFace]) -> tuple[list[int], list[int]]:
         """Write a photo (or video) and its faces, replacing whatever was
-        stored for its path. Each face is ``(box, embedding, jpeg)``, plus a
-        ``FaceTime`` for a video's. Returns (new face ids, removed face ids)."""
+        stored for its path. Returns (new face ids, removed face ids)."""
         now = utc_now()
         with self._lock:
             removed = self.face_ids_of(record.path)
@@ -458,9 +473,8 @@ class MetadataDB:
             )
             file_id = inserted_id(cur)
             new_ids: list[int] = []
-            for box, embedding, jpeg, *rest in faces:
+            for box, embedding, jpeg, at in faces:
                 vec = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
-                at: FaceTime | None = rest[0] if rest else None
                 cur = self.conn.execute(
                     "INSERT INTO faces (file_id, top, right, bottom, left, embedding, indexed_at, timestamp, track, "
                     "track_start, track_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -531,7 +545,7 @@ class MetadataDB:
             ).fetchall()
         return [(Box(r[0], r[1], r[2], r[3]), r[4]) for r in rows]
 
-    def erasure_rows(self) -> list[tuple]:
+    def erasure_rows(self) -> list[ErasureRow]:
         """Every erasure record, to carry into a rebuilt store (``index
         --full``); none in a database older than erasures."""
         with self._lock:
@@ -539,7 +553,7 @@ class MetadataDB:
                 return []
             return self.conn.execute(f"SELECT {ERASURE_COLUMNS} FROM erasures ORDER BY id").fetchall()
 
-    def add_erasure_rows(self, rows: list[tuple]) -> None:
+    def add_erasure_rows(self, rows: list[ErasureRow]) -> None:
         with self._lock:
             self.conn.executemany(f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from indexer.store.atomic import atomic_write_bytes
 from indexer.store.base import FaceFilter, StoreError
-from indexer.store.metadata import FaceRecord, FileState, MetadataDB, PhotoRecord
+from indexer.store.metadata import FaceRecord, FileState, MetadataDB, NewFace, PhotoRecord
 from indexer.tracks import iou
 
 MANIFEST_FILE = "manifest.json"
@@ -33,7 +34,7 @@ def _same_time(a: float | None, b: float | None) -> bool:
 class MetadataStore:
     """The SQLite side of a store in ``data_dir`` (a generation directory)."""
 
-    def __init__(self, data_dir: Path, db: MetadataDB, manifest: dict) -> None:
+    def __init__(self, data_dir: Path, db: MetadataDB, manifest: dict[str, Any]) -> None:
         self.data_dir = data_dir
         self.db = db
         self.manifest = manifest
@@ -91,7 +92,7 @@ class MetadataStore:
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.db.touch_file(path, size, mtime_ns)
 
-    def _not_erased(self, content_hash: str, faces: list[tuple]) -> list[tuple]:
+    def _not_erased(self, content_hash: str, faces: list[NewFace]) -> list[NewFace]:
         """``faces`` less those found where a face of the same content was
         erased: boxes overlapping by IoU >= ERASED_IOU (and, in a video, at
         the same timestamp)."""
@@ -100,8 +101,8 @@ class MetadataStore:
             return faces
         kept = []
         for face in faces:
-            at = face[3].timestamp if len(face) > 3 and face[3] is not None else None
-            if not any(iou(face[0], box) >= ERASED_IOU and _same_time(at, when) for box, when in places):
+            at = face.time.timestamp if face.time is not None else None
+            if not any(iou(face.box, box) >= ERASED_IOU and _same_time(at, when) for box, when in places):
                 kept.append(face)
         return kept
 
@@ -131,12 +132,13 @@ def open_db(data_dir: Path, *, readonly: bool) -> MetadataDB:
         ) from None
 
 
-def read_manifest(path: Path) -> dict | None:
+def read_manifest(path: Path) -> dict[str, Any] | None:
     """A generation's manifest (``path`` is the file), None when missing."""
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
+        return manifest
     except (OSError, ValueError) as exc:
         raise StoreError(f"cannot read {path} ({exc}); run `facesearch repair --data-dir {path.parent}`") from exc
 

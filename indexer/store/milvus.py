@@ -33,19 +33,23 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from config.settings import IndexSettings, MilvusSettings
-from indexer.model import EMBEDDING_DIM, MODEL_NAME, Box
+from indexer.model import EMBEDDING_DIM, MODEL_NAME
 from indexer.store.ann import ANN_FILE
 from indexer.store.atomic import atomic_write_bytes
-from indexer.store.base import FaceFilter, StoreError, StoreMismatchError
+from indexer.store.base import FaceFilter, FaceStore, StoreError, StoreMismatchError
 from indexer.store.embedded import INDEX_FILE
 from indexer.store.generations import GENERATIONS_DIR, generation_number
-from indexer.store.metadata import FileRecord, MetadataDB, utc_now
+from indexer.store.metadata import FileRecord, MetadataDB, NewFace, utc_now
 from indexer.store.metadata_store import DB_FILE, MANIFEST_FILE, MetadataStore, open_db, read_manifest
 from indexer.store.milvus_lite import Connection, load_pymilvus, resolved_uri
+
+if TYPE_CHECKING:
+    from pymilvus import CollectionSchema, MilvusClient  # untyped (no py.typed): Any to mypy, named for the reader
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,7 @@ class Collection:
     identity: str  # the id in its description and in DATA_DIR/milvus.json
 
     @property
-    def client(self):
+    def client(self) -> MilvusClient:
         return self.conn.client
 
 
@@ -123,7 +127,7 @@ def data_root(path: Path) -> Path:
     return path.parent.parent if path.parent.name == GENERATIONS_DIR else path
 
 
-def _schema(client, description: str):
+def _schema(client: MilvusClient, description: str) -> CollectionSchema:
     DataType = load_pymilvus().DataType
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description=description)
     schema.add_field("pk", DataType.INT64, is_primary=True)
@@ -180,7 +184,7 @@ def open_collection(settings: MilvusSettings, data_dir: Path, *, create: bool) -
         raise
 
 
-def _read_identity(path: Path) -> dict | None:
+def _read_identity(path: Path) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text())
     except FileNotFoundError:
@@ -195,7 +199,7 @@ def _display(uri: str) -> str:
     return re.sub(r"//[^/@]*@", "//", uri)
 
 
-def _query_all(collection: Collection, expr: str, fields: list[str]) -> Iterator[list[dict]]:
+def _query_all(collection: Collection, expr: str, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
     """Every row matching ``expr``, in batches (``query`` alone stops at
     16,383 rows without saying so)."""
     iterator = collection.client.query_iterator(
@@ -254,14 +258,14 @@ def _count(collection: Collection, expr: str) -> int:
 # -- the store -------------------------------------------------------------
 
 
-class MilvusStore(MetadataStore):
+class MilvusStore(MetadataStore, FaceStore):
     """One generation: its SQLite metadata in ``data_dir`` and the rows of
     this data directory's Milvus collection it sees. Open with
     ``MilvusStore.open``."""
 
     backend = "milvus"
 
-    def __init__(self, data_dir: Path, db: MetadataDB, manifest: dict, collection: Collection,
+    def __init__(self, data_dir: Path, db: MetadataDB, manifest: dict[str, Any], collection: Collection,
                  generation: int, floor: int, settings: MilvusSettings, readonly: bool) -> None:
         super().__init__(data_dir, db, manifest)
         self.collection = collection
@@ -364,7 +368,7 @@ class MilvusStore(MetadataStore):
         """Make the rows this generation sees exactly its metadata's faces
         (id, path, time, kind): rows of faces it lacks are retired, faces
         without a row get one. Returns the number of rows changed."""
-        rows: dict[int, tuple] = {}
+        rows: dict[int, tuple[str, float, str]] = {}  # face id -> its row's path, time, kind
         stale: list[int] = []
         for batch in _query_all(self.collection, self._filter, ["pk", "face_id", "path", "time", "kind"]):
             for row in batch:
@@ -468,12 +472,15 @@ class MilvusStore(MetadataStore):
             return np.zeros((0, EMBEDDING_DIM), np.float32)
         return np.stack([found[i] for i in wanted.tolist()])
 
-    def _search(self, x: np.ndarray, limit: int, params: dict, expr: str = "") -> list:
-        return self.collection.client.search(
+    def _search(
+        self, x: np.ndarray, limit: int, params: dict[str, float], expr: str = ""
+    ) -> list[list[dict[str, Any]]]:
+        hits: list[list[dict[str, Any]]] = self.collection.client.search(
             self.collection.name, data=[q.tolist() for q in x], limit=limit, anns_field="vec",
             filter=_and(self._filter, expr), output_fields=[],
             search_params={"metric_type": "L2", "params": params},
         )
+        return hits
 
     def _range_one(self, query: np.ndarray, radius_sq: float, expr: str) -> tuple[np.ndarray, np.ndarray]:
         """One query's hits: one search when they are fewer than the cap,
@@ -503,7 +510,9 @@ class MilvusStore(MetadataStore):
             iterator.close()
         return _from_dict(found, radius_sq)
 
-    def _bands(self, query: np.ndarray, radius_sq: float, expr: str, first: list) -> tuple[np.ndarray, np.ndarray]:
+    def _bands(
+        self, query: np.ndarray, radius_sq: float, expr: str, first: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Page by distance: each search returns the nearest hits at or
         beyond the farthest distance the previous one reached (Milvus's
         ``range_filter <= d < radius``); hits at exactly that distance come
@@ -523,7 +532,7 @@ class MilvusStore(MetadataStore):
 
     # -- writing -----------------------------------------------------------
 
-    def put_file(self, record: FileRecord, faces: list[tuple[Box, np.ndarray, bytes]]) -> tuple[int, int]:
+    def put_file(self, record: FileRecord, faces: list[NewFace]) -> tuple[int, int]:
         faces = self._not_erased(record.content_hash, faces)
         new_ids, removed = self.db.put_file(record, faces)
         self._removing(removed)
@@ -564,9 +573,12 @@ class MilvusStore(MetadataStore):
         self.manifest.update(manifest_extra)
         self._save()
 
-    def seal(self, ann: object = None, **manifest_extra: object) -> None:
-        """The last checkpoint before publishing. ``ann`` (FAISS's
-        approximate index plan) does not apply: Milvus searches FLAT."""
+    def plan_search(self, index_settings: IndexSettings) -> None:
+        """Nothing to plan: Milvus searches its FLAT index exactly."""
+
+    def seal(self, **manifest_extra: object) -> None:
+        """The last checkpoint before publishing (no approximate index:
+        Milvus searches FLAT)."""
         self.manifest["ann"] = None
         self.checkpoint(**manifest_extra)
         self.db.seal()
@@ -657,7 +669,7 @@ def _matrix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _hits(hits: list) -> tuple[np.ndarray, np.ndarray]:
+def _hits(hits: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     d = np.fromiter((h["distance"] for h in hits), dtype=np.float32, count=len(hits))
     i = np.fromiter((int(h["id"]) & FACE_ID_MASK for h in hits), dtype=np.int64, count=len(hits))
     return d, i
@@ -668,7 +680,7 @@ def _from_dict(found: dict[int, float], radius_sq: float) -> tuple[np.ndarray, n
     return (np.array([p[0] for p in pairs], dtype=np.float32), np.array([p[1] for p in pairs], dtype=np.int64))
 
 
-def _plain(row: dict) -> dict:
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """A queried row as an upsert wants it (plain values)."""
     return {"pk": int(row["pk"]), "face_id": int(row["face_id"]), "vec": [float(v) for v in row["vec"]],
             "born": int(row["born"]), "died": int(row["died"]), "path": row["path"], "time": float(row["time"]),

@@ -24,15 +24,20 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from config.settings import MilvusSettings
 from indexer.store.errors import StoreError
 from indexer.store.file_modes import create_private_file, private_dir
 
+if TYPE_CHECKING:
+    from pymilvus import MilvusClient  # untyped (no py.typed): Any to mypy, named for the reader
+
 LITE_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,36}$")  # what Milvus Lite accepts as a file name
 
 
-def load_pymilvus():
+def load_pymilvus() -> ModuleType:
     """The Milvus client library (``StoreError`` with the install command
     when it is missing)."""
     try:
@@ -47,7 +52,8 @@ def load_pymilvus():
     # An iterator over Milvus Lite warns at every use that it picks the
     # timestamp on the client side (the same consistency: Strong).
     logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
-    return pymilvus
+    module: ModuleType = pymilvus  # Any to mypy: pymilvus ships no type information
+    return module
 
 
 def is_lite(uri: str) -> bool:
@@ -74,7 +80,7 @@ class Connection:
     _lock = threading.Lock()
     _open: dict[tuple[str, str], Connection] = {}
 
-    def __init__(self, uri: str, token: str, client) -> None:
+    def __init__(self, uri: str, token: str, client: MilvusClient) -> None:
         self.uri = uri
         self.token = token
         self.client = client
@@ -135,7 +141,7 @@ def hold(settings: MilvusSettings, data_dir: Path) -> Iterator[None]:
         conn.release()
 
 
-def _client(uri: str, token: str):
+def _client(uri: str, token: str) -> MilvusClient:
     """A new client; for a Lite file, its server started (the file made
     0600 first), or a ``StoreError`` saying which process holds it."""
     pymilvus = load_pymilvus()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from indexer.store.file_modes import FILE_MODE
 
@@ -18,7 +19,7 @@ RUNS_FILE = "runs.jsonl"
 TAIL_BYTES = 1 << 20
 
 
-def append_run(data_dir: Path, record: dict) -> None:
+def append_run(data_dir: Path, record: dict[str, Any]) -> None:
     path = Path(data_dir) / RUNS_FILE
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
@@ -29,7 +30,7 @@ def append_run(data_dir: Path, record: dict) -> None:
         os.close(fd)
 
 
-def recent_runs(data_dir: Path, limit: int = 1) -> list[dict]:
+def recent_runs(data_dir: Path, limit: int = 1) -> list[dict[str, Any]]:
     """The last ``limit`` runs, newest first (a torn last line, from a crash
     while appending, is skipped)."""
     path = Path(data_dir) / RUNS_FILE
@@ -41,7 +42,7 @@ def recent_runs(data_dir: Path, limit: int = 1) -> list[dict]:
             lines = handle.read().splitlines()
     except FileNotFoundError:
         return []
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for raw in reversed(lines):
         try:
             record = json.loads(raw)
@@ -54,6 +55,6 @@ def recent_runs(data_dir: Path, limit: int = 1) -> list[dict]:
     return out
 
 
-def last_run(data_dir: Path) -> dict | None:
+def last_run(data_dir: Path) -> dict[str, Any] | None:
     runs = recent_runs(data_dir, 1)
     return runs[0] if runs else None

@@ -128,7 +128,8 @@ class FlatL2Index:
             return self._approximate_search(x, k)
         candidates = max(2 * k + 32, self.min_candidates)
         if self.ntotal < self.scan_min_faces or candidates * 4 > self.ntotal:
-            return self.index.search(x, k)
+            searched: tuple[np.ndarray, np.ndarray] = self.index.search(x, k)
+            return searched
         self.prepare_search()
         assert self._scan is not None
         approx, found, bounds = self._scan.candidates(x, candidates)
@@ -187,9 +188,12 @@ class FlatL2Index:
 
     def _squared_distances(self, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Exact float32 squared L2 distances from ``query`` to the stored vectors of ``ids``."""
-        return ((self.index.reconstruct_batch(ids) - query) ** 2).sum(axis=1, dtype=np.float32)
+        distances: np.ndarray = ((self.index.reconstruct_batch(ids) - query) ** 2).sum(axis=1, dtype=np.float32)
+        return distances
 
-    def _reranked(self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, bound: float, k: int):
+    def _reranked(
+        self, query: np.ndarray, approx: np.ndarray, found: np.ndarray, bound: float, k: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact k nearest among the candidates ``found`` (approximate
         distances ``approx``, ascending), or None when the prescan's error
         ``bound`` for this query cannot prove that no face outside them is
@@ -210,7 +214,8 @@ class FlatL2Index:
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
-        return self.index.reconstruct_batch(ids)
+        vectors: np.ndarray = self.index.reconstruct_batch(ids)
+        return vectors
 
     def range_search(self, x: np.ndarray, radius_sq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """FAISS's range search: every vector within **squared** L2 distance

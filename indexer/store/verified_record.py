@@ -30,6 +30,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from indexer.store.atomic import atomic_write_bytes
 
@@ -82,7 +83,7 @@ class VerifiedRecord:
             return
         self._entries = entries
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
         try:
             entries = json.loads(self.path.read_bytes())
         except FileNotFoundError:

@@ -77,7 +77,7 @@ def sightings_page():
     detection = st.query_detection or index.detection
     for upload in uploads:
         try:
-            probes.append(probe_of_photo(upload.read(), st.settings, detection)[None])
+            probes.append(probe_of_photo(st.model, upload.read(), st.settings, detection)[None])
         except ImageError as exc:
             status = 413 if exc.code == "image_too_large" else 400
             raise UiError(status, f"{upload.filename} cannot be searched: {exc}.") from None

@@ -193,7 +193,7 @@ def search_page():
         except ImageError as exc:
             raise UiError(400 if exc.code != "image_too_large" else 413,
                           f"That file cannot be searched: {exc}.") from None
-        result = search_by_photo(index.store, photo, detection, form.k, form.max_distance,
+        result = search_by_photo(st.model, index.store, photo, detection, form.k, form.max_distance,
                                  st.annotations.attributions, max_faces=st.settings.search.max_query_faces)
         if not result.faces:
             context["errors"] = [

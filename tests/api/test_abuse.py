@@ -23,7 +23,6 @@ from PIL import GifImagePlugin, Image, ImageFile
 
 from application.schemas import MAX_JSON_BODY_BYTES
 from config.settings import load_settings
-from indexer import model
 from indexer.images import ImageError, decode_rgb
 from service import create_app
 from tests.helpers import (
@@ -88,14 +87,9 @@ def app(tmp_path_factory):
         put_person(store, name, n)
     store.checkpoint()
     store.close()
-    fake = FakeModel()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(model, "face_boxes", fake.face_boxes)
-        patch.setattr(model, "face_embeddings", fake.face_embeddings)
-        patch.setattr(model, "load", lambda: None)
-        app = create_app(load_settings(data_dir=data_dir))
-        app.config["TESTING"] = True
-        yield app
+    app = create_app(load_settings(data_dir=data_dir), model=FakeModel())
+    app.config["TESTING"] = True
+    return app
 
 
 @pytest.fixture
@@ -186,7 +180,8 @@ def test_query_photos_have_a_smaller_pixel_limit_than_indexing(client, url, deco
 
 
 def test_the_pixel_limit_is_a_setting(people_index, fake_model):
-    client = create_app(load_settings(data_dir=people_index, service={"max_query_pixels": 64 * 48 - 1})).test_client()
+    client = create_app(load_settings(data_dir=people_index, service={"max_query_pixels": 64 * 48 - 1}),
+                        model=fake_model).test_client()
     assert_error(post_files(client, "/api/v1/search", photo(size=(64, 48))), 413, "image_too_large")
     assert post_files(client, "/api/v1/search", photo(size=(63, 48))).status_code == 200
 
@@ -216,16 +211,14 @@ def test_a_png_past_the_decoding_limit_is_refused_from_its_header(client, url, d
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
-def test_a_large_jpeg_is_decoded_at_reduced_scale_and_searched(client, url, monkeypatch):
+def test_a_large_jpeg_is_decoded_at_reduced_scale_and_searched(app, client, url):
     """7000 x 7000 as a JPEG: decoded at 1/2 (3500 x 3500, within 16 M),
     searched, and its face boxed in the photo's own pixels."""
-    decoded = []
-    embeddings = model.face_embeddings
-    monkeypatch.setattr(model, "face_embeddings", lambda rgb, boxes, **kw: (decoded.append(rgb.shape),
-                                                                             embeddings(rgb, boxes, **kw))[1])
+    encoded = app.extensions["facesearch"].model.encoder.calls
+    encoded.clear()
     response = post_files(client, url, big_jpeg())
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert decoded == [(3500, 3500, 3)]
+    assert [shape for shape, _ in encoded] == [(3500, 3500, 3)]
     if url.endswith("search"):
         [face] = response.get_json()["faces"]
         assert face["box"] == {"top": 0, "right": 7000, "bottom": 7000, "left": 0}  # the fake model's whole photo
@@ -247,7 +240,7 @@ def test_the_pages_refuse_a_png_past_the_decoding_limit(client):
 
 def test_the_decoding_limit_is_a_setting(people_index, fake_model):
     client = create_app(load_settings(data_dir=people_index,
-                                      service={"max_decoded_pixels": 64 * 48 - 1})).test_client()
+                                      service={"max_decoded_pixels": 64 * 48 - 1}), model=fake_model).test_client()
     error = assert_error(post_files(client, "/api/v1/search", photo(size=(64, 48))), 413, "image_too_large")
     assert "3,071 (service.max_decoded_pixels)" in error["message"]
     assert post_files(client, "/api/v1/search", photo(size=(63, 48))).status_code == 200
@@ -266,7 +259,8 @@ def test_gif_with_thousands_of_frames_costs_one_frame(client, url, decode_spy):
 
 
 def test_upload_over_the_size_limit_is_413(people_index, fake_model):
-    client = create_app(load_settings(data_dir=people_index, service={"max_upload_mb": 0.05})).test_client()
+    client = create_app(load_settings(data_dir=people_index, service={"max_upload_mb": 0.05}),
+                        model=fake_model).test_client()
     large = photo(size=(400, 300))  # ~360 KB of noise
     assert len(large) > 0.05 * 1024 * 1024
     for url in ENDPOINTS:
@@ -530,15 +524,9 @@ def test_k_means_seeds_beyond_a_c_int_are_422(client):
 
 def test_a_crowd_photo_searches_only_its_largest_faces(people_index, fake_model):
     fake_model.faces_per_image = 6
-    app = create_app(load_settings(data_dir=people_index, search={"max_query_faces": 2}))
-    encoded = []
-    real_embeddings = model.face_embeddings
-    model.face_embeddings = lambda rgb, boxes, **kw: (encoded.append(len(boxes)), real_embeddings(rgb, boxes, **kw))[1]
-    try:
-        response = post_files(app.test_client(), "/api/v1/search", photo(size=(120, 40)))
-    finally:
-        model.face_embeddings = real_embeddings
+    app = create_app(load_settings(data_dir=people_index, search={"max_query_faces": 2}), model=fake_model)
+    response = post_files(app.test_client(), "/api/v1/search", photo(size=(120, 40)))
     assert response.status_code == 200
     body = response.get_json()
     assert len(body["faces"]) == 2 and body["faces_found"] == 6
-    assert encoded == [2]  # the others are never encoded
+    assert [faces for _, faces in fake_model.encoder.calls] == [2]  # the others are never encoded

@@ -152,14 +152,14 @@ def test_audit_log_hashes_uploads_and_can_be_switched_off(people_index: Path, fa
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (60, 50, 3), dtype=np.uint8)).save(buf, "PNG")
-    client = client_of(people_index)
+    client = client_of(people_index, model=fake_model)
     response = client.post("/api/v1/search", data={"image": (io.BytesIO(buf.getvalue()), "q.png"), "k": "2"})
     assert response.status_code == 200
     (line,) = AuditLog.in_data_dir(people_index).read()
     assert line["key"] is None and line["query"] == [hashlib.sha256(buf.getvalue()).hexdigest()]
     assert line["params"] == {"k": "2"} and line["results"] == 2
     (people_index / FILE_NAME).unlink()
-    quiet = client_of(people_index, service={"audit_log": False})
+    quiet = client_of(people_index, service={"audit_log": False}, model=fake_model)
     quiet.post("/api/v1/search", json={"embedding": embedding()})
     assert not (people_index / FILE_NAME).exists()
 

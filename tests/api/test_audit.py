@@ -145,7 +145,7 @@ def test_a_read_key_cannot_fill_the_log_with_one_parameter(keyed, people_index: 
 
 def test_no_request_leaves_an_embedding_in_the_log(people_index: Path, fake_model):
     """Every kind of request, API and pages, then the whole log scanned."""
-    client = client_of(people_index)
+    client = client_of(people_index, model=fake_model)
     probe = person_faces("anna", 1)[0]
     b64 = base64.b64encode(probe.astype("<f4").tobytes()).decode()
     photo = io.BytesIO()

@@ -156,24 +156,25 @@ def faces_of(data_dir: Path) -> dict[str, int]:
 
 def test_reindexing_does_not_bring_erased_faces_back(fake_model, settings, photos: Path):
     fake_model.faces_per_image = 2
-    index_paths([photos], settings, progress=False)
-    index_paths([photos], settings, progress=False, full=True)  # two generations on disk
+    index_paths([photos], settings, progress=False, model=fake_model)
+    index_paths([photos], settings, progress=False, full=True, model=fake_model)  # two generations on disk
     before = faces_of(settings.data_dir)
     target = sorted(photos.rglob("*.jpg"))[0]
     store = published_store(settings.data_dir)
     erased_id = min(i for i, r in store.faces(store.all_embeddings()[0].tolist()).items() if r.path == str(target))
     store.close()
-    client = client_of(settings.data_dir)
+    client = client_of(settings.data_dir, model=fake_model)
     assert client.delete(f"/api/v1/faces/{erased_id}").get_json()["face_ids"] == [erased_id]
     expected = {**before, target.name: 1}
     assert faces_of(settings.data_dir) == expected
     assert len(list((settings.data_dir / GENERATIONS_DIR).iterdir())) == 1
 
-    assert not index_paths([photos], settings, progress=False).published  # nothing changed
+    assert not index_paths([photos], settings, progress=False, model=fake_model).published  # nothing changed
     os.utime(target, ns=(1, 1))  # touched: hashed, same content, not re-encoded
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     assert faces_of(settings.data_dir) == expected
-    report = index_paths([photos], settings, progress=False, full=True)  # re-encoded: the erased face stays out
+    report = index_paths([photos], settings, progress=False, full=True,
+                         model=fake_model)  # re-encoded: the erased face stays out
     assert report.faces_added == sum(expected.values())
     assert faces_of(settings.data_dir) == expected
     assert generations.current_name(settings.data_dir) == report.generation
@@ -210,10 +211,10 @@ def faces_left(data_dir: Path) -> int:
 
 
 def test_erasure_discards_a_killed_reindex_that_holds_the_faces(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     wip = generations.begin(settings.data_dir, full=False, key={"roots": ["x"]})  # left by a killed run
     assert wip.path.exists()
-    client = client_of(settings.data_dir)
+    client = client_of(settings.data_dir, model=fake_model)
     assert client.delete("/api/v1/faces/1").get_json()["faces_erased"] == 1
     assert not wip.path.exists()
     names = [p.name for p in (settings.data_dir / GENERATIONS_DIR).iterdir()]

@@ -77,7 +77,7 @@ def app(people_index, fake_model, monkeypatch, tmp_path):
         data_dir=people_index, api_keys=[KEY], clustering={"kmeans_restarts": 1, "kmeans_iterations": 5}
     )
     EXISTING_IDS["photo_id"] = add_real_photo(people_index, tmp_path)
-    app = create_app(settings)
+    app = create_app(settings, model=fake_model)
     app.config["TESTING"] = True
     client = app.test_client()
     headers = {"X-API-Key": KEY}
@@ -95,6 +95,7 @@ def add_real_photo(data_dir, tmp_path) -> int:
     from indexer.hashing import file_hash
     from indexer.model import Box
     from indexer.store import FileRecord
+    from indexer.store.metadata import NewFace
 
     path = tmp_path / "real.jpg"
     Image.new("RGB", (64, 48), (200, 120, 40)).save(path)
@@ -102,7 +103,7 @@ def add_real_photo(data_dir, tmp_path) -> int:
     store = store_at(data_dir)
     record = FileRecord(path=str(path), size=size, mtime_ns=path.stat().st_mtime_ns, content_hash=digest, width=64,
                         height=48, detection="{}", model="fake")
-    store.put_file(record, [(Box(4, 40, 40, 4), fake_vector(b"real"), path.read_bytes())])
+    store.put_file(record, [NewFace(Box(4, 40, 40, 4), fake_vector(b"real"), path.read_bytes())])
     store.checkpoint()
     photo_id = max(store.faces(store.face_ids().tolist()).values(), key=lambda r: r.face_id).photo_id
     store.close()

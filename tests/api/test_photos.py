@@ -22,7 +22,7 @@ from tests.helpers import A_GAP_B, assert_error, client_of, photo_id_of, publish
 
 @pytest.fixture
 def indexed(fake_model, photos: Path, data_dir: Path) -> Path:
-    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}))
+    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), model=fake_model)
     return photos
 
 
@@ -34,8 +34,8 @@ def jpeg_of(response) -> Image.Image:
     return image
 
 
-def test_a_photo_with_its_faces_and_people(indexed, data_dir):
-    client = client_of(data_dir)
+def test_a_photo_with_its_faces_and_people(fake_model, indexed, data_dir):
+    client = client_of(data_dir, model=fake_model)
     path = (indexed / "Tony_Blair" / "Tony_Blair_0001.jpg").resolve()
     photo_id = photo_id_of(data_dir, path)
     face_id = client.get(f"/api/v1/photos/{photo_id}").get_json()["faces"][0]["face_id"]
@@ -50,8 +50,8 @@ def test_a_photo_with_its_faces_and_people(indexed, data_dir):
     assert_error(client.get("/api/v1/photos/9999"), 404, "photo_not_found")
 
 
-def test_the_image_is_downscaled_and_cached(indexed, data_dir):
-    client = client_of(data_dir)
+def test_the_image_is_downscaled_and_cached(fake_model, indexed, data_dir):
+    client = client_of(data_dir, model=fake_model)
     photo_id = photo_id_of(data_dir, (indexed / "Tony_Blair" / "Tony_Blair_0001.jpg").resolve())
     full = jpeg_of(client.get(f"/api/v1/photos/{photo_id}/image"))
     assert full.size == (250, 250)  # never enlarged past the photo
@@ -64,8 +64,8 @@ def test_the_image_is_downscaled_and_cached(indexed, data_dir):
     assert_error(client.get(f"/api/v1/photos/{photo_id}/image?face_id=9999"), 404, "photo_not_found")
 
 
-def test_a_changed_file_is_not_served(indexed, data_dir):
-    client = client_of(data_dir)
+def test_a_changed_file_is_not_served(fake_model, indexed, data_dir):
+    client = client_of(data_dir, model=fake_model)
     path = (indexed / "Tony_Blair" / "Tony_Blair_0001.jpg").resolve()
     photo_id = photo_id_of(data_dir, path)
     url = f"/api/v1/photos/{photo_id}/image"
@@ -97,8 +97,8 @@ def test_a_swapped_symlink_is_not_served(fake_model, photos, tmp_path, data_dir)
     blair = photos / "Tony_Blair" / "Tony_Blair_0001.jpg"
     link = links / "face.jpg"
     link.symlink_to(blair)
-    index_paths([links], load_settings(data_dir=data_dir, indexer={"workers": 1}))
-    client = client_of(data_dir)
+    index_paths([links], load_settings(data_dir=data_dir, indexer={"workers": 1}), model=fake_model)
+    client = client_of(data_dir, model=fake_model)
     url = f"/api/v1/photos/{photo_id_of(data_dir, link.absolute())}/image"
     jpeg_of(client.get(url))
     impostor = tmp_path / "impostor.jpg"
@@ -114,8 +114,8 @@ def test_a_swapped_symlink_is_not_served(fake_model, photos, tmp_path, data_dir)
 
 def test_a_video_gives_the_frame_of_a_face(fake_model, tmp_path, data_dir):
     video = write_video(tmp_path / "cams" / "door.mkv", A_GAP_B)
-    index_paths([video.parent], load_settings(data_dir=data_dir, indexer={"workers": 1}))
-    client = client_of(data_dir)
+    index_paths([video.parent], load_settings(data_dir=data_dir, indexer={"workers": 1}), model=fake_model)
+    client = client_of(data_dir, model=fake_model)
     store = published_store(data_dir)
     ids = store.face_ids().tolist()
     records = store.faces(ids)

@@ -12,7 +12,7 @@ from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.store import FileRecord
-from indexer.store.metadata import FaceTime
+from indexer.store.metadata import FaceTime, NewFace
 from service import create_app
 from tests.helpers import PEOPLE_SIZES, assert_error, person_faces, published_store, store_at
 
@@ -89,11 +89,11 @@ def camera_index(data_dir):
     store = store_at(data_dir)
     for i, taken in enumerate((t0 - 3600, t0 + 3600)):
         store.put_file(FileRecord(f"/cams/photos/{i}.jpg", 1, 1, f"p{i}", 100, 100, "{}", "fake", taken_at=taken),
-                       [(Box(1, 5, 5, 1), vectors[i], jpeg.getvalue())])
+                       [NewFace(Box(1, 5, 5, 1), vectors[i], jpeg.getvalue())])
     video_faces = [
-        (Box(1, 5, 5, 1), vectors[2], jpeg.getvalue(), FaceTime(2.0, 0, 2.0, 5.0)),
-        (Box(1, 5, 5, 1), vectors[3], jpeg.getvalue(), FaceTime(5.0, 0, 2.0, 5.0)),
-        (Box(1, 5, 5, 1), vectors[4], jpeg.getvalue(), FaceTime(21.0, 1, 20.0, 24.0)),
+        NewFace(Box(1, 5, 5, 1), vectors[2], jpeg.getvalue(), FaceTime(2.0, 0, 2.0, 5.0)),
+        NewFace(Box(1, 5, 5, 1), vectors[3], jpeg.getvalue(), FaceTime(5.0, 0, 2.0, 5.0)),
+        NewFace(Box(1, 5, 5, 1), vectors[4], jpeg.getvalue(), FaceTime(21.0, 1, 20.0, 24.0)),
     ]
     store.put_file(FileRecord("/cams/door/rec.mp4", 1, 1, "v", 640, 360, "{}", "fake", taken_at=t0, kind="video",
                               duration_s=30.0), video_faces)
@@ -159,8 +159,8 @@ def test_too_many_hits_is_refused_with_advice(people_index):
 
 
 def test_recall_by_probe_photos(fake_model, settings, photos):
-    index_paths([photos], settings, progress=False)
-    client = create_app(settings).test_client()
+    index_paths([photos], settings, progress=False, model=fake_model)
+    client = create_app(settings, model=fake_model).test_client()
     probe = photos / "Tony_Blair" / "Tony_Blair_0001.jpg"
     with open(probe, "rb") as one, open(photos / "Colin_Powell" / "Colin_Powell_0001.jpg", "rb") as two:
         response = client.post("/api/v1/recall", data={"image": [one, two], "max_distance": "0.01"},
@@ -172,8 +172,8 @@ def test_recall_by_probe_photos(fake_model, settings, photos):
 
 
 def test_bad_probe_photos(fake_model, settings, photos):
-    index_paths([photos], settings, progress=False)
-    client = create_app(settings).test_client()
+    index_paths([photos], settings, progress=False, model=fake_model)
+    client = create_app(settings, model=fake_model).test_client()
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(blank, format="PNG")
     blank.seek(0)

@@ -22,60 +22,55 @@ from tests.helpers import DATA, published_store
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture
-def encoder():
-    """Put the default encoder back after a test that changes it."""
-    yield model
-    model.configure("onnx")
+ONNX, DLIB = model.OnnxEncoder(), model.DlibEncoder()
 
 
 def faces_of_test_data() -> list[tuple[str, np.ndarray, list]]:
     detection = load_settings().detection
+    found = model.face_model(load_settings().encoding)
     out = []
     for path in sorted(p for p in DATA.rglob("*") if p.suffix.lower() in (".jpg", ".png")):
         rgb = decode_rgb(path.read_bytes())
-        boxes = detect_boxes(rgb, detection)
+        boxes = detect_boxes(found, rgb, detection)
         if boxes:
             out.append((path.name, rgb, boxes))
     return out
 
 
-def test_onnx_and_dlib_give_the_same_embeddings(encoder):
+def test_onnx_and_dlib_give_the_same_embeddings():
     faces = faces_of_test_data()
     assert sum(len(b) for _, _, b in faces) >= 20
     worst = 0.0
     for _name, rgb, boxes in faces:
-        chips = encoder.face_chips(rgb, boxes)
+        chips = model.face_chips(rgb, boxes)
         assert chips.shape == (len(boxes), 150, 150, 3) and chips.dtype == np.uint8
-        encoder.configure("dlib")
-        by_dlib = encoder.face_embeddings(rgb, boxes)
-        encoder.configure("onnx")
-        by_onnx = encoder.face_embeddings(rgb, boxes)
-        one_by_one = np.vstack([encoder.encode_chips(chip[None]) for chip in chips])
+        by_dlib = DLIB.embeddings(rgb, boxes)
+        by_onnx = ONNX.embeddings(rgb, boxes)
+        one_by_one = np.vstack([ONNX.encode_chips(chip[None]) for chip in chips])
         assert by_onnx.dtype == np.float32 and by_onnx.flags.c_contiguous
         worst = max(worst, float(np.abs(by_onnx - by_dlib).max()), float(np.abs(one_by_one - by_dlib).max()))
     assert worst <= 1e-4, worst
 
 
-def test_an_index_made_with_dlib_searched_with_onnx(encoder, tmp_path):
+def test_an_index_made_with_dlib_searched_with_onnx(tmp_path):
     from indexer.indexing import index_paths
 
     data_dir = tmp_path / "index"
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, encoding={"encoder": "dlib"})
-    assert index_paths([DATA / "lfw"], settings, progress=False).errors == []
+    by_dlib = model.face_model(settings.encoding)
+    assert by_dlib.encoder.name == "dlib"
+    assert index_paths([DATA / "lfw"], settings, progress=False, model=by_dlib).errors == []
     store = published_store(data_dir)
     _, stored = next(store.db.iter_embeddings())
     for name, rgb, boxes in faces_of_test_data():
-        encoder.configure("dlib")
-        d_dlib, i_dlib = store.search(encoder.face_embeddings(rgb, boxes), 10)
-        encoder.configure("onnx")
-        d_onnx, i_onnx = store.search(encoder.face_embeddings(rgb, boxes), 10)
+        d_dlib, i_dlib = store.search(DLIB.embeddings(rgb, boxes), 10)
+        d_onnx, i_onnx = store.search(ONNX.embeddings(rgb, boxes), 10)
         assert (i_onnx == i_dlib).all(), name
         assert np.abs(d_onnx - d_dlib).max() < 1e-5, name
     store.close()
 
 
-def test_a_damaged_cached_model_is_converted_again(encoder, tmp_path, caplog):
+def test_a_damaged_cached_model_is_converted_again(tmp_path, caplog):
     weights = model.weights_path()
     first, path = model_cache.onnx_model(weights, tmp_path)
     assert path is not None and path.parent == tmp_path and path.read_bytes() == first
@@ -89,10 +84,8 @@ def test_a_damaged_cached_model_is_converted_again(encoder, tmp_path, caplog):
     # And the encoder over that cache folder gives dlib's vectors.
     name, rgb, boxes = faces_of_test_data()[0]
     path.write_bytes(bytes(damaged))
-    encoder.configure("onnx", model_cache=tmp_path)
-    by_onnx = encoder.face_embeddings(rgb, boxes)
-    encoder.configure("dlib")
-    assert np.abs(by_onnx - encoder.face_embeddings(rgb, boxes)).max() <= 1e-4
+    by_onnx = model.OnnxEncoder(model_cache=tmp_path).embeddings(rgb, boxes)
+    assert np.abs(by_onnx - DLIB.embeddings(rgb, boxes)).max() <= 1e-4
 
 
 def test_an_unwritable_cache_converts_in_memory(tmp_path, caplog):
@@ -115,21 +108,21 @@ def test_other_weights_are_refused_with_where(tmp_path):
         dlib_onnx.convert(b"\x01\x07" + weights[2:])
 
 
-def test_jitter_is_dlibs_whatever_the_encoder(encoder, monkeypatch):
-    name, rgb, boxes = faces_of_test_data()[0]
-    encoder.configure("onnx")
-
-    def no_onnx(*args, **kwargs):
+class NoOnnx(model.OnnxEncoder):
+    def encode_chips(self, chips):
         raise AssertionError("jitters > 1 must not run the ONNX model")
 
-    monkeypatch.setattr(model, "encode_chips", no_onnx)
-    jittered = encoder.face_embeddings(rgb, boxes, jitters=2)
+
+def test_jitter_is_dlibs_whatever_the_encoder():
+    name, rgb, boxes = faces_of_test_data()[0]
+    encoder = NoOnnx()
+    jittered = encoder.embeddings(rgb, boxes, jitters=2)
     assert jittered.shape == (len(boxes), 128)
     with pytest.raises(AssertionError, match="must not run"):
-        encoder.face_embeddings(rgb, boxes)
+        encoder.embeddings(rgb, boxes)
 
 
-def test_the_encoder_is_named(app, encoder):
+def test_the_encoder_is_named(app):
     health = app.test_client().get("/api/v1/health").get_json()
     assert health["encoder"] == "onnx"
     from click.testing import CliRunner
@@ -141,13 +134,13 @@ def test_the_encoder_is_named(app, encoder):
     assert "encoder onnx (onnxruntime 1." in CliRunner().invoke(main, ["--version"]).output
 
 
-def test_more_chips_than_a_batch(encoder):
+def test_more_chips_than_a_batch():
     name, rgb, boxes = faces_of_test_data()[0]
-    chips = encoder.face_chips(rgb, boxes[:1])
-    many = np.repeat(chips, encoder.BATCH_FACES + 5, axis=0)
-    out = encoder.encode_chips(many)
+    chips = model.face_chips(rgb, boxes[:1])
+    many = np.repeat(chips, model.BATCH_FACES + 5, axis=0)
+    out = ONNX.encode_chips(many)
     assert out.shape == (len(many), 128)
-    assert np.abs(out - encoder.encode_chips(chips)).max() <= 1e-6
+    assert np.abs(out - ONNX.encode_chips(chips)).max() <= 1e-6
 
 
 LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw-devtrain"
@@ -157,22 +150,27 @@ HARD = {"Yasar_Yakis/Yasar_Yakis_0002.jpg": ("hog", 2), "Tom_Daschle/Tom_Daschle
 
 
 @pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW DevTrain is not at {LFW} (../shared/data)")
-def test_the_second_pass_finds_the_faces_hog_misses(monkeypatch):
+class Recorded(model.DlibDetector):
+    """dlib's detector, recording each (detector, upsample) it is run at."""
+
+    def __init__(self, name: str, calls: list) -> None:
+        super().__init__(name)
+        self.calls = calls
+
+    def boxes(self, rgb, *, upsample):
+        self.calls.append((self.name, upsample))
+        return super().boxes(rgb, upsample=upsample)
+
+
+def test_the_second_pass_finds_the_faces_hog_misses(real_model):
     detection = load_settings().detection
     for name, (detector, upsample) in HARD.items():
         rgb = decode_rgb((LFW / name).read_bytes())
-        assert detect_boxes(rgb, detection, second_pass=False) == [], name
-        calls = []
-        boxes_of = model.face_boxes
-
-        def face_boxes(image, *, model="hog", upsample=1, calls=calls, boxes_of=boxes_of):
-            calls.append((model, upsample))
-            return boxes_of(image, model=model, upsample=upsample)
-
-        monkeypatch.setattr(model, "face_boxes", face_boxes)
-        boxes = detect_boxes(rgb, detection)
-        monkeypatch.undo()
+        assert detect_boxes(real_model, rgb, detection, second_pass=False) == [], name
+        calls: list = []
+        recorded = model.FaceModel({n: Recorded(n, calls) for n in model.DETECTORS}, real_model.encoder)
+        boxes = detect_boxes(recorded, rgb, detection)
         assert len(boxes) == 1 and calls[-1] == (detector, upsample), (name, calls)
         box = boxes[0]
         assert 60 <= box.height <= 200 and 40 <= (box.left + box.right) / 2 <= 210  # LFW's centred face
-        assert model.face_embeddings(rgb, boxes).shape == (1, 128)
+        assert real_model.encoder.embeddings(rgb, boxes).shape == (1, 128)

@@ -27,6 +27,7 @@ from tests.helpers import DATA, LFW_PEOPLE, lfw_photo
 pytestmark = pytest.mark.model
 
 REFERENCE = DATA / "reference_embeddings.json"
+HOG, ENCODER = model.DlibDetector("hog"), model.OnnxEncoder()
 TOLERANCE = 1e-4  # max abs difference per component (embeddings are ~0.1 in size)
 GROUP = DATA / "group" / "bbt3.jpg"
 
@@ -42,10 +43,10 @@ def compute(photos: list[Path]) -> dict[str, dict]:
     out = {}
     for path in photos:
         rgb = decode_rgb(path.read_bytes())
-        boxes = sorted(model.face_boxes(rgb, model="hog", upsample=1))
+        boxes = sorted(HOG.boxes(rgb, upsample=1))
         out[path.relative_to(DATA).as_posix()] = {
             "boxes": [list(b) for b in boxes],
-            "embeddings": [[float(f"{x:.9g}") for x in row] for row in model.face_embeddings(rgb, boxes).tolist()],
+            "embeddings": [[float(f"{x:.9g}") for x in row] for row in ENCODER.embeddings(rgb, boxes).tolist()],
         }
     return out
 
@@ -66,7 +67,7 @@ def test_embeddings_match_the_reference(reference):
     for name, ref in reference["photos"].items():
         rgb = decode_rgb((DATA / name).read_bytes())
         boxes = [Box(*b) for b in ref["boxes"]]
-        got = model.face_embeddings(rgb, boxes)
+        got = ENCODER.embeddings(rgb, boxes)
         diff = float(np.abs(got - np.asarray(ref["embeddings"], dtype=np.float32)).max())
         assert diff <= TOLERANCE, f"{name}: max abs difference {diff:.2e} ({model.dlib_info()})"
         worst = max(worst, diff)
@@ -77,7 +78,7 @@ def test_detection_matches_the_reference(reference):
     """HOG finds the same boxes (the build flags change no detection here)."""
     for name, ref in reference["photos"].items():
         rgb = decode_rgb((DATA / name).read_bytes())
-        assert sorted(list(b) for b in model.face_boxes(rgb, model="hog", upsample=1)) == ref["boxes"], name
+        assert sorted(list(b) for b in HOG.boxes(rgb, upsample=1)) == ref["boxes"], name
 
 
 def test_dlib_info_says_which_build():
@@ -104,7 +105,8 @@ def test_indexing_workers_run_one_blas_thread(settings):
     from indexer.worker import init_worker
 
     context = multiprocessing.get_context("spawn")
-    with context.Pool(1, initializer=init_worker, initargs=(settings.model_dump_json(),)) as pool:
+    initargs = (settings.model_dump_json(), model.face_model(settings.encoding))
+    with context.Pool(1, initializer=init_worker, initargs=initargs) as pool:
         pools = pool.apply(_worker_threads)
     assert pools, "threadpoolctl found no BLAS/OpenMP library"
     assert {(p["filepath"], p["num_threads"]) for p in pools if p["num_threads"] != 1} == set()

@@ -17,10 +17,10 @@ from tests.helpers import DATA, LFW_PEOPLE, lfw_photo, published_store
 pytestmark = pytest.mark.model
 
 
-def central_embedding(path) -> np.ndarray:
+def central_embedding(real_model, path) -> np.ndarray:
     """The face nearest the centre: LFW's labelled person."""
     rgb = decode_rgb(path.read_bytes())
-    faces = find_faces(rgb, DetectionSettings())
+    faces = find_faces(real_model, rgb, DetectionSettings())
     h, w = rgb.shape[:2]
     face = min(faces, key=lambda f: (abs((f.box.top + f.box.bottom) / 2 - h / 2)
                                      + abs((f.box.left + f.box.right) / 2 - w / 2)))
@@ -28,8 +28,8 @@ def central_embedding(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def embeddings() -> dict[tuple[str, int], np.ndarray]:
-    return {(p, n): central_embedding(lfw_photo(p, n)) for p in LFW_PEOPLE for n in (1, 2, 3)}
+def embeddings(real_model) -> dict[tuple[str, int], np.ndarray]:
+    return {(p, n): central_embedding(real_model, lfw_photo(p, n)) for p in LFW_PEOPLE for n in (1, 2, 3)}
 
 
 def test_embeddings_are_128_float32(embeddings):
@@ -44,50 +44,51 @@ def test_same_person_is_nearer_than_different_people(embeddings):
     assert max(same) < min(diff)
 
 
-def test_group_photo_yields_several_faces_largest_first():
+def test_group_photo_yields_several_faces_largest_first(real_model):
     rgb = decode_rgb((DATA / "group" / "bbt3.jpg").read_bytes())
-    faces = find_faces(rgb, DetectionSettings())
+    faces = find_faces(real_model, rgb, DetectionSettings())
     assert len(faces) >= 4
     areas = [f.box.area for f in faces]
     assert areas == sorted(areas, reverse=True)
 
 
-def test_blank_image_yields_no_face():
-    assert find_faces(decode_rgb((DATA / "blank" / "white.png").read_bytes()), DetectionSettings()) == []
+def test_blank_image_yields_no_face(real_model):
+    assert find_faces(real_model, decode_rgb((DATA / "blank" / "white.png").read_bytes()), DetectionSettings()) == []
 
 
-def test_downscaled_detection_maps_boxes_back_to_original_pixels():
+def test_downscaled_detection_maps_boxes_back_to_original_pixels(real_model):
     small = Image.open(lfw_photo("Serena_Williams", 1)).convert("RGB")
     big = np.asarray(small.resize((1000, 1000), Image.Resampling.BICUBIC))
-    direct = detect_boxes(np.asarray(small), DetectionSettings())
-    downscaled = detect_boxes(big, DetectionSettings(max_side=250))
+    direct = detect_boxes(real_model, np.asarray(small), DetectionSettings())
+    downscaled = detect_boxes(real_model, big, DetectionSettings(max_side=250))
     assert len(direct) == len(downscaled) == 1
     # Found on a 250 px copy, reported in the 1000 px photo's pixels.
     assert np.allclose(np.array(downscaled[0]), 4 * np.array(direct[0]), atol=4)
     # Encoding uses the full-resolution photo: the embedding stays the same person.
-    full = find_faces(big, DetectionSettings(max_side=250))[0].embedding
-    assert np.linalg.norm(full - central_embedding(lfw_photo("Serena_Williams", 1))) < 0.3
+    full = find_faces(real_model, big, DetectionSettings(max_side=250))[0].embedding
+    assert np.linalg.norm(full - central_embedding(real_model, lfw_photo("Serena_Williams", 1))) < 0.3
 
 
-def test_minimum_face_size_drops_small_faces():
+def test_minimum_face_size_drops_small_faces(real_model):
     rgb = decode_rgb(lfw_photo("Tony_Blair", 1).read_bytes())
-    assert detect_boxes(rgb, DetectionSettings(min_face_size=400)) == []
+    assert detect_boxes(real_model, rgb, DetectionSettings(min_face_size=400)) == []
 
 
-def test_rotated_phone_photo_is_found_upright(tmp_path):
+def test_rotated_phone_photo_is_found_upright(real_model, tmp_path):
     upright = Image.open(lfw_photo("Vladimir_Putin", 2)).convert("RGB")
     exif = Image.Exif()
     exif[0x0112] = 8  # stored rotated 90 degrees; the viewer must rotate it back
     stored = io.BytesIO()
     upright.transpose(Image.Transpose.ROTATE_270).save(stored, format="JPEG", exif=exif, quality=95)
-    faces = find_faces(decode_rgb(stored.getvalue()), DetectionSettings())
+    faces = find_faces(real_model, decode_rgb(stored.getvalue()), DetectionSettings())
     assert len(faces) == 1
-    assert np.linalg.norm(faces[0].embedding - central_embedding(lfw_photo("Vladimir_Putin", 2))) < 0.2
+    assert np.linalg.norm(faces[0].embedding - central_embedding(real_model, lfw_photo("Vladimir_Putin", 2))) < 0.2
 
 
-def test_worker_processes_give_the_same_index_as_one_process(real_index, tmp_path):
+def test_worker_processes_give_the_same_index_as_one_process(real_model, real_index, tmp_path):
     one = tmp_path / "one"
-    index_paths([DATA / "lfw" / "Colin_Powell"], load_settings(data_dir=one, indexer={"workers": 1}), progress=False)
+    index_paths([DATA / "lfw" / "Colin_Powell"], load_settings(data_dir=one, indexer={"workers": 1}), progress=False,
+                model=real_model)
     two = published_store(real_index)
     single = published_store(one)
     ids, x = next(single.db.iter_embeddings())
@@ -98,14 +99,14 @@ def test_worker_processes_give_the_same_index_as_one_process(real_index, tmp_pat
         assert two.faces([int(found[0, 0])])[int(found[0, 0])].path == records[int(face_id)].path
 
 
-def test_cnn_detector_finds_the_face():
+def test_cnn_detector_finds_the_face(real_model):
     rgb = decode_rgb(lfw_photo("Tony_Blair", 1).read_bytes())
-    faces = find_faces(rgb, DetectionSettings(model="cnn", upsample=0))
+    faces = find_faces(real_model, rgb, DetectionSettings(model="cnn", upsample=0))
     assert faces and faces[0].box.height > 60  # the labelled face, near the centre
-    assert np.linalg.norm(faces[0].embedding - central_embedding(lfw_photo("Tony_Blair", 1))) < 0.3
+    assert np.linalg.norm(faces[0].embedding - central_embedding(real_model, lfw_photo("Tony_Blair", 1))) < 0.3
 
 
-def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_index):
+def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_model, real_index):
     """A 33 MP JPEG of the group photo: the service decodes it at 1/2
     (``service.max_decoded_pixels``); each face finds the same nearest face
     as the photo decoded whole, at nearly the same distance, boxed in the
@@ -125,7 +126,8 @@ def test_a_big_jpeg_decoded_at_reduced_scale_finds_the_same_faces(real_index):
     whole = ScaledPhoto(rgb, 1, rgb.shape[1], rgb.shape[0])
     store = published_store(real_index)
     try:
-        by_whole, by_reduced = (search_by_photo(store, photo, detection, 3, None).faces for photo in (whole, reduced))
+        by_whole, by_reduced = (search_by_photo(real_model, store, photo, detection, 3, None).faces
+                                for photo in (whole, reduced))
     finally:
         store.close()
     assert len(by_whole) == len(by_reduced) >= 4

@@ -23,7 +23,7 @@ XSS = "<script>alert(1)</script>"
 
 @pytest.fixture
 def indexed(fake_model, photos: Path, data_dir: Path) -> Path:
-    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}))
+    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), model=fake_model)
     return data_dir
 
 
@@ -34,8 +34,8 @@ def search(client, photo: bytes, name: str = "q.jpg", htmx: bool = False, **fiel
                        content_type="multipart/form-data", headers=headers)
 
 
-def test_the_search_page_is_a_plain_form_with_labels(indexed):
-    response = client_of(indexed).get("/")
+def test_the_search_page_is_a_plain_form_with_labels(fake_model, indexed):
+    response = client_of(indexed, model=fake_model).get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert '<label for="photo">Photo</label>' in html and 'id="photo" name="photo" type="file"' in html
@@ -48,8 +48,8 @@ def test_the_search_page_is_a_plain_form_with_labels(indexed):
     assert "<script>" not in html.replace("<script src=", "")  # no inline script
 
 
-def test_search_by_photo_shows_each_face_and_its_matches(indexed):
-    client = client_of(indexed)
+def test_search_by_photo_shows_each_face_and_its_matches(fake_model, indexed):
+    client = client_of(indexed, model=fake_model)
     response = search(client, lfw_photo("Tony_Blair", 1).read_bytes(), k="3")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in html
@@ -70,28 +70,28 @@ def test_search_by_photo_shows_each_face_and_its_matches(indexed):
     (b"not a photo at all", 400, "That file cannot be searched"),
     (b"", 400, "That file cannot be searched"),
 ])
-def test_bad_uploads_reach_the_alert_region(indexed, photo, status, message):
-    response = search(client_of(indexed), photo)
+def test_bad_uploads_reach_the_alert_region(fake_model, indexed, photo, status, message):
+    response = search(client_of(indexed, model=fake_model), photo)
     assert response.status_code == status
     assert re.search(r'role="alert"[^>]*>\s*<p class="error">' + message, response.get_data(as_text=True))
 
 
-def test_a_photo_without_a_face_says_so(indexed):
+def test_a_photo_without_a_face_says_so(fake_model, indexed):
     out = io.BytesIO()
     Image.new("RGB", (64, 64), (255, 255, 255)).save(out, format="PNG")
-    html = search(client_of(indexed), out.getvalue(), htmx=True).get_data(as_text=True)
+    html = search(client_of(indexed, model=fake_model), out.getvalue(), htmx=True).get_data(as_text=True)
     assert "No face was found in that photo" in html
 
 
-def test_an_upload_over_the_limit_is_a_readable_page(indexed):
-    client = client_of(indexed, service={"max_upload_mb": 0.01})
+def test_an_upload_over_the_limit_is_a_readable_page(fake_model, indexed):
+    client = client_of(indexed, service={"max_upload_mb": 0.01}, model=fake_model)
     response = search(client, b"\xff" * 20_000)
     assert response.status_code == 413 and response.mimetype == "text/html"
     assert "larger than the limit" in response.get_data(as_text=True)
 
 
-def test_every_post_needs_the_csrf_token(indexed):
-    client = client_of(indexed)
+def test_every_post_needs_the_csrf_token(fake_model, indexed):
+    client = client_of(indexed, model=fake_model)
     client.get("/")
     response = client.post("/", data={"photo": (io.BytesIO(b"x"), "q.jpg")}, content_type="multipart/form-data")
     assert response.status_code == 403 and "reload the page" in response.get_data(as_text=True)
@@ -99,8 +99,8 @@ def test_every_post_needs_the_csrf_token(indexed):
     assert wrong.status_code == 403
 
 
-def test_names_are_escaped(indexed):
-    client = client_of(indexed)
+def test_names_are_escaped(fake_model, indexed):
+    client = client_of(indexed, model=fake_model)
     annotations = AnnotationsDB.open(indexed)
     html = client.get("/?face_id=1").get_data(as_text=True)
     photo_id = re.search(r'href="/photos/(\d+)"', html).group(1)
@@ -111,8 +111,8 @@ def test_names_are_escaped(indexed):
     annotations.close()
 
 
-def test_the_photo_page_boxes_every_face(indexed):
-    client = client_of(indexed)
+def test_the_photo_page_boxes_every_face(fake_model, indexed):
+    client = client_of(indexed, model=fake_model)
     html = client.get("/?face_id=1").get_data(as_text=True)
     photo_id = re.search(r'href="/photos/(\d+)"', html).group(1)
     page = client.get(f"/photos/{photo_id}").get_data(as_text=True)
@@ -128,14 +128,14 @@ def test_the_photo_page_boxes_every_face(indexed):
     assert missing.status_code == 404 and "There is no photo 99999" in missing.get_data(as_text=True)
 
 
-def test_the_index_page(indexed):
-    html = client_of(indexed).get("/index").get_data(as_text=True)
+def test_the_index_page(fake_model, indexed):
+    html = client_of(indexed, model=fake_model).get("/index").get_data(as_text=True)
     assert "Last reindex runs" in html and "Generation served" in html
     assert re.search(r"<dt>Faces</dt><dd>15</dd>", html)
 
 
-def test_signing_in_with_a_key(indexed):
-    client = client_of(indexed, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"])
+def test_signing_in_with_a_key(fake_model, indexed):
+    client = client_of(indexed, api_keys=["admin-key-0000001"], read_keys=["read-key-00000001"], model=fake_model)
     first = client.get("/index")
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
     login = client.get(first.headers["Location"]).get_data(as_text=True)
@@ -163,8 +163,8 @@ def test_signing_in_with_a_key(indexed):
     assert client.get("/index", headers={"HX-Request": "true"}).headers["HX-Redirect"].startswith("/login")
 
 
-def test_sightings_grouped_by_file_filtered_and_searched_again(indexed, photos):
-    client = client_of(indexed)
+def test_sightings_grouped_by_file_filtered_and_searched_again(fake_model, indexed, photos):
+    client = client_of(indexed, model=fake_model)
     page = client.get("/recall").get_data(as_text=True)
     assert '<label for="photo">Photo</label>' in page
     assert 'type="file" accept="image/*" data-max-bytes="16777216" multiple' in page

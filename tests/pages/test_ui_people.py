@@ -98,7 +98,7 @@ def test_a_persons_sightings_over_time(data_dir):
     from datetime import datetime
 
     from indexer.store import FileRecord
-    from indexer.store.metadata import Box
+    from indexer.store.metadata import Box, NewFace
 
     days = ["2026-05-01", "2026-05-01", "2026-05-03"]
     store = store_at(data_dir)
@@ -106,7 +106,7 @@ def test_a_persons_sightings_over_time(data_dir):
         taken = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
         store.put_file(FileRecord(path=f"/cam/{i}.jpg", size=1, mtime_ns=1, content_hash=f"c{i}", width=100,
                                   height=100, detection="{}", model="fake", taken_at=taken),
-                       [(Box(10, 60, 70, 10), vector, b"")])
+                       [NewFace(Box(10, 60, 70, 10), vector, b"")])
     store.checkpoint()
     face_ids = store.all_embeddings()[0].tolist()
     store.close()

@@ -9,24 +9,12 @@ SIGKILL when that function is called; ``KILL_AT_CALL=N`` at its N-th call
 import os
 import signal
 import sys
-import time
 from importlib import import_module
 
-from indexer import model
+from application.runtime import Runtime
 from tests.helpers import FakeModel
 
-fake = FakeModel()
-delay = float(os.environ.get("FAKE_DELAY_S", "0"))
-
-
-def slow_boxes(rgb, **kwargs):
-    time.sleep(delay)
-    return fake.face_boxes(rgb, **kwargs)
-
-
-model.face_boxes = slow_boxes
-model.face_embeddings = fake.face_embeddings
-model.load = lambda: None
+fake = FakeModel(delay_s=float(os.environ.get("FAKE_DELAY_S", "0")))
 
 if os.environ.get("KILL_AT"):
     module_name, _, path = os.environ["KILL_AT"].partition(":")
@@ -46,6 +34,6 @@ if os.environ.get("KILL_AT"):
 
     setattr(owner, name, killer if not isinstance(original, classmethod) else classmethod(killer))
 
-from facesearch.cli import main  # noqa: E402  (after the fakes are in place)
+from facesearch.cli import main  # noqa: E402  (after the kill point is in place)
 
-main(sys.argv[1:])
+main(sys.argv[1:], obj=Runtime(model=fake))

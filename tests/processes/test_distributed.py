@@ -25,7 +25,7 @@ from indexer import distributed
 from indexer.distributed import DistributedError, batches, mapped
 from indexer.indexing import index_paths
 from indexer.store.generations import current_name
-from tests.helpers import DATA, published_store
+from tests.helpers import DATA, FakeModel, published_store
 
 pytestmark = [pytest.mark.slow,  # real scheduler and worker processes
               pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
@@ -82,11 +82,11 @@ def faces_by_place(data_dir: Path) -> dict[tuple, np.ndarray]:
         store.close()
 
 
-def test_a_dask_cluster_gives_the_same_index_as_a_local_run(tmp_path: Path, real_index: Path):
+def test_a_dask_cluster_gives_the_same_index_as_a_local_run(real_model, tmp_path: Path, real_index: Path):
     data_dir = tmp_path / "index"
     with cluster(tmp_path, 2) as (address, _):
         settings = load_settings(data_dir=data_dir, indexer={"scheduler": address})
-        report = index_paths([DATA], settings, progress=False)
+        report = index_paths([DATA], settings, progress=False, model=real_model)
     assert report.errors == [] and report.scheduler == address and report.workers == 2
     local, remote = faces_by_place(real_index), faces_by_place(data_dir)
     assert local.keys() == remote.keys() and len(remote) == report.faces_total > 0
@@ -96,13 +96,13 @@ def test_a_dask_cluster_gives_the_same_index_as_a_local_run(tmp_path: Path, real
 
 def local_fake_index(fake_model, tmp_path: Path, photos: Path) -> dict[tuple, np.ndarray]:
     data_dir = tmp_path / "local"
-    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), progress=False)
+    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), progress=False, model=fake_model)
     return faces_by_place(data_dir)
 
 
 def test_a_worker_killed_mid_run_loses_nothing(fake_model, tmp_path: Path, photos: Path):
     data_dir = tmp_path / "index"
-    with cluster(tmp_path, 2, fake=True, env={"FAKE_DELAY_S": "0.3"}) as (address, _):
+    with cluster(tmp_path, 2, fake=True) as (address, _):
         from distributed import Client
 
         with Client(address) as client:
@@ -116,7 +116,8 @@ def test_a_worker_killed_mid_run_loses_nothing(fake_model, tmp_path: Path, photo
 
         # Four files out at a time, in tasks of two: each worker is busy with one when the kill comes.
         settings = load_settings(data_dir=data_dir, indexer={"scheduler": address, "in_flight": 4})
-        report = index_paths([photos], settings, progress=False, on_result=kill_one_worker)
+        report = index_paths([photos], settings, progress=False, on_result=kill_one_worker,
+                             model=FakeModel(delay_s=0.3))
     assert report.errors == [] and report.images_indexed == 15
     assert len(done) == len(set(done)) == 15
     assert faces_by_place(data_dir).keys() == local_fake_index(fake_model, tmp_path, photos).keys()
@@ -128,20 +129,20 @@ def test_a_file_that_kills_every_worker_is_reported_not_retried_for_ever(fake_mo
     env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}  # dies 3 times; default 3
     with cluster(tmp_path, 2, fake=True, env=env) as (address, _):
         settings = load_settings(data_dir=data_dir, indexer={"scheduler": address})
-        report = index_paths([photos], settings, progress=False)
+        report = index_paths([photos], settings, progress=False, model=fake_model)
     assert [e["path"] for e in report.errors] == [str(photos / "poison.jpg")]
     assert "stopped the Dask workers" in report.errors[0]["error"]
     assert report.images_indexed == 15 and report.published
 
 
 def test_a_lost_scheduler_fails_the_run_and_the_next_resumes(fake_model, settings, tmp_path: Path, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     before = faces_by_place(settings.data_dir)
     for i in range(10):
         shutil.copy(photos / "Tony_Blair" / "Tony_Blair_0001.jpg", photos / f"new{i}.jpg")
         with open(photos / f"new{i}.jpg", "ab") as extra:
             extra.write(bytes([i]))
-    with cluster(tmp_path, 1, fake=True, env={"FAKE_DELAY_S": "0.3"}) as (address, scheduler):
+    with cluster(tmp_path, 1, fake=True) as (address, scheduler):
         done = []
 
         def stop_scheduler(result) -> None:
@@ -152,9 +153,9 @@ def test_a_lost_scheduler_fails_the_run_and_the_next_resumes(fake_model, setting
         remote = settings.model_copy(update={"indexer": settings.indexer.model_copy(update={"scheduler": address,
                                                                                          "checkpoint_every": 1})})
         with pytest.raises(DistributedError, match="lost the Dask scheduler"):
-            index_paths([photos], remote, progress=False, on_result=stop_scheduler)
+            index_paths([photos], remote, progress=False, on_result=stop_scheduler, model=FakeModel(delay_s=0.3))
     assert current_name(settings.data_dir) == "g000001" and faces_by_place(settings.data_dir).keys() == before.keys()
-    report = index_paths([photos], settings, progress=False)  # locally now: resumes the checkpoints
+    report = index_paths([photos], settings, progress=False, model=fake_model)  # locally now: resumes the checkpoints
     assert report.images_indexed < 10 and len(faces_by_place(settings.data_dir)) == 25
 
 

@@ -53,7 +53,7 @@ def changed_photos(fake_model, settings, photos: Path):
     """An index of the 15 test photos, then changes to the folder: 12 new
     photos, one deleted, one moved. Returns (the expected final state, the
     state published before the changes)."""
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     before = published_state(settings.data_dir)
     source = (photos / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes()
     for i in range(12):
@@ -79,7 +79,7 @@ POINTS = [
 
 
 @pytest.mark.parametrize(("point", "call"), POINTS, ids=[p.rsplit(":", 1)[-1] for p, _ in POINTS])
-def test_kill_at_a_point_of_the_run(changed_photos, settings, photos, point, call, backend):
+def test_kill_at_a_point_of_the_run(fake_model, changed_photos, settings, photos, point, call, backend):
     expected, before = changed_photos
     point = point.replace("STORE", STORE_CLASSES[backend])
     proc = child(settings.data_dir, photos, {"KILL_AT": point, "KILL_AT_CALL": str(call)})
@@ -87,32 +87,32 @@ def test_kill_at_a_point_of_the_run(changed_photos, settings, photos, point, cal
     assert proc.returncode == -signal.SIGKILL
     # Whatever was published is whole: the old state or the new one, never a mix.
     assert published_state(settings.data_dir) in (before, expected)
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert published_state(settings.data_dir) == expected
     assert report.faces_total == len(expected)
     assert not list((settings.data_dir / GENERATIONS_DIR).glob("*.wip"))
 
 
 @pytest.mark.parametrize("after_s", [0.3, 0.8, 1.3])
-def test_kill_from_outside_while_encoding(changed_photos, settings, photos, after_s):
+def test_kill_from_outside_while_encoding(fake_model, changed_photos, settings, photos, after_s):
     expected, before = changed_photos
     proc = child(settings.data_dir, photos, {"FAKE_DELAY_S": "0.1"})
     time.sleep(after_s)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert published_state(settings.data_dir) in (before, expected)
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     assert published_state(settings.data_dir) == expected
 
 
-def test_a_run_killed_twice_still_finishes(changed_photos, settings, photos, backend):
+def test_a_run_killed_twice_still_finishes(fake_model, changed_photos, settings, photos, backend):
     expected, _ = changed_photos
     for call in (1, 2):
         proc = child(settings.data_dir, photos, {
             "KILL_AT": STORE_CLASSES[backend] + ".checkpoint", "KILL_AT_CALL": str(call + 1)})
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert report.images_indexed < 12  # the killed runs' checkpoints were resumed
     assert published_state(settings.data_dir) == expected
     assert last_run(settings.data_dir)["generation"] == current_name(settings.data_dir)

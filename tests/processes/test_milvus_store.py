@@ -23,6 +23,7 @@ from config.settings import load_settings
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.store import EmbeddedStore, FaceFilter, FileRecord, StoreError, generations
+from indexer.store.metadata import NewFace
 from indexer.store.milvus import SEARCH_CAP, pushed_down
 from tests.helpers import published_store, serving, store_at
 
@@ -54,7 +55,7 @@ def fill(store, x: np.ndarray, paths: list[str] | None = None, times: list[float
         path = paths[i] if paths else f"/p/{i}.jpg"
         record = FileRecord(path=path, size=1, mtime_ns=1, content_hash=f"h{i}", width=9, height=9,
                             detection="{}", model="m", taken_at=times[i] if times else None)
-        store.put_file(record, [(Box(0, 5, 5, 0), vector, b"jpeg")])
+        store.put_file(record, [NewFace(Box(0, 5, 5, 0), vector, b"jpeg")])
     store.checkpoint()
     by_path = {r.path: f for f, r in store.faces(store.face_ids().tolist()).items()}
     return [by_path[paths[i] if paths else f"/p/{i}.jpg"] for i in range(len(x))]
@@ -107,7 +108,7 @@ def crowded(tmp_path_factory: pytest.TempPathFactory):
     for start in range(0, len(x), 500):  # 500 faces a "photo": quicker to write
         record = FileRecord(path=f"/crowd/{start}.jpg", size=1, mtime_ns=1, content_hash=f"c{start}", width=9,
                             height=9, detection="{}", model="m")
-        store.put_file(record, [(Box(0, 5, 5, 0), v, b"j") for v in x[start:start + 500]])
+        store.put_file(record, [NewFace(Box(0, 5, 5, 0), v, b"j") for v in x[start:start + 500]])
     store.checkpoint()
     yield store, probe, x
     store.close()
@@ -158,7 +159,7 @@ def test_filters_are_pushed_down_and_awkward_paths_checked_in_the_metadata(tmp_p
 
 
 def test_a_search_during_a_reindex_sees_the_published_generation_whole(fake_model, settings, photos, monkeypatch):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     old = published_store(settings.data_dir)
     old_ids = set(old.face_ids().tolist())
     everything = np.zeros((1, 128), np.float32)
@@ -192,7 +193,7 @@ def test_a_search_during_a_reindex_sees_the_published_generation_whole(fake_mode
         return publish(data_dir, wip, **kwargs)
 
     monkeypatch.setattr(generations, "publish", check_then_publish)
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     assert checked
     new = published_store(settings.data_dir)
     try:
@@ -210,7 +211,7 @@ def test_an_index_moves_between_backends_without_re_encoding(fake_model, setting
     faiss_settings = load_settings(data_dir=settings.data_dir, indexer={"workers": 1})
     milvus_settings = faiss_settings.model_copy(update={"store": faiss_settings.store.model_copy(
         update={"backend": "milvus"})})
-    index_paths([photos], faiss_settings, progress=False)
+    index_paths([photos], faiss_settings, progress=False, model=fake_model)
     calls = fake_model.calls
     faiss = published_store(settings.data_dir)
     queries = faiss.vectors_of(faiss.face_ids()[:3]) + 0.01
@@ -220,7 +221,7 @@ def test_an_index_moves_between_backends_without_re_encoding(fake_model, setting
         from indexer.store import open_published
         open_published(settings.data_dir, milvus_settings)
 
-    report = index_paths([photos], milvus_settings, progress=False)
+    report = index_paths([photos], milvus_settings, progress=False, model=fake_model)
     assert report.published and report.generation == "g000002" and fake_model.calls == calls
     from indexer.store import open_published
 
@@ -235,7 +236,7 @@ def test_an_index_moves_between_backends_without_re_encoding(fake_model, setting
     with pytest.raises(StoreError, match="set store.backend"):
         open_published(settings.data_dir, faiss_settings)
 
-    back = index_paths([photos], faiss_settings, progress=False)
+    back = index_paths([photos], faiss_settings, progress=False, model=fake_model)
     assert back.generation == "g000003" and fake_model.calls == calls
     assert open_published(settings.data_dir, faiss_settings).count() == 15
 
@@ -254,7 +255,7 @@ def test_another_index_s_collection_is_refused(tmp_path: Path, monkeypatch):
 
 
 def test_serving_milvus_lite_is_one_worker_and_indexing_meanwhile_says_what_to_do(fake_model, settings, photos):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     with serving(settings.data_dir, workers=2) as (base, output):
         import urllib.request
 

@@ -164,10 +164,10 @@ def generation_manifest(data_dir: Path) -> dict:
 def test_indexing_builds_it_the_service_uses_it_and_erasure_rebuilds_it(fake_model, data_dir: Path, photos: Path):
     fake_model.faces_per_image = 2
     approximate = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
-    index_paths([photos], approximate, progress=False)
+    index_paths([photos], approximate, progress=False, model=fake_model)
     manifest = generation_manifest(data_dir)
     assert manifest["ann"]["faces"] == manifest["faces"] == 30
-    app = create_app(approximate)
+    app = create_app(approximate, model=fake_model)
     client = app.test_client()
     assert client.get("/api/v1/index").get_json()["search"].startswith("approximate: IVF")
     store = EmbeddedStore.open_published(data_dir)
@@ -199,36 +199,36 @@ def test_indexing_builds_it_the_service_uses_it_and_erasure_rebuilds_it(fake_mod
     # Back to exact: a run with no photo to change still publishes a
     # generation, without the approximate index; then nothing to do.
     exact = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "exact"})
-    assert index_paths([photos], exact, progress=False).published
+    assert index_paths([photos], exact, progress=False, model=fake_model).published
     assert not (current_dir(data_dir) / ANN_FILE).exists() and generation_manifest(data_dir)["ann"] is None
-    assert not index_paths([photos], exact, progress=False).published
-    assert create_app(approximate).test_client().get("/api/v1/index").get_json()["search"] == "exact"
+    assert not index_paths([photos], exact, progress=False, model=fake_model).published
+    assert create_app(approximate, model=fake_model).test_client().get("/api/v1/index").get_json()["search"] == "exact"
 
 
 def test_a_collection_too_small_for_it_is_not_published_again_and_again(fake_model, data_dir: Path, photos: Path):
     approximate = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
-    assert index_paths([photos], approximate, progress=False).published  # 15 faces: too few to train
+    assert index_paths([photos], approximate, progress=False, model=fake_model).published  # 15 faces: too few to train
     assert generation_manifest(data_dir)["ann"] is None
-    assert not index_paths([photos], approximate, progress=False).published
+    assert not index_paths([photos], approximate, progress=False, model=fake_model).published
 
 
 def test_auto_builds_it_only_from_the_configured_size(fake_model, data_dir: Path, photos: Path):
     fake_model.faces_per_image = 2
     small = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"approximate_from_faces": 31})
-    index_paths([photos], small, progress=False)
+    index_paths([photos], small, progress=False, model=fake_model)
     assert generation_manifest(data_dir)["ann"] is None
     thirty = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"approximate_from_faces": 30})
-    assert index_paths([photos], thirty, progress=False).published
+    assert index_paths([photos], thirty, progress=False, model=fake_model).published
     assert generation_manifest(data_dir)["ann"]["faces"] == 30
 
 
 def test_a_damaged_file_leaves_search_exact(fake_model, data_dir: Path, photos: Path, caplog):
     fake_model.faces_per_image = 2
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     (current_dir(data_dir) / ANN_FILE).write_bytes(b"not a faiss index")
     forget_checksums(current_dir(data_dir))  # published before checksums (else refused: tests/unit/test_integrity.py)
-    client = create_app(settings).test_client()
+    client = create_app(settings, model=fake_model).test_client()
     assert client.get("/api/v1/index").get_json()["search"] == "exact"
     assert "approximate index cannot be used" in caplog.text
 

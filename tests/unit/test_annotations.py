@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from indexer.people.annotations import (
-    KEEP_RUNS,
     AnnotationsDB,
     ClusterNotFoundError,
     NameTakenError,
     NoClusteringError,
     PersonNotFoundError,
 )
+from indexer.people.clustering_runs import KEEP_RUNS
 from indexer.store import StoreError
 from tests.helpers import store_run
 

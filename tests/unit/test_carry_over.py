@@ -12,13 +12,13 @@ from service import create_app
 from tests.helpers import face_of, person_faces, sources, write_coded_photo
 
 
-def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir):
+def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir, fake_model):
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, recognition={"enabled": False})
     photos = tmp_path / "photos"
     anna = [write_coded_photo(coded, photos, f"anna{i}", v) for i, v in enumerate(person_faces("anna", 4))]
     ben = [write_coded_photo(coded, photos, f"ben{i}", v) for i, v in enumerate(person_faces("ben", 3))]
-    index_paths([photos], settings)
-    client = create_app(load_settings(data_dir=data_dir)).test_client()
+    index_paths([photos], settings, model=fake_model)
+    client = create_app(load_settings(data_dir=data_dir), model=fake_model).test_client()
     a = client.post("/api/v1/people", json={"name": "Anna", "face_ids": [face_of(data_dir, p) for p in anna[:3]]})
     a = a.get_json()
     b = client.post("/api/v1/people", json={"name": "Ben", "face_ids": [face_of(data_dir, ben[0])]}).get_json()
@@ -28,7 +28,7 @@ def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir):
 
     # anna2's photo is edited (other bytes): it is a new photo now.
     write_coded_photo(coded, tmp_path / "edited", "anna2-edited", person_faces("anna", 10)[9]).replace(anna[2])
-    report = index_paths([photos], settings, full=True)
+    report = index_paths([photos], settings, full=True, model=fake_model)
     after = {face_of(data_dir, p) for p in anna[:2] + ben[:1]}
     assert after.isdisjoint(before)  # --full gives every face a new id
     assert report.faces_carried_over == 4  # anna0, anna1, ben0 and the rejected anna3
@@ -41,7 +41,7 @@ def test_index_full_keeps_what_people_said(coded, tmp_path, data_dir):
     assert sources(annotations, b["id"]) == {face_of(data_dir, ben[0]): "confirmed"}
     annotations.close()
     # Another --full: nothing is lost a second time (Anna's two, Ben's one, the rejection).
-    assert index_paths([photos], settings, full=True).faces_carried_over == 4
+    assert index_paths([photos], settings, full=True, model=fake_model).faces_carried_over == 4
     annotations = AnnotationsDB.open(data_dir)
     assert len(sources(annotations, a["id"])) == 2 and len(sources(annotations, b["id"])) == 1
     annotations.close()

@@ -71,9 +71,9 @@ def test_every_command_writes_private_files_under_umask_022(tmp_path: Path):
 def test_our_writers_set_the_modes_themselves(fake_model, settings, photos: Path):
     """In-process, without the command's umask: explicit modes."""
     with umask(0o022):
-        index_paths([photos], settings, progress=False)
+        index_paths([photos], settings, progress=False, model=fake_model)
         (photos / "Tony_Blair" / "Tony_Blair_0001.jpg").unlink()
-        index_paths([photos], settings, progress=False)
+        index_paths([photos], settings, progress=False, model=fake_model)
         repair_index(settings)
         annotations = AnnotationsDB.open(settings.data_dir)
         erase_faces(settings.data_dir, [2], annotations, settings=settings)
@@ -82,16 +82,16 @@ def test_our_writers_set_the_modes_themselves(fake_model, settings, photos: Path
 
 
 def test_an_old_world_readable_data_directory_is_tightened_by_the_next_run(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     for path in [settings.data_dir, *settings.data_dir.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)  # as an older version left it
-    index_paths([photos], settings, progress=False)  # nothing to index: tightened all the same
+    index_paths([photos], settings, progress=False, model=fake_model)  # nothing to index: tightened all the same
     assert not_private(settings.data_dir) == []
 
 
 @pytest.mark.slow
 def test_serve_tightens_an_old_data_directory_at_start(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     (settings.data_dir / "runs.jsonl").chmod(0o644)
     (settings.data_dir / "generations").chmod(0o755)
     with serving(settings.data_dir, workers=1):

@@ -41,12 +41,12 @@ def faces_by_path(data_dir: Path) -> dict[str, list[int]]:
     return out
 
 
-def index(settings, photos: Path, **kwargs):
-    return index_paths([photos], settings, progress=False, **kwargs)
+def index(model, settings, photos: Path, **kwargs):
+    return index_paths([photos], settings, progress=False, model=model, **kwargs)
 
 
 def test_first_run_publishes_a_generation(fake_model, settings, photos, backend):
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     data_dir = settings.data_dir
     assert report.published and report.generation == current_name(data_dir) == "g000001"
     assert current_dir(data_dir) == data_dir / GENERATIONS_DIR / "g000001"
@@ -59,9 +59,9 @@ def test_first_run_publishes_a_generation(fake_model, settings, photos, backend)
 
 
 def test_a_rerun_with_no_change_publishes_nothing_and_encodes_nothing(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     calls = fake_model.calls
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     assert not report.published and report.generation == "g000001"
     assert report.images_unchanged == 15 and report.faces_total == 15 and report.photos_total == 15
     assert fake_model.calls == calls
@@ -69,7 +69,7 @@ def test_a_rerun_with_no_change_publishes_nothing_and_encodes_nothing(fake_model
 
 
 def test_every_kind_of_change(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     before = faces_by_path(settings.data_dir)
     people = sorted(p for p in photos.iterdir())
     edited = next(people[0].iterdir())
@@ -86,7 +86,7 @@ def test_every_kind_of_change(fake_model, settings, photos):
     Image.open(next(people[4].iterdir())).transpose(Image.FLIP_LEFT_RIGHT).save(added)
     calls = fake_model.calls
 
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     after = faces_by_path(settings.data_dir)
     assert fake_model.calls - calls == 2  # the edited and the new photo only
     assert (report.images_indexed, report.images_moved, report.images_removed) == (2, 1, 1)
@@ -107,26 +107,26 @@ def test_every_kind_of_change(fake_model, settings, photos):
 def test_only_the_last_two_generations_are_kept(fake_model, settings, photos):
     for i in range(4):
         (photos / f"copy{i}.jpg").write_bytes((photos / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes() + bytes([i]))
-        index(settings, photos)
+        index(fake_model, settings, photos)
     names = sorted(p.name for p in (settings.data_dir / GENERATIONS_DIR).iterdir())
     assert names == ["g000003", "g000004"] and current_name(settings.data_dir) == "g000004"
 
 
 def test_full_rebuilds_from_nothing(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     before = faces_by_path(settings.data_dir)
-    report = index(settings, photos, full=True)
+    report = index(fake_model, settings, photos, full=True)
     after = faces_by_path(settings.data_dir)
     assert report.images_indexed == 15 and set(after) == set(before)
     assert not set(sum(after.values(), [])) & set(sum(before.values(), []))  # all new face ids
 
 
 def test_full_gives_ids_past_the_highest_one_the_annotations_refer_to(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     annotations = AnnotationsDB.open(settings.data_dir)
     store_run(annotations, [1000], [0])  # a stored clustering of a face since gone
     annotations.close()
-    assert index(settings, photos, full=True).images_indexed == 15
+    assert index(fake_model, settings, photos, full=True).images_indexed == 15
     assert min(sum(faces_by_path(settings.data_dir).values(), [])) == 1001
 
 
@@ -135,20 +135,20 @@ def test_a_second_run_while_one_holds_the_lock_is_refused(fake_model, settings, 
         IndexLock(settings.data_dir, command="facesearch index /somewhere"),
         pytest.raises(IndexBusyError, match=rf"pid {os.getpid()} .*facesearch index /somewhere"),
     ):
-        index(settings, photos)
-    assert index(settings, photos).published  # free again
+        index(fake_model, settings, photos)
+    assert index(fake_model, settings, photos).published  # free again
 
 
 def test_a_lock_left_by_a_dead_run_is_taken_over(fake_model, settings, photos):
     settings.data_dir.mkdir(parents=True)
     lock = settings.data_dir / "index.lock"
     lock.write_text(json.dumps({"pid": 999999, "host": "gone", "started_at": "2026-01-01T00:00:00+00:00"}))
-    assert index(settings, photos).published
+    assert index(fake_model, settings, photos).published
     assert lock.read_text() == ""  # released
 
 
 def test_an_interrupted_run_publishes_nothing_and_is_resumed(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     for i in range(6):
         (photos / f"new{i}.jpg").write_bytes((photos / "Tony_Blair" / "Tony_Blair_0002.jpg").read_bytes() + bytes([i]))
     seen = []
@@ -160,14 +160,14 @@ def test_an_interrupted_run_publishes_nothing_and_is_resumed(fake_model, setting
 
     small = settings.model_copy(update={"indexer": settings.indexer.model_copy(update={"checkpoint_every": 2})})
     with pytest.raises(KeyboardInterrupt):
-        index(small, photos, on_result=stop_after_four)
+        index(fake_model, small, photos, on_result=stop_after_four)
     assert current_name(settings.data_dir) == "g000001" and len(faces_by_path(settings.data_dir)) == 15
     assert generations.resumable(
         settings.data_dir,
         full=False,
         key={"roots": [str(photos.resolve())], "detection": detection_signature(settings)},
     )
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     assert report.images_indexed == 4  # 2 of the 6 were checkpointed before the interruption
     assert report.generation == "g000002" and len(faces_by_path(settings.data_dir)) == 21
 
@@ -176,9 +176,9 @@ def test_unfinished_work_for_other_folders_is_discarded(fake_model, settings, ph
     other = tmp_path / "other"
     shutil.copytree(photos / "Tony_Blair", other)
     with pytest.raises(KeyboardInterrupt):
-        index(settings, other, on_result=lambda r: (_ for _ in ()).throw(KeyboardInterrupt))
+        index(fake_model, settings, other, on_result=lambda r: (_ for _ in ()).throw(KeyboardInterrupt))
     assert list((settings.data_dir / GENERATIONS_DIR).glob("*.wip"))
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     assert report.images_indexed == 15 and set(faces_by_path(settings.data_dir)) == {
         str(p) for p in photos.rglob("*.jpg")
     }
@@ -188,7 +188,7 @@ def test_unfinished_work_for_other_folders_is_discarded(fake_model, settings, ph
 def test_a_store_of_the_first_layout_is_read_then_moved_into_generations(fake_model, settings, photos, backend):
     if backend == "milvus":
         pytest.skip("the first layout predates generations and the Milvus store")
-    index(settings, photos)
+    index(fake_model, settings, photos)
     # Rebuild the first layout: the store's files directly in the data dir.
     data_dir = settings.data_dir
     for f in current_dir(data_dir).iterdir():
@@ -198,7 +198,7 @@ def test_a_store_of_the_first_layout_is_read_then_moved_into_generations(fake_mo
     assert current_dir(data_dir) == data_dir
     before = faces_by_path(data_dir)
     (photos / "extra.jpg").write_bytes((photos / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes() + b"x")
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     assert report.generation == "g000001" and report.images_indexed == 1
     after = faces_by_path(data_dir)
     assert all(after[p] == ids for p, ids in before.items())
@@ -206,33 +206,33 @@ def test_a_store_of_the_first_layout_is_read_then_moved_into_generations(fake_mo
 
 
 def test_other_detection_settings_are_refused_before_any_work(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     other = settings.model_copy(update={"detection": settings.detection.model_copy(update={"upsample": 0})})
     with pytest.raises(Exception, match="--full"):
-        index(other, photos)
+        index(fake_model, other, photos)
     assert current_name(settings.data_dir) == "g000001"
-    assert index(other, photos, full=True).generation == "g000002"
+    assert index(fake_model, other, photos, full=True).generation == "g000002"
 
 
 def test_an_emptied_folder_keeps_its_photos_unless_allowed(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     mount = photos / "Tony_Blair"
     saved = mount.with_name("saved")
     mount.rename(saved)
     mount.mkdir()  # an empty mount point
-    report = index_paths([mount], settings, progress=False)
+    report = index_paths([mount], settings, progress=False, model=fake_model)
     assert report.images_removed == 0 and "--allow-empty" in report.errors[0]["error"]
     assert len(faces_by_path(settings.data_dir)) == 15
-    report = index_paths([mount], settings, progress=False, allow_empty=True)
+    report = index_paths([mount], settings, progress=False, allow_empty=True, model=fake_model)
     assert report.images_removed == 3 and len(faces_by_path(settings.data_dir)) == 12
 
 
 def test_names_stay_on_unchanged_and_moved_faces_across_a_reindex_the_server_picks_up(fake_model, settings, photos):
     from service import create_app
 
-    index(settings, photos)
+    index(fake_model, settings, photos)
     served = settings.model_copy(update={"service": settings.service.model_copy(update={"reload_check_s": 0})})
-    client = create_app(served).test_client()
+    client = create_app(served, model=fake_model).test_client()
     body = client.post("/api/v1/clusters", json={"k": 3, "stranger_distance": 5.0}).get_json()
     assert not body["strangers"]
     cluster = body["clusters"][0]["id"]
@@ -242,7 +242,7 @@ def test_names_stay_on_unchanged_and_moved_faces_across_a_reindex_the_server_pic
     moved = photos / "renamed.jpg"
     shutil.move(named_path, moved)
     next(p for p in sorted(photos.rglob("*.jpg")) if p != moved).unlink()
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     assert report.images_moved == 1 and report.images_removed == 1 and report.published
     # The same client: the worker switched to the new generation by itself.
     info = client.get("/api/v1/index").get_json()
@@ -260,21 +260,21 @@ def test_names_stay_on_unchanged_and_moved_faces_across_a_reindex_the_server_pic
 def test_a_damaged_metadata_database_is_a_clear_error_and_full_rebuilds(fake_model, settings, photos, runner):
     from facesearch.cli import main
 
-    index(settings, photos)
+    index(fake_model, settings, photos)
     db = current_dir(settings.data_dir) / "metadata.sqlite3"
     db.write_bytes(db.read_bytes()[:1000])  # truncated
     served = runner.invoke(main, ["serve", "--data-dir", str(settings.data_dir)])
     assert served.exit_code == 1 and "index --full" in served.output
-    assert index(settings, photos, full=True).images_indexed == 15
+    assert index(fake_model, settings, photos, full=True).images_indexed == 15
     assert len(faces_by_path(settings.data_dir)) == 15
 
 
 def test_a_renamed_folder_is_moves_only(fake_model, settings, photos):
-    index(settings, photos)
+    index(fake_model, settings, photos)
     before = faces_by_path(settings.data_dir)
     (photos / "Tony_Blair").rename(photos / "Blair")
     calls = fake_model.calls
-    report = index(settings, photos)
+    report = index(fake_model, settings, photos)
     after = faces_by_path(settings.data_dir)
     assert (report.images_moved, report.images_indexed, report.images_removed) == (3, 0, 0)
     assert fake_model.calls == calls

@@ -41,7 +41,7 @@ def test_index_adds_every_photo_and_reports(fake_model, settings, photos: Path):
     shutil.copy(DATA / "blank" / "white.png", photos / "blank.png")
     (photos / "broken.jpg").write_bytes((DATA / "lfw/Tony_Blair/Tony_Blair_0001.jpg").read_bytes()[:500])
     (photos / "notes.jpg").write_text("not a photo")
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert report.images_seen == 18
     assert report.images_indexed == 16 and report.faces_added == 15
     assert report.images_without_faces == 1
@@ -52,7 +52,7 @@ def test_index_adds_every_photo_and_reports(fake_model, settings, photos: Path):
 
 def test_all_faces_of_a_photo_are_indexed_largest_first(fake_model, settings, photos: Path):
     fake_model.faces_per_image = 3
-    index_paths([photos / "Colin_Powell" / "Colin_Powell_0001.jpg"], settings, progress=False)
+    index_paths([photos / "Colin_Powell" / "Colin_Powell_0001.jpg"], settings, progress=False, model=fake_model)
     store = store_of(settings)
     records = store.faces(list(range(1, 10)))
     assert len(records) == 3
@@ -60,19 +60,19 @@ def test_all_faces_of_a_photo_are_indexed_largest_first(fake_model, settings, ph
 
 
 def test_rerun_skips_unchanged_files_without_reading_them(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     calls = fake_model.calls
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert (report.images_unchanged, report.images_indexed, report.faces_added) == (15, 0, 0)
     assert fake_model.calls == calls
 
 
 def test_touched_file_with_same_content_is_not_re_encoded(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     target = photos / "Tony_Blair" / "Tony_Blair_0002.jpg"
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
     calls = fake_model.calls
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert (report.images_unchanged, report.images_indexed) == (15, 0)
     assert fake_model.calls == calls
     # ...and its new mtime is remembered: the next run does not even hash it.
@@ -80,11 +80,11 @@ def test_touched_file_with_same_content_is_not_re_encoded(fake_model, settings, 
 
 
 def test_changed_file_is_re_encoded_and_its_old_faces_removed(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     target = photos / "Tony_Blair" / "Tony_Blair_0002.jpg"
     old_ids = store_of(settings).db.face_ids_of(str(target.resolve()))
     Image.open(target).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(target)
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert (report.images_indexed, report.faces_added, report.faces_removed) == (1, 1, 1)
     store = store_of(settings)
     assert store.count() == 15
@@ -94,19 +94,19 @@ def test_changed_file_is_re_encoded_and_its_old_faces_removed(fake_model, settin
 def test_deleted_files_are_removed_only_under_the_given_paths(fake_model, settings, photos: Path, tmp_path: Path):
     other = tmp_path / "other"
     shutil.copytree(DATA / "lfw" / "Serena_Williams", other)
-    index_paths([photos, other], settings, progress=False)
+    index_paths([photos, other], settings, progress=False, model=fake_model)
     (photos / "Vladimir_Putin" / "Vladimir_Putin_0001.jpg").unlink()
-    report = index_paths([photos], settings, progress=False)  # `other` not scanned: kept
+    report = index_paths([photos], settings, progress=False, model=fake_model)  # `other` not scanned: kept
     assert (report.images_removed, report.faces_removed) == (1, 1)
     assert store_of(settings).count() == 17
 
 
 def test_other_detection_settings_are_refused_unless_full(fake_model, settings, photos: Path):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     changed = settings.model_copy(update={"detection": settings.detection.model_copy(update={"upsample": 0})})
     with pytest.raises(StoreError, match="--full"):
-        index_paths([photos], changed, progress=False)
-    report = index_paths([photos], changed, full=True, progress=False)
+        index_paths([photos], changed, progress=False, model=fake_model)
+    report = index_paths([photos], changed, full=True, progress=False, model=fake_model)
     assert report.images_indexed == 15 and store_of(settings).count() == 15
 
 
@@ -120,9 +120,9 @@ def test_an_interrupted_run_keeps_what_was_checkpointed(fake_model, settings, ph
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        index_paths([photos], small_batches, progress=False, on_result=stop_after_six)
+        index_paths([photos], small_batches, progress=False, on_result=stop_after_six, model=fake_model)
     assert current_dir(settings.data_dir) is None  # nothing half-done was published
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     # The next run resumes from the first checkpoint (4 photos) of the killed one.
     assert report.images_indexed == 11 and store_of(settings).count() == 15
 
@@ -167,8 +167,8 @@ def test_the_service_finds_query_faces_as_the_index_did(fake_model, settings, ph
     from service import create_app
 
     index_paths([photos], settings.model_copy(update={"detection": settings.detection.model_copy(
-        update={"upsample": 0, "jitters": 2})}), progress=False)
-    app = create_app(settings)  # the config still says upsample 1, jitters 1
+        update={"upsample": 0, "jitters": 2})}), progress=False, model=fake_model)
+    app = create_app(settings, model=fake_model)  # the config still says upsample 1, jitters 1
     detection = app.extensions["facesearch"].index.current().detection
     assert (detection.upsample, detection.jitters) == (0, 2)
 

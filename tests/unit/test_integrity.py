@@ -55,7 +55,7 @@ def verify(data_dir: Path, *extra: str):
 @pytest.fixture
 def indexed(fake_model, settings, photos) -> Path:
     """The 15 test photos indexed (fake model), one face each."""
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     return settings.data_dir
 
 
@@ -103,7 +103,7 @@ def test_a_changed_stat_is_hashed_again_and_verify_finds_what_no_stat_shows(inde
 
 
 @pytest.mark.slow
-def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(indexed: Path, settings, photos):
+def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(fake_model, indexed, settings, photos):
     from indexer.erasure import erase_faces
     from indexer.people.annotations import AnnotationsDB
 
@@ -118,7 +118,7 @@ def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(ind
 
     # Writers refuse to copy it: nothing started, nothing published.
     with pytest.raises(DamagedIndexError, match="facesearch repair"):
-        index_paths([photos], settings, progress=False)
+        index_paths([photos], settings, progress=False, model=fake_model)
     annotations = AnnotationsDB.open(indexed)
     with pytest.raises(DamagedIndexError, match="faces.faiss"):
         erase_faces(indexed, [1], annotations, settings=settings)
@@ -140,7 +140,7 @@ def test_a_damaged_faiss_file_is_refused_everywhere_until_repair_rebuilds_it(ind
 def test_a_damaged_approximate_index_is_rebuilt_by_repair_not_reused(fake_model, data_dir: Path, photos: Path):
     fake_model.faces_per_image = 2
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, index={"search": "approximate"})
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     ann = current_dir(data_dir) / "faces.ann.faiss"
     xor_bytes(ann, 200, 400)  # the trained part a repair would otherwise keep
     with pytest.raises(DamagedIndexError, match="faces.ann.faiss.*facesearch repair"):
@@ -150,7 +150,7 @@ def test_a_damaged_approximate_index_is_rebuilt_by_repair_not_reused(fake_model,
     assert (current_dir(data_dir) / "faces.ann.faiss").read_bytes() != ann.read_bytes()
 
 
-def test_a_damaged_metadata_database_needs_a_full_rebuild(backend, indexed: Path, settings, photos):
+def test_a_damaged_metadata_database_needs_a_full_rebuild(fake_model, backend, indexed: Path, settings, photos):
     db = current_dir(indexed) / "metadata.sqlite3"
     middle = db.stat().st_size // 2
     xor_bytes(db, middle, middle + 64)
@@ -164,7 +164,7 @@ def test_a_damaged_metadata_database_needs_a_full_rebuild(backend, indexed: Path
     assert repair.returncode == 1 and "index --full" in repair.stdout, repair.stdout
     assert current_name(indexed) == "g000001"
 
-    report = index_paths([photos], settings, full=True, progress=False)  # copies nothing: the way out
+    report = index_paths([photos], settings, full=True, progress=False, model=fake_model)  # copies nothing: the way out
     assert report.published and report.faces_total == 15
     assert verify(indexed).exit_code == 0
 
@@ -181,7 +181,7 @@ def test_a_damaged_or_edited_manifest_is_caught(indexed: Path):
 
 
 @pytest.mark.slow
-def test_a_generation_published_before_checksums_still_serves_and_gets_them(indexed: Path, settings, photos):
+def test_a_generation_published_before_checksums_still_serves_and_gets_them(fake_model, indexed, settings, photos):
     forget_checksums(current_dir(indexed))
     published_store(indexed).close()
     result = verify(indexed)
@@ -191,20 +191,21 @@ def test_a_generation_published_before_checksums_still_serves_and_gets_them(inde
     with serving(indexed, workers=1) as (base, _):
         assert get_json(f"{base}/api/v1/health")["faces"] == 15
 
-    report = index_paths([photos], settings, progress=False)  # nothing changed, yet published: with checksums
+    report = index_paths([photos], settings, progress=False,
+                         model=fake_model)  # nothing changed, yet published: with checksums
     assert report.published and report.images_indexed == 0
     assert FILES_KEY in json.loads((current_dir(indexed) / "manifest.json").read_text())
 
 
-def test_a_running_server_keeps_its_generation_when_the_new_one_is_damaged(indexed: Path, settings, photos):
+def test_a_running_server_keeps_its_generation_when_the_new_one_is_damaged(fake_model, indexed: Path, settings, photos):
     from service import create_app
 
     app = create_app(settings.model_copy(update={"service": settings.service.model_copy(
-        update={"reload_check_s": 0})}))
+        update={"reload_check_s": 0})}), model=fake_model)
     client = app.test_client()
     assert client.get("/api/v1/health").get_json()["faces"] == 15
     shutil.copy(photos / "Tony_Blair" / "Tony_Blair_0002.jpg", photos / "copy.jpg")
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     xor_bytes(current_dir(indexed) / "faces.faiss", 2000, 6000)
 
     health = client.get("/api/v1/health").get_json()

@@ -20,10 +20,10 @@ from application.access_store import AccessStore
 from indexer.indexing import index_paths
 from indexer.model import Box
 from indexer.people.annotations import ANNOTATIONS_FILE, AnnotationsDB
-from indexer.people.annotations import LAYOUT as ANNOTATIONS
+from indexer.people.schema import LAYOUT as ANNOTATIONS
 from indexer.store.checksums import seal_manifest, verify_generation
 from indexer.store.generations import GENERATIONS_DIR, current_dir
-from indexer.store.metadata import ADDED_COLUMNS, FaceTime, FileRecord, MetadataDB
+from indexer.store.metadata import ADDED_COLUMNS, FaceTime, FileRecord, MetadataDB, NewFace
 from indexer.store.metadata import LAYOUT as METADATA
 from indexer.store.sqlite_db import NewerDatabaseError
 from indexer.store.verified_record import VerifiedRecord
@@ -150,7 +150,7 @@ def test_a_metadata_database_of_an_older_layout_is_brought_up_to_date(tmp_path: 
         assert db.faces([1])[1].box == Box(1, 9, 8, 2)
         video = FileRecord(path="/p/v.mp4", size=5, mtime_ns=2, content_hash="h2", width=40, height=30,
                            detection="{}", model="m", taken_at=1e9, kind="video", duration_s=4.0)
-        new_ids, _ = db.put_file(video, [(Box(1, 9, 8, 2), EMBEDDING, b"jpeg", FaceTime(1.5, 0, 1.0, 2.0))])
+        new_ids, _ = db.put_file(video, [NewFace(Box(1, 9, 8, 2), EMBEDDING, b"jpeg", FaceTime(1.5, 0, 1.0, 2.0))])
         assert new_ids == [2] and db.faces([2])[2].time == 1e9 + 1.5
         assert db.erase_faces([1]) == [(1, "/p/a.jpg")] and len(db.erasure_rows()) == 1
         db.commit()
@@ -162,7 +162,7 @@ def test_a_metadata_database_of_an_older_layout_is_brought_up_to_date(tmp_path: 
 
 def test_a_published_generation_of_an_older_layout_is_served_unwritten_and_copied_up_to_date(
         fake_model, settings, photos):
-    index_paths([photos], settings, progress=False)
+    index_paths([photos], settings, progress=False, model=fake_model)
     data_dir = settings.data_dir
     old = current_dir(data_dir)
     db = old / "metadata.sqlite3"
@@ -186,7 +186,7 @@ def test_a_published_generation_of_an_older_layout_is_served_unwritten_and_copie
     assert verify_generation(old, data_dir, full=True).ok
 
     (photos / "extra.jpg").write_bytes((photos / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes() + b"x")
-    report = index_paths([photos], settings, progress=False)
+    report = index_paths([photos], settings, progress=False, model=fake_model)
     assert report.generation == "g000002" and report.images_indexed == 1
     new = current_dir(data_dir) / "metadata.sqlite3"
     assert layout_version(new) == METADATA.version and "kind" in shape(new)["files"]

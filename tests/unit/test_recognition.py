@@ -98,7 +98,7 @@ def test_nothing_confirmed_suggests_nothing():
 
 
 
-def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, data_dir):
+def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, data_dir, fake_model):
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1})
     photos = tmp_path / "photos"
     anna = [write_coded_photo(coded, photos, f"anna{i}", v) for i, v in enumerate(person_faces("anna", 8))]
@@ -106,7 +106,8 @@ def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, d
     write_coded_photo(coded, photos, "stranger0", fake_vector(b"stranger0"))
     for path in anna[6:]:
         path.rename(tmp_path / path.name)  # not there yet
-    assert index_paths([photos], settings).recognition is not None  # nobody is named: nothing to suggest
+    assert index_paths([photos], settings,
+                       model=fake_model).recognition is not None  # nobody is named: nothing to suggest
     annotations = AnnotationsDB.open(data_dir)
     a = annotations.create_person("Anna", [face_of(data_dir, p) for p in anna[:2]]).person
     annotations.create_person("Ben", [face_of(data_dir, ben[0])])
@@ -114,7 +115,7 @@ def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, d
     for path in anna[6:]:
         (tmp_path / path.name).rename(path)
     write_coded_photo(coded, photos, "stranger1", fake_vector(b"stranger1"))
-    report = index_paths([photos], settings)
+    report = index_paths([photos], settings, model=fake_model)
     # Anna's other old faces (she is new) and her two new ones; Ben's three old ones.
     assert report.recognition["suggested"] == 4 + 2 + 3
     assert sources(annotations, a.person_id) == {
@@ -127,9 +128,10 @@ def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, d
     rejected = face_of(data_dir, anna[7])
     annotations.reject(a.person_id, [rejected])
     for _ in range(2):
-        index_paths([photos], settings)  # nothing changed on disk: recognition runs for the correction
+        index_paths([photos], settings,
+                    model=fake_model)  # nothing changed on disk: recognition runs for the correction
         assert rejected not in sources(annotations, a.person_id)
-    client = create_app(load_settings(data_dir=data_dir)).test_client()
+    client = create_app(load_settings(data_dir=data_dir), model=fake_model).test_client()
     assert client.post("/api/v1/people/recognise", json={"everything": True}).status_code == 200
     assert rejected not in sources(annotations, a.person_id)
 
@@ -145,20 +147,20 @@ def test_index_runs_suggest_reevaluate_and_respect_rejections(coded, tmp_path, d
     annotations.close()
 
 
-def test_recognition_can_be_turned_off(coded, tmp_path, data_dir):
+def test_recognition_can_be_turned_off(coded, tmp_path, data_dir, fake_model):
     settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, recognition={"enabled": False})
     photos = tmp_path / "photos"
     anna = [write_coded_photo(coded, photos, f"anna{i}", v) for i, v in enumerate(person_faces("anna", 3))]
-    index_paths([photos], settings)
+    index_paths([photos], settings, model=fake_model)
     annotations = AnnotationsDB.open(data_dir)
     a = annotations.create_person("Anna", [face_of(data_dir, anna[0])]).person
     write_coded_photo(coded, photos, "anna9", person_faces("anna", 10)[9])
-    assert index_paths([photos], settings).recognition is None
+    assert index_paths([photos], settings, model=fake_model).recognition is None
     assert set(sources(annotations, a.person_id).values()) == {"confirmed"}
 
 
 @pytest.mark.model
-def test_the_real_model_recognises_new_photos_of_named_people(tmp_path, data_dir):
+def test_the_real_model_recognises_new_photos_of_named_people(real_model, tmp_path, data_dir):
     """tests/data: 5 people x 3 photos. Name each from its first photo; the
     second and third arrive later. Nothing may be named wrongly."""
     settings = load_settings(data_dir=data_dir, indexer={"workers": 2})
@@ -166,7 +168,7 @@ def test_the_real_model_recognises_new_photos_of_named_people(tmp_path, data_dir
     for person in LFW_PEOPLE:
         (photos / person).mkdir(parents=True)
         shutil.copy(DATA / "lfw" / person / f"{person}_0001.jpg", photos / person)
-    index_paths([photos], settings)
+    index_paths([photos], settings, model=real_model)
     annotations = AnnotationsDB.open(data_dir)
     named = {}
     for person in LFW_PEOPLE:
@@ -175,7 +177,7 @@ def test_the_real_model_recognises_new_photos_of_named_people(tmp_path, data_dir
     for person in LFW_PEOPLE:
         for n in (2, 3):
             shutil.copy(DATA / "lfw" / person / f"{person}_{n:04d}.jpg", photos / person)
-    report = index_paths([photos], settings)
+    report = index_paths([photos], settings, model=real_model)
     store = published_store(data_dir)
     suggested = {}
     for face_id, who in annotations.attributions(store.face_ids().tolist()).items():

@@ -29,8 +29,8 @@ from indexer.indexing import index_paths
 from indexer.recording_time import recording_start
 from indexer.safe_open import NotRegularFile, open_regular, read_regular
 from indexer.video import VideoError, open_video
-from indexer.worker import process_file
-from tests.helpers import A_GAP_B, DATA, assert_error, client_of, photo_id_of, serving, write_video
+from indexer.worker import process_video
+from tests.helpers import A_GAP_B, DATA, FakeModel, assert_error, client_of, photo_id_of, serving, write_video
 
 DEADLINE_S = 10  # far beyond what any of these calls takes; only a blocked one gets near it
 
@@ -126,7 +126,7 @@ def test_a_video_that_is_a_fifo_is_never_read(tmp_path):
     with pytest.raises(VideoError, match=r"not a regular file \(a FIFO\)"):
         finishes(lambda: open_video(str(fifo)), [fifo])
     assert finishes(lambda: recording_start(str(fifo)), [fifo]) is None
-    result = finishes(lambda: process_file((str(fifo), 0, 0, None), load_settings()), [fifo])
+    result = finishes(lambda: process_video((str(fifo), 0, 0, None), load_settings(), FakeModel()), [fifo])
     assert result.error == "cannot read: not a regular file (a FIFO)"
 
 
@@ -153,7 +153,8 @@ def test_an_index_run_skips_and_reports_fifos(fake_model, settings, photos, tmp_
 
     try:
         started = time.monotonic()
-        report = finishes(lambda: index_paths([photos], settings, progress=False, on_result=swap_late), fifos)
+        report = finishes(lambda: index_paths([photos], settings, progress=False, on_result=swap_late,
+                                              model=fake_model), fifos)
     finally:
         sock.close()
     assert time.monotonic() - started < DEADLINE_S
@@ -178,12 +179,13 @@ def indexed(fake_model, photos, data_dir, tmp_path):
     links.mkdir()
     (links / "face.jpg").symlink_to(photos / "Colin_Powell" / "Colin_Powell_0001.jpg")
     video = write_video(tmp_path / "cams" / "door.mkv", A_GAP_B)
-    index_paths([photos, links, video.parent], load_settings(data_dir=data_dir, indexer={"workers": 1}))
+    index_paths([photos, links, video.parent], load_settings(data_dir=data_dir, indexer={"workers": 1}),
+                model=fake_model)
     return photos
 
 
-def test_the_photo_endpoint_refuses_a_fifo_at_once(indexed, data_dir, tmp_path):
-    client = client_of(data_dir)
+def test_the_photo_endpoint_refuses_a_fifo_at_once(fake_model, indexed, data_dir, tmp_path):
+    client = client_of(data_dir, model=fake_model)
     photo = indexed / "Tony_Blair" / "Tony_Blair_0001.jpg"
     link, video = tmp_path / "links" / "face.jpg", tmp_path / "cams" / "door.mkv"
     urls = {path: f"/api/v1/photos/{photo_id_of(data_dir, path.absolute())}/image" for path in (photo, link, video)}
@@ -209,7 +211,7 @@ def test_a_real_server_answers_404_for_a_fifo_and_keeps_serving(fake_model, tmp_
     photos = tmp_path / "photos"
     shutil.copytree(DATA / "lfw" / "Tony_Blair", photos)
     data_dir = tmp_path / "index"
-    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), progress=False)
+    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), progress=False, model=fake_model)
     photo = photos / "Tony_Blair_0001.jpg"
     url = f"/api/v1/photos/{photo_id_of(data_dir, photo.resolve())}/image"
     photo.unlink()

@@ -11,6 +11,7 @@ import pytest
 
 from indexer.model import Box
 from indexer.store import EmbeddedStore, FileRecord, StoreError, StoreMismatchError
+from indexer.store.metadata import NewFace
 from indexer.store.vectors import FlatL2Index
 from tests.helpers import store_at
 
@@ -125,9 +126,9 @@ def record(path: str, content: str = "h") -> FileRecord:
                       detection="{}", model="m")
 
 
-def faces(n: int, seed: int) -> list[tuple[Box, np.ndarray, bytes]]:
+def faces(n: int, seed: int) -> list[NewFace]:
     rng = np.random.default_rng(seed)
-    return [(Box(1, 20 + i, 30, i), rng.normal(0, 0.1, DIM).astype(np.float32), b"jpeg") for i in range(n)]
+    return [NewFace(Box(1, 20 + i, 30, i), rng.normal(0, 0.1, DIM).astype(np.float32), b"jpeg") for i in range(n)]
 
 
 def test_store_persists_faces_with_metadata(data_dir: Path, backend):

@@ -23,7 +23,7 @@ from indexer.model import Box
 from indexer.recording_time import QUICKTIME_EPOCH_OFFSET, recording_start
 from indexer.tracks import Sighting, Track, Tracker
 from indexer.video import FALLBACK_FPS, VideoReader
-from tests.helpers import A_GAP_B, A, fake_vector, lfw_photo, published_store, write_video
+from tests.helpers import A_GAP_B, A, fake_vector, lfw_photo, published_store, scripted_model, write_video
 
 
 def video_settings(data_dir: Path, **video):
@@ -55,7 +55,7 @@ def file_rows(data_dir: Path) -> list[tuple]:
 
 def test_two_people_are_two_tracks_at_the_right_times(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "videos" / "cam1.mkv", A_GAP_B)
-    report = index_paths([video.parent], video_settings(data_dir), progress=False)
+    report = index_paths([video.parent], video_settings(data_dir), progress=False, model=fake_model)
     assert report.errors == [] and report.images_indexed == 1
     faces = indexed_faces(data_dir)
     tracks = sorted({(f.track_start, f.track_end) for f in faces})
@@ -77,26 +77,18 @@ def test_two_people_are_two_tracks_at_the_right_times(fake_model, data_dir, tmp_
     assert thumb.format == "JPEG" and max(thumb.size) <= 160
 
 
-def test_empty_frames_get_no_second_pass(fake_model, data_dir, tmp_path: Path, monkeypatch):
+def test_empty_frames_get_no_second_pass(fake_model, data_dir, tmp_path: Path):
     """Most CCTV frames show nobody: a frame where HOG finds no face is not
     searched again (the second pass is for photos)."""
-    from indexer import model
-
-    calls = []
-
-    def face_boxes(rgb, *, model="hog", upsample=1):
-        calls.append((model, upsample))
-        return fake_model.face_boxes(rgb, model=model, upsample=upsample)
-
-    monkeypatch.setattr(model, "face_boxes", face_boxes)
+    recorded, calls = scripted_model(lambda name, rgb, upsample: fake_model.fake_detector.boxes(rgb, upsample=upsample))
     video = write_video(tmp_path / "videos" / "cam1.mkv", A_GAP_B)
-    assert index_paths([video.parent], video_settings(data_dir), progress=False).errors == []
+    assert index_paths([video.parent], video_settings(data_dir), progress=False, model=recorded).errors == []
     assert len(calls) == 14 and set(calls) == {("hog", 1)}  # 7 s at 2 fps, 2 of them empty
 
 
 def test_a_minute_in_front_of_the_camera_is_one_track_of_three_faces(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "long.mkv", [(60, A)], size=(96, 64), fps=4, face_side=48)
-    index_paths([video], video_settings(data_dir), progress=False)
+    index_paths([video], video_settings(data_dir), progress=False, model=fake_model)
     faces = indexed_faces(data_dir)
     assert fake_model.calls == 120  # 2 frames a second looked at
     assert [f.timestamp for f in faces] == [0.0, 0.5, 59.5]
@@ -105,7 +97,7 @@ def test_a_minute_in_front_of_the_camera_is_one_track_of_three_faces(fake_model,
 
 def test_sample_rate_and_faces_per_track_are_settings(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "cam.mkv", A_GAP_B)
-    index_paths([video], video_settings(data_dir, sample_fps=1, faces_per_track=1), progress=False)
+    index_paths([video], video_settings(data_dir, sample_fps=1, faces_per_track=1), progress=False, model=fake_model)
     faces = indexed_faces(data_dir)
     assert fake_model.calls == 7
     # At 1 fps a 1 s gap is one missed sample: the tracks still end there.
@@ -119,7 +111,7 @@ def test_damaged_videos_are_errors_not_crashes(fake_model, data_dir, tmp_path: P
     (folder / "truncated.mp4").write_bytes(mp4.read_bytes()[:2000])  # its index (moov) is at the end
     (folder / "notes.avi").write_text("not a video")
     (folder / "empty.webm").write_bytes(b"")
-    report = index_paths([folder], video_settings(data_dir), progress=False)
+    report = index_paths([folder], video_settings(data_dir), progress=False, model=fake_model)
     assert sorted(Path(e["path"]).name for e in report.errors) == ["empty.webm", "notes.avi", "truncated.mp4"]
     assert all("cannot open it as a video" in e["error"] for e in report.errors)
     assert report.images_indexed == 1 and [Path(r[0]).name for r in file_rows(data_dir)] == [good.name]
@@ -127,7 +119,7 @@ def test_damaged_videos_are_errors_not_crashes(fake_model, data_dir, tmp_path: P
 
 def test_videos_longer_than_the_limit_are_refused(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "cam.mkv", A_GAP_B)
-    report = index_paths([video], video_settings(data_dir, max_duration_s=5), progress=False)
+    report = index_paths([video], video_settings(data_dir, max_duration_s=5), progress=False, model=fake_model)
     assert len(report.errors) == 1 and "video.max_duration_s (5 s)" in report.errors[0]["error"]
     assert fake_model.calls == 0  # refused from the declared length, before any frame
 
@@ -135,15 +127,15 @@ def test_videos_longer_than_the_limit_are_refused(fake_model, data_dir, tmp_path
 def test_rerun_skips_an_unchanged_or_moved_video(fake_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "videos" / "cam.mkv", A_GAP_B)
     settings = video_settings(data_dir)
-    index_paths([video.parent], settings, progress=False)
+    index_paths([video.parent], settings, progress=False, model=fake_model)
     calls = fake_model.calls
-    report = index_paths([video.parent], settings, progress=False)
+    report = index_paths([video.parent], settings, progress=False, model=fake_model)
     assert (report.images_unchanged, report.images_indexed, report.published) == (1, 0, False)
     os.utime(video, ns=(1_000_000_000, 1_000_000_000))  # touched, same content: hashed, not decoded
-    report = index_paths([video.parent], settings, progress=False)
+    report = index_paths([video.parent], settings, progress=False, model=fake_model)
     assert (report.images_unchanged, report.images_indexed) == (1, 0)
     video.rename(video.with_name("renamed.mkv"))  # a move: found by content hash (streamed), faces kept
-    report = index_paths([video.parent], settings, progress=False)
+    report = index_paths([video.parent], settings, progress=False, model=fake_model)
     assert (report.images_moved, report.images_indexed, report.faces_added) == (1, 0, 0)
     assert fake_model.calls == calls
 
@@ -263,15 +255,15 @@ def test_representatives_are_the_first_the_largest_and_the_last():
 # -- the real model -------------------------------------------------------------
 
 
-def central_embedding(path: Path) -> np.ndarray:
-    faces = find_faces(decode_rgb(path.read_bytes()), load_settings().detection)
+def central_embedding(model, path: Path) -> np.ndarray:
+    faces = find_faces(model, decode_rgb(path.read_bytes()), load_settings().detection)
     return max(faces, key=lambda f: f.box.area).embedding
 
 
 @pytest.mark.model
-def test_real_model_finds_each_person_at_the_right_times(data_dir, tmp_path: Path):
+def test_real_model_finds_each_person_at_the_right_times(real_model, data_dir, tmp_path: Path):
     video = write_video(tmp_path / "cam.mp4", A_GAP_B, size=(640, 360), fourcc="mp4v", face_side=250)
-    report = index_paths([video], video_settings(data_dir), progress=False)
+    report = index_paths([video], video_settings(data_dir), progress=False, model=real_model)
     assert report.errors == []
     faces = indexed_faces(data_dir)
     tracks = sorted({(f.track_start, f.track_end) for f in faces})
@@ -280,7 +272,7 @@ def test_real_model_finds_each_person_at_the_right_times(data_dir, tmp_path: Pat
     try:
         # Probes: other photos of the same people find them where they were (one sample = 0.5 s).
         for probe, (start, end) in ((lfw_photo("Tony_Blair", 2), (0, 3)), (lfw_photo("Colin_Powell", 2), (4, 7))):
-            distances, ids = store.search(central_embedding(probe)[None, :], 10)
+            distances, ids = store.search(central_embedding(real_model, probe)[None, :], 10)
             near = [int(i) for d, i in zip(distances[0], ids[0]) if i >= 0 and d <= 0.6**2]  # squared L2
             hits = store.faces(near).values()
             assert hits, probe.name

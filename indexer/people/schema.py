@@ -1,0 +1,127 @@
+"""The layout of ``annotations.sqlite3``: its tables (clustering runs,
+people, the corrections journal, recognition's suggestions, the places of
+faces) and the numbered steps that bring a file of any release to it
+(``indexer.store.sqlite_db``)."""
+
+from __future__ import annotations
+
+from indexer.store.sqlite_db import Layout, Step, adopt
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cluster_runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at  TEXT NOT NULL,               -- ISO 8601, UTC
+    method      TEXT NOT NULL,
+    k           INTEGER NOT NULL,            -- number of clusters
+    params      TEXT NOT NULL,               -- JSON of the parameters used
+    face_count  INTEGER NOT NULL,
+    duration_s  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cluster_faces (
+    run_id   INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+    face_id  INTEGER NOT NULL,               -- metadata face id
+    cluster  INTEGER NOT NULL,               -- 0..k-1, or -1 for a stranger
+    nearest  INTEGER NOT NULL,               -- own cluster, a stranger's nearest one, -1 for none
+    distance REAL,                           -- Euclidean, to the centre of `nearest`; NULL for none
+    PRIMARY KEY (run_id, face_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS people (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS face_people (
+    face_id   INTEGER PRIMARY KEY,           -- a face has at most one person
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS face_people_person ON face_people(person_id);
+CREATE TABLE IF NOT EXISTS cluster_people (
+    run_id    INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+    cluster   INTEGER NOT NULL,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    PRIMARY KEY (run_id, cluster)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cluster_people_person ON cluster_people(person_id);
+CREATE INDEX IF NOT EXISTS cluster_faces_cluster ON cluster_faces(run_id, cluster);
+-- Corrections (indexer/people/corrections.py). Every change people make is a
+-- row of `corrections`; the rows it wrote carry its id as `rev`, so an undo
+-- can tell whether anything touched them since.
+CREATE TABLE IF NOT EXISTS corrections (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,                 -- ISO 8601, UTC
+    actor     TEXT,                          -- the API key id, "cli", or NULL without keys
+    action    TEXT NOT NULL,                 -- create, name_cluster, assign, reject, merge, undo_merge, rename
+    person_id INTEGER,
+    faces     INTEGER NOT NULL DEFAULT 0     -- faces it changed
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    face_id   INTEGER NOT NULL,              -- "not this person"
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    rev       INTEGER NOT NULL,
+    PRIMARY KEY (face_id, person_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rejections_person ON rejections(person_id);
+CREATE TABLE IF NOT EXISTS suggestions (
+    face_id   INTEGER PRIMARY KEY,           -- recognised automatically (indexer/people/recognition.py)
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    distance  REAL NOT NULL                  -- Euclidean, to the person's nearest confirmed face
+);
+CREATE INDEX IF NOT EXISTS suggestions_person ON suggestions(person_id);
+CREATE TABLE IF NOT EXISTS merges (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,  -- merged into
+    rev       INTEGER NOT NULL,              -- its correction
+    at        TEXT NOT NULL,
+    actor     TEXT,
+    undone_at TEXT
+);
+CREATE INDEX IF NOT EXISTS merges_person ON merges(person_id);
+CREATE TABLE IF NOT EXISTS merged_people (
+    merge_id   INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
+    person_id  INTEGER NOT NULL,             -- the person merged away (gone), as it was
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (merge_id, person_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merge_moves (
+    merge_id    INTEGER NOT NULL REFERENCES merges(id) ON DELETE CASCADE,
+    from_person INTEGER NOT NULL,
+    kind        TEXT NOT NULL,               -- confirmed, rejection, dropped_rejection, suggestion, cluster
+    item        INTEGER NOT NULL,            -- a face id; for `cluster`, the cluster
+    run_id      INTEGER NOT NULL DEFAULT 0,  -- for `cluster`: its run
+    PRIMARY KEY (merge_id, kind, run_id, item)
+) WITHOUT ROWID;
+-- Where each face that people corrected is (indexer/people/carry_over.py): the
+-- file's content hash and the box, never the face, so that a face given a
+-- new id by re-encoding the same file (index --full) keeps its people.
+CREATE TABLE IF NOT EXISTS face_places (
+    face_id      INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    top          INTEGER NOT NULL,
+    right        INTEGER NOT NULL,
+    bottom       INTEGER NOT NULL,
+    left         INTEGER NOT NULL,
+    timestamp    REAL                        -- seconds into a video (NULL for a photo)
+);
+-- Recognition's bookkeeping: the last face id it looked at, and the people
+-- whose confirmed faces changed since it last ran (with the correction).
+CREATE TABLE IF NOT EXISTS recognition_state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recognition_dirty (
+    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
+    rev       INTEGER NOT NULL
+);
+"""
+
+# Columns added to SCHEMA's tables by releases before versions (step 1 adds
+# them where missing); a later change is a new step of LAYOUT.
+ADDED_COLUMNS = {"face_people": [("rev", "INTEGER NOT NULL DEFAULT 0")]}
+
+# annotations.sqlite3 (indexer.store.sqlite_db). Step 1 adopts every layout
+# of the releases before versions: clustering runs and people, then the
+# corrections, recognition and `face_people.rev`, then the face places.
+LAYOUT = Layout("annotations database", (
+    Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
+))
