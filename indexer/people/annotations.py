@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.people import attribution, clustering_runs, corrections
+from indexer.people import attribution, clustering_runs, corrections, journal
+from indexer.people import undo as undoing
 from indexer.people.attribution import Attribution, PersonFace, chunks
 from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
     MAX_NAME_LENGTH,
@@ -48,6 +49,7 @@ from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors
 from indexer.people.records import (  # noqa: F401  (re-exported: what this module's methods return and raise)
     ClusterNotFoundError,
     Correction,
+    CorrectionRecord,
     Merge,
     NoClusteringError,
     Person,
@@ -181,8 +183,8 @@ class AnnotationsDB:
         with self._write() as conn:
             info = clustering_runs.run_with_cluster(conn, cluster)
             row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            person_id = corrections.new_person(conn, name) if row is None else row[0]
-            rev = corrections.begin(conn, "name_cluster", person_id, actor)
+            rev = corrections.begin(conn, "name_cluster", None if row is None else row[0], actor)
+            person_id = corrections.new_person(conn, name, rev) if row is None else row[0]
             mapped = conn.execute(
                 "SELECT person_id FROM cluster_people WHERE run_id = ? AND cluster = ?", (info.run_id, cluster)
             ).fetchone()
@@ -196,12 +198,13 @@ class AnnotationsDB:
                 )
             ]
             changed = corrections.assign(conn, person_id, members, rev)
-            corrections.finish(conn, rev, changed)
+            journal.capture_cluster(conn, rev, info.run_id, cluster)
             conn.execute(
                 "INSERT OR REPLACE INTO cluster_people (run_id, cluster, person_id) VALUES (?,?,?)",
                 (info.run_id, cluster, person_id),
             )
-            return Correction(self._people(conn, [person_id])[person_id], sorted(members), changed)
+            corrections.finish(conn, rev, changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(members), changed, rev)
 
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
@@ -231,11 +234,11 @@ class AnnotationsDB:
         ``places``: where the faces are (``places``), recorded with it."""
         with self._write() as conn:
             self._remember(conn, places)
-            person_id = corrections.new_person(conn, name)
-            rev = corrections.begin(conn, "create", person_id, actor)
+            rev = corrections.begin(conn, "create", None, actor)
+            person_id = corrections.new_person(conn, name, rev)
             changed = corrections.assign(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
-            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed, rev)
 
     def assign(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
                places: Places | None = None) -> Correction:
@@ -246,7 +249,7 @@ class AnnotationsDB:
             rev = corrections.begin(conn, "assign", person_id, actor)
             changed = corrections.assign(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
-            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed, rev)
 
     def reject(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
                places: Places | None = None) -> Correction:
@@ -257,7 +260,7 @@ class AnnotationsDB:
             rev = corrections.begin(conn, "reject", person_id, actor)
             changed = corrections.reject(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
-            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed)
+            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed, rev)
 
     def merge(self, person_id: int, others: list[int], *, actor: str | None = None) -> Correction:
         """Merge ``others`` into the person (``corrections.merge``):
@@ -269,13 +272,30 @@ class AnnotationsDB:
             moved = [f for (f,) in conn.execute(
                 "SELECT item FROM merge_moves WHERE merge_id = ? AND kind = 'confirmed' ORDER BY item", (merge_id,)
             )]
-            return Correction(self._people(conn, [person_id])[person_id], moved, len(moved))
+            return Correction(self._people(conn, [person_id])[person_id], moved, len(moved), rev)
 
     def undo_merge(self, person_id: int, *, actor: str | None = None) -> UndoReport:
         """Undo the person's last merge (``corrections.undo_last_merge``)."""
         with self._write() as conn:
             rev = corrections.begin(conn, "undo_merge", person_id, actor)
-            return corrections.undo_last_merge(conn, person_id, rev)
+            report = corrections.undo_last_merge(conn, person_id, rev)
+            for other in report.restored_people:
+                journal.created_person(conn, rev, other)  # what undoing this merges again
+            journal.seal(conn, rev)
+            return report
+
+    def undo(self, rev: int, *, actor: str | None = None) -> undoing.Undone:
+        """Undo correction ``rev`` (``undo.undo``): what it changed goes
+        back, but for what has changed since. The undo is a correction
+        itself (``Undone.rev``): undoing it redoes."""
+        with self._write() as conn:
+            own = corrections.begin(conn, "undo", None, actor)
+            return undoing.undo(conn, rev, own, actor)
+
+    def correction(self, rev: int) -> CorrectionRecord | None:
+        """One correction of the journal as ``CorrectionRecord``, or None."""
+        with self._read() as conn:
+            return corrections.record(conn, rev)
 
     def merges(self, person_id: int) -> list[Merge]:
         """The merges into the person, newest first."""
@@ -314,18 +334,32 @@ class AnnotationsDB:
             other = conn.execute("SELECT id FROM people WHERE name = ? AND id != ?", (name, person_id)).fetchone()
             if other is not None:
                 raise NameTakenError(f"person {other[0]} is already called {name!r}")
+            rev = corrections.begin(conn, "rename", person_id, actor)
+            journal.capture_person(conn, rev, person_id)
             if conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id)).rowcount == 0:
                 raise PersonNotFoundError(f"no person with id {person_id}", [person_id])
-            corrections.begin(conn, "rename", person_id, actor)
+            corrections.finish(conn, rev, 0)
             return self._people(conn, [person_id])[person_id]
 
     def delete_person(self, person_id: int, *, actor: str | None = None) -> None:
         """Forget a person: their name, confirmed faces, rejections,
         suggestions, merges and cluster mappings (the faces stay indexed)."""
         with self._write() as conn:
-            if conn.execute("DELETE FROM people WHERE id = ?", (person_id,)).rowcount == 0:
-                raise PersonNotFoundError(f"no person with id {person_id}", [person_id])
-            corrections.begin(conn, "delete", person_id, actor)
+            corrections.require_people(conn, [person_id])
+            rev = corrections.begin(conn, "delete", person_id, actor)
+            journal.capture_person(conn, rev, person_id)
+            confirmed = [f for (f,) in conn.execute(
+                "SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))]
+            rejected = [f for (f,) in conn.execute(
+                "SELECT face_id FROM rejections WHERE person_id = ?", (person_id,))]
+            journal.capture_faces(conn, rev, confirmed)
+            journal.capture_faces(conn, rev, rejected, rejected_by=[person_id])
+            for run_id, cluster in conn.execute(
+                "SELECT run_id, cluster FROM cluster_people WHERE person_id = ?", (person_id,)
+            ).fetchall():
+                journal.capture_cluster(conn, rev, run_id, cluster)
+            conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+            corrections.finish(conn, rev, len(confirmed))
 
     def faces_of_person(self, person_id: int) -> list[int]:
         """The face ids an erasure of the person takes: confirmed, and in a
@@ -353,8 +387,9 @@ class AnnotationsDB:
 
     def forget_faces(self, face_ids: list[int], *, person_id: int | None = None) -> tuple[int, int]:
         """Remove erased faces from every stored clustering run, label,
-        rejection, suggestion and merge record (and, given ``person_id``,
-        forget that person too), overwriting the deleted content on disk.
+        rejection, suggestion, merge record and the corrections journal
+        (and, given ``person_id``, forget that person too, their names in
+        the journal with them), overwriting the deleted content on disk.
         Returns (labels removed, clustering rows removed)."""
         ids = sorted({int(i) for i in face_ids})
         labels = rows = 0
@@ -364,7 +399,8 @@ class AnnotationsDB:
             for chunk, marks in chunks(ids):
                 labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
                 rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
-                for table in ("rejections", "suggestions", "face_places"):
+                for table in ("rejections", "suggestions", "face_places", "correction_labels",
+                              "correction_rejections"):
                     conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM merge_moves WHERE kind != 'cluster' AND item IN ({marks})", chunk)
             if rows:
@@ -372,6 +408,7 @@ class AnnotationsDB:
                              "(SELECT COUNT(*) FROM cluster_faces WHERE run_id = cluster_runs.id)")
             if person_id is not None:
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
+                journal.forget_person(conn, person_id)
         with self._lock:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return labels, rows

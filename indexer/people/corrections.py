@@ -22,7 +22,9 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 
+from indexer.people import journal
 from indexer.people.attribution import chunks
+from indexer.people.records import CorrectionRecord
 from indexer.store.metadata import utc_now
 from indexer.store.sqlite_db import inserted_id
 
@@ -87,13 +89,45 @@ def unsafe_character(text: str) -> str | None:
 def begin(conn: sqlite3.Connection, action: str, person_id: int | None, actor: str | None) -> int:
     """Record a correction and return its id, the ``rev`` of what it writes."""
     return inserted_id(conn.execute(
-        "INSERT INTO corrections (at, actor, action, person_id) VALUES (?,?,?,?)",
+        "INSERT INTO corrections (at, actor, action, person_id, journaled) VALUES (?,?,?,?,1)",
         (utc_now(), actor, action, person_id),
     ))
 
 
 def finish(conn: sqlite3.Connection, rev: int, faces: int) -> None:
+    """The end of a correction: how many faces it changed, and what it
+    changed sealed in the journal (``journal.seal``)."""
     conn.execute("UPDATE corrections SET faces = ? WHERE id = ?", (faces, rev))
+    journal.seal(conn, rev)
+
+
+def record(conn: sqlite3.Connection, rev: int) -> CorrectionRecord | None:
+    """Correction ``rev`` as ``CorrectionRecord``, or None."""
+    row = conn.execute(
+        "SELECT c.at, c.actor, c.action, c.person_id, p.name, c.faces, c.undoes, u.action, c.undone_by, c.journaled "
+        "FROM corrections c LEFT JOIN people p ON p.id = c.person_id LEFT JOIN corrections u ON u.id = c.undoes "
+        "WHERE c.id = ?", (rev,)
+    ).fetchone()
+    if row is None:
+        return None
+    at, actor, action, person_id, name, faces, undoes, undoes_action, undone_by, journaled = row
+    from_people = conn.execute(
+        "SELECT DISTINCT p.id, p.name FROM correction_labels c JOIN people p ON p.id = c.before_person "
+        "WHERE c.rev = ? AND c.before_person IS NOT c.after_person ORDER BY p.name", (rev,)
+    ).fetchall()
+    undoable = undone_by is None and (bool(journaled) or action == "merge")
+    if undoable and action == "merge":
+        merge = conn.execute("SELECT id, person_id FROM merges WHERE rev = ?", (rev,)).fetchone()
+        undoable = merge is not None and merge[0] == conn.execute(
+            "SELECT MAX(id) FROM merges WHERE person_id = ? AND undone_at IS NULL", (merge[1],)).fetchone()[0]
+    return CorrectionRecord(rev, at, actor, action, person_id, name, faces,
+                            [(int(i), str(n)) for i, n in from_people if i != person_id], undoes, undoes_action,
+                            undone_by, undoable)
+
+
+def set_person(conn: sqlite3.Connection, rev: int, person_id: int) -> None:
+    """The person a correction is about, once known (one it creates)."""
+    conn.execute("UPDATE corrections SET person_id = ? WHERE id = ?", (person_id, rev))
 
 
 def mark_dirty(conn: sqlite3.Connection, person_ids, rev: int) -> None:
@@ -117,13 +151,17 @@ def require_people(conn: sqlite3.Connection, person_ids: list[int]) -> None:
         raise PersonNotFoundError(f"no person with id {listed}", missing)
 
 
-def new_person(conn: sqlite3.Connection, name: str) -> int:
-    """Insert a person; ``NameTakenError`` when someone has the name (case-insensitive)."""
+def new_person(conn: sqlite3.Connection, name: str, rev: int) -> int:
+    """Insert a person, created by correction ``rev`` (its person from now
+    on); ``NameTakenError`` when someone has the name (case-insensitive)."""
     name = clean_name(name)
     other = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
     if other is not None:
         raise NameTakenError(f"person {other[0]} is already called {name!r}")
-    return inserted_id(conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, utc_now())))
+    person_id = inserted_id(conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, utc_now())))
+    journal.created_person(conn, rev, person_id)
+    set_person(conn, rev, person_id)
+    return person_id
 
 
 def assign(conn: sqlite3.Connection, person_id: int, face_ids: list[int], rev: int) -> int:
@@ -132,6 +170,7 @@ def assign(conn: sqlite3.Connection, person_id: int, face_ids: list[int], rev: i
     for them are dropped (the person's word is the latest). Returns how many
     were not already confirmed for this person."""
     ids = sorted({int(i) for i in face_ids})
+    journal.capture_faces(conn, rev, ids, rejected_by=[person_id])
     previous: set[int] = set()
     already = 0
     for chunk, marks in chunks(ids):
@@ -159,6 +198,7 @@ def reject(conn: sqlite3.Connection, person_id: int, face_ids: list[int], rev: i
     the person again; confirmed or suggested for the person, they are so no
     more. Returns how many were not rejected for the person before."""
     ids = sorted({int(i) for i in face_ids})
+    journal.capture_faces(conn, rev, ids, rejected_by=[person_id])
     new = 0
     for chunk, marks in chunks(ids):
         before = conn.execute(

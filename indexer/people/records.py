@@ -91,6 +91,32 @@ class Correction:
     person: Person
     face_ids: list[int]
     changed: int
+    rev: int | None = None  # the correction (``AnnotationsDB.undo`` takes it back)
+
+
+@dataclass(frozen=True)
+class CorrectionRecord:
+    """One correction of the journal, as a page says what it did: ``rev``,
+    when (``at``), by whom, its ``action`` (create, name_cluster, assign,
+    reject, merge, undo_merge, rename, delete, undo), its person (id and
+    name; the name None once they are gone), the faces it changed, the
+    people it took faces from (``from_people``: id, name), the correction
+    it undid (``undoes``, with that one's action) and whether it can be
+    undone now (``undoable``: not undone yet, and for a merge, the last one
+    into its person)."""
+
+    rev: int
+    at: str
+    actor: str | None
+    action: str
+    person_id: int | None
+    person_name: str | None
+    faces: int
+    from_people: list[tuple[int, str]]
+    undoes: int | None
+    undoes_action: str | None
+    undone_by: int | None
+    undoable: bool
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,52 @@ CREATE TABLE IF NOT EXISTS recognition_dirty (
 # them where missing); a later change is a new step of LAYOUT.
 ADDED_COLUMNS = {"face_people": [("rev", "INTEGER NOT NULL DEFAULT 0")]}
 
+JOURNAL = """
+-- What each correction changed (indexer/people/journal.py): every row it
+-- wrote, before and after; NULL for a row that did not exist.
+CREATE TABLE correction_labels (
+    rev           INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,
+    face_id       INTEGER NOT NULL,
+    before_person INTEGER,
+    before_rev    INTEGER,
+    after_person  INTEGER,
+    after_rev     INTEGER,
+    PRIMARY KEY (rev, face_id)
+) WITHOUT ROWID;
+CREATE TABLE correction_rejections (
+    rev        INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,
+    face_id    INTEGER NOT NULL,
+    person_id  INTEGER NOT NULL,
+    before_rev INTEGER,                      -- NULL: not rejected
+    after_rev  INTEGER,
+    PRIMARY KEY (rev, face_id, person_id)
+) WITHOUT ROWID;
+CREATE TABLE correction_people (
+    rev         INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,
+    person_id   INTEGER NOT NULL,
+    before_name TEXT,                        -- NULL: the person did not exist
+    after_name  TEXT,                        -- NULL: the person no longer exists
+    created_at  TEXT,
+    PRIMARY KEY (rev, person_id)
+) WITHOUT ROWID;
+CREATE TABLE correction_clusters (
+    rev           INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,
+    run_id        INTEGER NOT NULL,
+    cluster       INTEGER NOT NULL,
+    before_person INTEGER,                   -- NULL: mapped to nobody
+    after_person  INTEGER,
+    PRIMARY KEY (rev, run_id, cluster)
+) WITHOUT ROWID;
+ALTER TABLE corrections ADD COLUMN undoes INTEGER;     -- the correction this one undid
+ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that undid this one
+ALTER TABLE corrections ADD COLUMN journaled INTEGER NOT NULL DEFAULT 0;  -- 1: what it changed is kept
+"""
+
 # annotations.sqlite3 (indexer.store.sqlite_db). Step 1 adopts every layout
 # of the releases before versions: clustering runs and people, then the
 # corrections, recognition and `face_people.rev`, then the face places.
+# Step 2: the corrections journal, so that any correction can be undone.
 LAYOUT = Layout("annotations database", (
     Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
+    Step(2, JOURNAL),
 ))

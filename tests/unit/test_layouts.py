@@ -19,7 +19,7 @@ from application.access_store import LAYOUT as ACCESS
 from application.access_store import AccessStore
 from indexer.indexing import index_paths
 from indexer.model import Box
-from indexer.people.annotations import ANNOTATIONS_FILE, AnnotationsDB
+from indexer.people.annotations import ANNOTATIONS_FILE, AnnotationsDB, NothingToUndoError
 from indexer.people.schema import LAYOUT as ANNOTATIONS
 from indexer.store.checksums import seal_manifest, verify_generation
 from indexer.store.generations import GENERATIONS_DIR, current_dir
@@ -117,7 +117,7 @@ def test_new_files_are_at_the_last_version(tmp_path: Path, new_metadata: Path):
     AnnotationsDB.open(tmp_path).close()
     AccessStore(tmp_path / ACCESS_FILE).sessions()
     assert layout_version(new_metadata) == METADATA.version == 1
-    assert layout_version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 1
+    assert layout_version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 2
     assert layout_version(tmp_path / ACCESS_FILE) == ACCESS.version == 1
 
 
@@ -275,6 +275,35 @@ def test_an_annotations_database_of_an_older_layout_is_brought_up_to_date(tmp_pa
     AnnotationsDB.open(tmp_path / "new").close()
     assert layout_version(tmp_path / "old" / ANNOTATIONS_FILE) == ANNOTATIONS.version
     assert shape(tmp_path / "old" / ANNOTATIONS_FILE) == shape(tmp_path / "new" / ANNOTATIONS_FILE)
+
+
+def test_an_annotations_database_of_version_1_gets_the_corrections_journal(tmp_path: Path):
+    """The release before the journal: its corrections stay, cannot be
+    undone (nothing was kept of them), and the next ones can."""
+    path = tmp_path / "v1" / ANNOTATIONS_FILE
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    ANNOTATIONS.steps[0].apply(conn)
+    conn.executescript("""
+        PRAGMA user_version = 1;
+        INSERT INTO people (name, created_at) VALUES ('Anna', '2024-01-01');
+        INSERT INTO corrections (at, action, person_id, faces) VALUES ('2024-01-01', 'create', 1, 1);
+        INSERT INTO face_people (face_id, person_id, rev) VALUES (7, 1, 1);""")
+    conn.close()
+    db = AnnotationsDB.open(path.parent)
+    try:
+        assert db.correction(1).action == "create" and not db.correction(1).undoable
+        with pytest.raises(NothingToUndoError, match="kept nothing to undo it with"):
+            db.undo(1)
+        assert db.person(1).face_count == 1
+        moved = db.create_person("Ben", [7])
+        db.undo(moved.rev)
+        assert db.attributions([7])[7].name == "Anna"
+    finally:
+        db.close()
+    AnnotationsDB.open(tmp_path / "new").close()
+    assert layout_version(path) == ANNOTATIONS.version == 2
+    assert shape(path) == shape(tmp_path / "new" / ANNOTATIONS_FILE)
 
 
 # -- access.sqlite3 -------------------------------------------------------------
