@@ -28,10 +28,20 @@ from application.schemas import (
 )
 from application.searching import box_model
 from config.settings import RecognitionSettings
-from indexer.people.annotations import AnnotationsDB, Correction, Merge, NameTakenError, Person, Places, UndoReport
+from indexer.people.annotations import (
+    AnnotationsDB,
+    Correction,
+    CorrectionRecord,
+    Merge,
+    NameTakenError,
+    Person,
+    Places,
+    UndoReport,
+)
 from indexer.people.attribution import PersonFace as AttributedFace
 from indexer.people.carry_over import carry_over, place_of
 from indexer.people.recognition import recognise_index
+from indexer.people.undo import Undone
 from indexer.store import FaceStore
 from indexer.store.generations import IndexBusyError, IndexLock
 
@@ -99,6 +109,18 @@ def reject(store: FaceStore, annotations: AnnotationsDB, person_id: int, face_id
     annotations.person(person_id)
     places = check_faces(store, face_ids)
     return annotations.reject(person_id, sorted(places), actor=actor, places=places)
+
+
+def undo(annotations: AnnotationsDB, rev: int, actor: str | None) -> Undone:
+    """Undo correction ``rev`` (``AnnotationsDB.undo``): ``NothingToUndoError``
+    when it is unknown, undone already, or a merge before a later one;
+    ``NameTakenError`` when a person it brings back lost their name."""
+    return annotations.undo(rev, actor=actor)
+
+
+def correction(annotations: AnnotationsDB, rev: int) -> CorrectionRecord | None:
+    """Correction ``rev`` of the journal, as a page says what it did."""
+    return annotations.correction(rev)
 
 
 def undo_response(annotations: AnnotationsDB, report: UndoReport) -> UndoMergeResponse:

@@ -206,6 +206,30 @@ class AnnotationsDB:
             corrections.finish(conn, rev, changed)
             return Correction(self._people(conn, [person_id])[person_id], sorted(members), changed, rev)
 
+    def remove_from_cluster(self, cluster: int, face_ids: list[int], *,
+                            actor: str | None = None) -> tuple[int, list[int]]:
+        """Take faces out of ``cluster`` of the last run before it is named
+        (or after): they become strangers of the run, and when the cluster
+        is someone's, faces that are not that person (rejected for them).
+        Faces not in the cluster are left out. Returns the correction and
+        the faces taken out; ``NoClusteringError``, ``ClusterNotFoundError``."""
+        with self._write() as conn:
+            info = clustering_runs.run_with_cluster(conn, cluster)
+            mapped = conn.execute(
+                "SELECT person_id FROM cluster_people WHERE run_id = ? AND cluster = ?", (info.run_id, cluster)
+            ).fetchone()
+            person_id = mapped[0] if mapped else None
+            members = set(clustering_runs.members(conn, cluster))
+            chosen = sorted(members & {int(f) for f in face_ids})
+            rev = corrections.begin(conn, "remove", person_id, actor)
+            journal.capture_members(conn, rev, info.run_id, chosen)
+            conn.executemany("UPDATE cluster_faces SET cluster = -1 WHERE run_id = ? AND face_id = ?",
+                             [(info.run_id, f) for f in chosen])
+            if person_id is not None:
+                corrections.reject(conn, person_id, chosen, rev)
+            corrections.finish(conn, rev, len(chosen))
+            return rev, chosen
+
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
         with self._read() as conn:
@@ -306,7 +330,7 @@ class AnnotationsDB:
     @staticmethod
     def _merges(conn: sqlite3.Connection, person_id: int, *, limit: int | None, open_only: bool = False) -> list[Merge]:
         rows = conn.execute(
-            "SELECT id, person_id, at, actor, undone_at FROM merges WHERE person_id = ? "
+            "SELECT id, person_id, at, actor, undone_at, rev FROM merges WHERE person_id = ? "
             + ("AND undone_at IS NULL " if open_only else "") + "ORDER BY id DESC"
             + (f" LIMIT {int(limit)}" if limit is not None else ""),
             (person_id,),
@@ -315,16 +339,16 @@ class AnnotationsDB:
 
     @staticmethod
     def _merge_records(conn: sqlite3.Connection, rows: list[tuple]) -> list[Merge]:
-        """``Merge`` records of (id, person id, at, actor, undone_at) rows."""
+        """``Merge`` records of (id, person id, at, actor, undone_at, rev) rows."""
         out = []
-        for merge_id, person_id, at, actor, undone_at in rows:
+        for merge_id, person_id, at, actor, undone_at, rev in rows:
             people = conn.execute(
                 "SELECT person_id, name FROM merged_people WHERE merge_id = ? ORDER BY person_id", (merge_id,)
             ).fetchall()
             moved = conn.execute(
                 "SELECT COUNT(*) FROM merge_moves WHERE merge_id = ? AND kind = 'confirmed'", (merge_id,)
             ).fetchone()[0]
-            out.append(Merge(merge_id, person_id, at, actor, [tuple(p) for p in people], moved, undone_at))
+            out.append(Merge(merge_id, person_id, at, actor, [tuple(p) for p in people], moved, undone_at, rev))
         return out
 
     def rename_person(self, person_id: int, name: str, *, actor: str | None = None) -> Person:
@@ -400,7 +424,7 @@ class AnnotationsDB:
                 labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
                 rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
                 for table in ("rejections", "suggestions", "face_places", "correction_labels",
-                              "correction_rejections"):
+                              "correction_rejections", "correction_members"):
                     conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM merge_moves WHERE kind != 'cluster' AND item IN ({marks})", chunk)
             if rows:
@@ -566,7 +590,7 @@ class AnnotationsDB:
                 f"SELECT person_id, MIN(face_id) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
             ).fetchall())
             last_merges = {m.person_id: m for m in cls._merge_records(conn, conn.execute(
-                "SELECT id, person_id, at, actor, undone_at FROM merges WHERE id IN (SELECT MAX(id) FROM merges "
+                "SELECT id, person_id, at, actor, undone_at, rev FROM merges WHERE id IN (SELECT MAX(id) FROM merges "
                 f"WHERE undone_at IS NULL AND person_id IN ({marks}) GROUP BY person_id)", ids
             ).fetchall())}
             for person_id, name, created_at in rows:

@@ -104,14 +104,19 @@ def finish(conn: sqlite3.Connection, rev: int, faces: int) -> None:
 def record(conn: sqlite3.Connection, rev: int) -> CorrectionRecord | None:
     """Correction ``rev`` as ``CorrectionRecord``, or None."""
     row = conn.execute(
-        "SELECT c.at, c.actor, c.action, c.person_id, p.name, c.faces, c.undoes, u.action, c.undone_by, c.journaled "
-        "FROM corrections c LEFT JOIN people p ON p.id = c.person_id LEFT JOIN corrections u ON u.id = c.undoes "
-        "WHERE c.id = ?", (rev,)
+        "SELECT c.at, c.actor, c.action, c.person_id, coalesce(p.name, (SELECT coalesce(cp.after_name, "
+        "cp.before_name) FROM correction_people cp WHERE cp.person_id = c.person_id ORDER BY cp.rev DESC LIMIT 1)), "
+        "c.faces, c.undoes, u.action, "
+        "c.undone_by, c.journaled FROM corrections c LEFT JOIN people p ON p.id = c.person_id "
+        "LEFT JOIN corrections u ON u.id = c.undoes WHERE c.id = ?", (rev,)
     ).fetchone()
     if row is None:
         return None
     at, actor, action, person_id, name, faces, undoes, undoes_action, undone_by, journaled = row
     from_people = conn.execute(
+        "SELECT person_id, name FROM merged_people WHERE merge_id = (SELECT id FROM merges WHERE rev = ?) "
+        "ORDER BY name", (rev,)
+    ).fetchall() if action == "merge" else conn.execute(
         "SELECT DISTINCT p.id, p.name FROM correction_labels c JOIN people p ON p.id = c.before_person "
         "WHERE c.rev = ? AND c.before_person IS NOT c.after_person ORDER BY p.name", (rev,)
     ).fetchall()

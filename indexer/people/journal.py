@@ -1,6 +1,6 @@
 """What each correction changed, kept so that any correction can be undone
 (``indexer.people.undo``): for every row of ``face_people``,
-``rejections``, ``people`` and ``cluster_people`` it wrote, the row as it
+```rejections``, ``people``, ``cluster_people`` and ``cluster_faces`` it wrote, the row as it
 was before and as the correction left it. A correction ``capture``s the
 rows it is about to write (the first capture of a row for a correction is
 its "before"), and ``seal`` reads them back as they are at the end (the
@@ -43,6 +43,16 @@ def capture_person(conn: sqlite3.Connection, rev: int, person_id: int) -> None:
         "INSERT OR IGNORE INTO correction_people (rev, person_id, before_name, created_at) "
         "SELECT ?, ?, name, created_at FROM (SELECT NULL) LEFT JOIN people ON id = ?",
         (rev, person_id, person_id),
+    )
+
+
+def capture_members(conn: sqlite3.Connection, rev: int, run_id: int, face_ids: Iterable[int]) -> None:
+    """Before ``rev`` takes these faces out of their cluster of ``run_id``."""
+    conn.execute(
+        "INSERT OR IGNORE INTO correction_members (rev, run_id, face_id, before_cluster) "
+        "SELECT ?, ?, cf.face_id, cf.cluster FROM cluster_faces cf JOIN json_each(?) j ON j.value = cf.face_id "
+        "WHERE cf.run_id = ?",
+        (rev, run_id, json.dumps(sorted({int(f) for f in face_ids})), run_id),
     )
 
 
@@ -105,3 +115,9 @@ def seal(conn: sqlite3.Connection, rev: int) -> None:
         (rev,),
     )
     conn.execute("DELETE FROM correction_clusters WHERE rev = ? AND before_person IS after_person", (rev,))
+    conn.execute(
+        "UPDATE correction_members SET after_cluster = (SELECT cluster FROM cluster_faces cf "
+        "WHERE cf.run_id = correction_members.run_id AND cf.face_id = correction_members.face_id) WHERE rev = ?",
+        (rev,),
+    )
+    conn.execute("DELETE FROM correction_members WHERE rev = ? AND before_cluster IS after_cluster", (rev,))

@@ -72,7 +72,7 @@ class Person:
 class Merge:
     """A merge into a person: when, by whom (an API key id, ``cli``, or None
     without keys), the people merged away (id and name) and the confirmed
-    faces moved; ``undone_at`` once undone."""
+    faces moved; ``undone_at`` once undone; ``rev``, its correction."""
 
     merge_id: int
     person_id: int
@@ -81,6 +81,7 @@ class Merge:
     people: list[tuple[int, str]]
     faces_moved: int
     undone_at: str | None
+    rev: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,9 @@ class CorrectionRecord:
     """One correction of the journal, as a page says what it did: ``rev``,
     when (``at``), by whom, its ``action`` (create, name_cluster, assign,
     reject, merge, undo_merge, rename, delete, undo), its person (id and
-    name; the name None once they are gone), the faces it changed, the
-    people it took faces from (``from_people``: id, name), the correction
+    name, the name they had if they are gone), the faces it changed, the
+    people it took faces from (``from_people``: id, name; for a merge, the
+    people merged into its person), the correction
     it undid (``undoes``, with that one's action) and whether it can be
     undone now (``undoable``: not undone yet, and for a merge, the last one
     into its person)."""

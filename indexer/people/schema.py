@@ -155,6 +155,14 @@ CREATE TABLE correction_clusters (
     after_person  INTEGER,
     PRIMARY KEY (rev, run_id, cluster)
 ) WITHOUT ROWID;
+CREATE TABLE correction_members (
+    rev            INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,
+    run_id         INTEGER NOT NULL,
+    face_id        INTEGER NOT NULL,
+    before_cluster INTEGER,                  -- its cluster in the run (-1: a stranger)
+    after_cluster  INTEGER,
+    PRIMARY KEY (rev, run_id, face_id)
+) WITHOUT ROWID;
 ALTER TABLE corrections ADD COLUMN undoes INTEGER;     -- the correction this one undid
 ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that undid this one
 ALTER TABLE corrections ADD COLUMN journaled INTEGER NOT NULL DEFAULT 0;  -- 1: what it changed is kept

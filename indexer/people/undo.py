@@ -121,6 +121,7 @@ def _undo_rows(conn: sqlite3.Connection, target: int, rev: int) -> Undone:
     _labels(conn, target, rev, done)
     _rejections(conn, target, rev, done)
     _clusters(conn, target, rev)
+    _members(conn, target, rev, done)
     for person_id, before, after, _ in people:
         now = conn.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()
         if now is None or after is None or now[0] != after:
@@ -190,6 +191,20 @@ def _clusters(conn: sqlite3.Connection, target: int, rev: int) -> None:
         else:
             conn.execute("INSERT OR REPLACE INTO cluster_people (run_id, cluster, person_id) VALUES (?,?,?)",
                          (run_id, cluster, before))
+
+
+def _members(conn: sqlite3.Connection, target: int, rev: int, done: Undone) -> None:
+    rows = conn.execute(
+        "SELECT c.run_id, c.face_id, c.before_cluster, c.after_cluster, cf.cluster FROM correction_members c "
+        "LEFT JOIN cluster_faces cf ON cf.run_id = c.run_id AND cf.face_id = c.face_id WHERE c.rev = ?", (target,)
+    ).fetchall()
+    for run_id, face_id, before, after, now in rows:
+        if now is None or now != after:
+            continue  # the run or the face is gone
+        journal.capture_members(conn, rev, run_id, [face_id])
+        conn.execute("UPDATE cluster_faces SET cluster = ? WHERE run_id = ? AND face_id = ?", (before, run_id, face_id))
+        if face_id not in done.face_ids:
+            done.face_ids.append(face_id)
 
 
 def _exists(conn: sqlite3.Connection, person_id: int) -> bool:

@@ -1,16 +1,19 @@
-"""The people pages: ``/people`` (the clusters of the last run as rows of
-faces, named first, then unnamed, then strangers; naming, a new
-clustering, the cost curve) and ``/people/<id>`` (a person's faces by
-source, with the corrections and their sightings over time). The same functions as the API
-(``application.people``, ``application.clustering``, ``indexer.erasure``); every
-change needs the admin scope."""
+"""The people pages: ``/people`` (the named people, then the clusters of
+the last run as rows of faces, named first, then unnamed, then strangers;
+naming, a new clustering, the cost curve), ``/clusters/<id>`` (one cluster
+whole, to take faces out of it before naming it) and ``/people/<id>`` (a
+person's faces, least like them first, with the corrections and their
+sightings over time). The same functions as the API (``application.people``,
+``application.clustering``, ``indexer.erasure``); every change needs the
+admin scope and answers on the page it came from (``service.ui.actions``)."""
 
 from __future__ import annotations
 
 import math
 
-from flask import Response, abort, g, redirect, request, url_for
+from flask import Response, abort, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
 from application import people
 from application.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
@@ -18,28 +21,18 @@ from application.errors import FacesNotFound
 from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from application.timeline import timeline
 from indexer.erasure import erase_faces
-from indexer.people.annotations import (
-    ClusterNotFoundError,
-    MergeError,
-    NameTakenError,
-    NoClusteringError,
-    NothingToUndoError,
-    PersonNotFoundError,
-)
+from indexer.people.annotations import ClusterNotFoundError, Correction, NoClusteringError, PersonNotFoundError
 from indexer.store.generations import IndexBusyError
 from service.context import actor, audited, served, state
-from service.ui import security
+from service.ui.actions import Ask, Outcome, admin, done, run_action, selected_faces
 from service.ui.views import UiError, bp, page
 
 CLUSTERS_PER_PAGE = 50
 FACES_PER_ROW = 12
 FACES_PER_PAGE = 200
+CLUSTER_FACES = 500  # shown on a cluster's page
 MAX_STRANGERS = 100  # shown on the last page of clusters
-
-
-def _admin() -> None:
-    if not security.may(g.get("scope"), "admin"):
-        raise UiError(403, "This key may only read: changing people needs an administrator key.")
+ORDERS = {"farthest": "least like them first", "newest": "newest first"}
 
 
 def _page_number() -> int:
@@ -47,8 +40,16 @@ def _page_number() -> int:
     return int(value) if value.isdigit() and int(value) >= 1 else 1
 
 
-@bp.get("/people")
-def people_page():
+# -- /people: everyone, and the clusters of the last run ---------------------------
+
+
+@bp.route("/people", methods=["GET", "POST"])
+def people_page() -> ResponseReturnValue:
+    outcome = Outcome()
+    if request.method == "POST":
+        outcome = run_action({"name": _name_cluster, "cluster": _cluster_again})
+        if outcome.response is not None:
+            return outcome.response
     st = state()
     store = served().store
     everyone = st.annotations.people()
@@ -60,9 +61,10 @@ def people_page():
     if run is not None:
         rows, strangers, pages = _cluster_rows(store, st.annotations, run, number)
     stranger_count = int((run.clusters < 0).sum()) if run is not None else 0
-    return page("people.html", title="People", people=everyone, run=run, rows=rows, strangers=strangers,
-                stranger_count=stranger_count, page_number=number, pages=pages, per_row=FACES_PER_ROW,
-                names=sorted(p.name for p in everyone))
+    return page("people.html", status=outcome.status, title="People", people=everyone, run=run, rows=rows,
+                strangers=strangers, stranger_count=stranger_count, page_number=number, pages=pages,
+                per_row=FACES_PER_ROW, names=sorted(p.name for p in everyone),
+                errors=[outcome.message] if outcome.message else [])
 
 
 def _cluster_rows(store, annotations, run, number: int) -> tuple[list[dict], list[dict], int]:
@@ -90,39 +92,46 @@ def _cluster_rows(store, annotations, run, number: int) -> tuple[list[dict], lis
     return rows, listed(strange), pages
 
 
-@bp.post("/people/clusters/<int:cluster_id>/name")
-def name_cluster(cluster_id: int):
-    _admin()
+def _name_cluster() -> BaseResponse:
+    admin()
+    cluster = request.form.get("cluster", "")
+    if not cluster.isdigit():
+        raise UiError(422, "Choose the group to name.")
+    named = _named(int(cluster))
+    return done(url_for("ui.people_page", page=request.form.get("page") or None), named.rev)
+
+
+def _named(cluster: int) -> Correction:
+    """Name ``cluster`` of the last run with the posted name."""
     name = request.form.get("name", "").strip()
+    if not name:
+        raise UiError(422, "Type the name of the person in this group first.")
     try:
-        named = state().annotations.name_cluster_faces(cluster_id, name, actor=actor())
-    except ValueError as exc:
-        raise UiError(422, f"Name: {exc}.") from None
+        named = state().annotations.name_cluster_faces(cluster, name, actor=actor())
     except (NoClusteringError, ClusterNotFoundError) as exc:
-        raise UiError(404, f"{exc}.") from None
-    audited(params={"cluster_id": cluster_id, "person_id": named.person.person_id},
-            face_ids=named.face_ids, results=named.changed)
-    return redirect(url_for("ui.people_page", page=request.form.get("page") or None) + f"#cluster-{cluster_id}")
+        raise UiError(404, f"{exc} (the faces were clustered again meanwhile: reload the page).") from None
+    audited(params={"cluster_id": cluster, "person_id": named.person.person_id}, face_ids=named.face_ids,
+            results=named.changed)
+    return named
 
 
-@bp.post("/people/cluster")
-def cluster_again():
+def _cluster_again() -> BaseResponse:
     """Run a new clustering (method, k) and show it."""
-    _admin()
+    admin()
     st = state()
     k_text = request.form.get("k", "").strip()
     try:
         req = ClusterRequest.model_validate({"method": request.form.get("method") or None,
                                              "k": int(k_text) if k_text else None})
-        run_clustering(served().store, st.annotations, cluster_params(req, st.settings.clustering),
-                       st.settings.clustering)
+        run = run_clustering(served().store, st.annotations, cluster_params(req, st.settings.clustering),
+                             st.settings.clustering)
     except ValueError as exc:  # pydantic's ValidationError too
         raise UiError(422, f"The clustering cannot run with these settings: {exc}") from None
-    return redirect(url_for("ui.people_page"))
+    return done(url_for("ui.people_page"), clustered=run.info.run_id, groups=run.info.k)
 
 
 @bp.get("/people/cost.png")
-def cost_chart():
+def cost_chart() -> Response:
     st = state()
     try:
         response = cost_response(served().store, st.settings.clustering, CostParams(), st.annotations.last_run_info())
@@ -131,69 +140,127 @@ def cost_chart():
     return Response(cost_chart_png(response), mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 
-@bp.get("/people/<int:person_id>")
-def person_page(person_id: int):
+# -- /clusters/<id>: one group, reviewed before it is named --------------------------
+
+
+@bp.route("/clusters/<int:cluster_id>", methods=["GET", "POST"])
+def cluster_page(cluster_id: int) -> ResponseReturnValue:
+    outcome = Outcome()
+    if request.method == "POST":
+        outcome = run_action({"remove": lambda: _remove(cluster_id), "name": lambda: _name_here(cluster_id)})
+        if outcome.response is not None:
+            return outcome.response
+    st = state()
+    run = st.annotations.last_run()
+    if run is None or not 0 <= cluster_id < run.info.k:
+        raise UiError(404, f"There is no group {cluster_id} in the last clustering: it may have been run again.")
+    members, _ = groups(run)
+    rows = members[cluster_id]
+    ids = run.face_ids[rows[:CLUSTER_FACES]].tolist()
+    records = served().store.faces(ids)
+    faces = [{"face_id": f, "photo_id": records[f].photo_id, "path": records[f].path, "time": records[f].time,
+              "distance": float(d)} for f, d in zip(ids, run.distances[rows[:CLUSTER_FACES]].tolist())
+             if f in records]
+    person = st.annotations.cluster_people(run.info.run_id).get(cluster_id)
+    everyone = st.annotations.people()
+    return page("cluster.html", status=outcome.status, title=person.name if person else f"Group {cluster_id}",
+                cluster_id=cluster_id, person=person, faces=faces, size=len(rows), run=run,
+                names=sorted(p.name for p in everyone), selected=set(selected_faces()),
+                errors=[outcome.message] if outcome.message else [])
+
+
+def _remove(cluster_id: int) -> BaseResponse:
+    admin()
+    face_ids = _chosen_faces()
+    try:
+        rev, removed = state().annotations.remove_from_cluster(cluster_id, face_ids, actor=actor())
+    except (NoClusteringError, ClusterNotFoundError) as exc:
+        raise UiError(404, f"{exc} (the faces were clustered again meanwhile: reload the page).") from None
+    if not removed:
+        raise UiError(409, "None of the selected faces is in this group any more: reload the page.")
+    audited(params={"cluster_id": cluster_id, "action": "remove"}, face_ids=removed, results=len(removed))
+    return done(url_for("ui.cluster_page", cluster_id=cluster_id), rev)
+
+
+def _name_here(cluster_id: int) -> BaseResponse:
+    admin()
+    named = _named(cluster_id)
+    return done(url_for("ui.cluster_page", cluster_id=cluster_id), named.rev)
+
+
+# -- /people/<id>: one person's faces -----------------------------------------------
+
+
+@bp.route("/people/<int:person_id>", methods=["GET", "POST"])
+def person_page(person_id: int) -> ResponseReturnValue:
+    outcome = Outcome()
+    if request.method == "POST":
+        outcome = run_action({
+            "reject": lambda: _correct(person_id, "reject"), "confirm": lambda: _correct(person_id, "confirm"),
+            "move": lambda: _correct(person_id, "move"), "erase": lambda: _erase(person_id),
+            "merge": lambda: _merge(person_id),
+        })
+        if outcome.response is not None:
+            return outcome.response
     st = state()
     number = _page_number()
+    order = request.args.get("order", "farthest")
+    order = order if order in ORDERS else "farthest"
     try:
         found = people.attributed_set(served().store, st.annotations, person_id)
     except PersonNotFoundError:
         raise UiError(404, f"There is no person {person_id} (they may have been merged or forgotten).") from None
     faces = people.person_faces(served().store, st.annotations, person_id, PersonFacesParams(
-        limit=FACES_PER_PAGE, offset=(number - 1) * FACES_PER_PAGE, order="newest"), found=found)
+        limit=FACES_PER_PAGE, offset=(number - 1) * FACES_PER_PAGE, order=order), found=found)
     others = [p for p in st.annotations.people() if p.person_id != person_id]
-    return page("person.html", title=found.person.name, person=found.person, faces=faces, others=others,
-                page_number=number, pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)),
-                max_faces=MAX_CORRECTION_FACES, timeline=timeline(found.times.values()))
+    return page("person.html", status=outcome.status, title=found.person.name, person=found.person, faces=faces,
+                others=others, page_number=number, pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)),
+                max_faces=MAX_CORRECTION_FACES, timeline=timeline(found.times.values()), order=order,
+                orders=ORDERS, selected=set(selected_faces()), ask_merge=outcome.asked,
+                errors=[outcome.message] if outcome.message else [])
 
 
-@bp.post("/people/<int:person_id>/faces")
-def correct_faces(person_id: int):
-    """The selected faces: not this person, confirmed, moved to another
-    person (or a new one), or erased for good."""
-    _admin()
-    st = state()
-    action = request.form.get("action", "")
-    face_ids = [int(f) for f in request.form.getlist("face_ids") if f.isdigit()]
+def _chosen_faces() -> list[int]:
+    face_ids = selected_faces()
     if not face_ids:
-        raise UiError(422, "Select one or more faces first.")
+        raise UiError(422, "Select one or more faces first: click a face to select it.")
     if len(face_ids) > MAX_CORRECTION_FACES:
         raise UiError(422, f"Select at most {MAX_CORRECTION_FACES:,} faces at a time.")
+    return face_ids
+
+
+def _correct(person_id: int, action: str) -> BaseResponse:
+    """The selected faces: not this person, confirmed, or moved to another
+    person (or a new one)."""
+    admin()
+    face_ids = _chosen_faces()
+    st = state()
     store, who = served().store, actor()
     try:
         if action == "reject":
-            done = people.reject(store, st.annotations, person_id, face_ids, who)
+            fixed = people.reject(store, st.annotations, person_id, face_ids, who)
         elif action == "confirm":
-            done = people.assign(store, st.annotations, person_id, face_ids, who)
-        elif action == "move":
+            fixed = people.assign(store, st.annotations, person_id, face_ids, who)
+        else:
             target = request.form.get("target", "").strip()
             new_name = request.form.get("new_name", "").strip()
             if new_name:
-                done = people.create_person(store, st.annotations, new_name, face_ids, who)
+                fixed = people.create_person(store, st.annotations, new_name, face_ids, who)
             elif target.isdigit():
-                done = people.assign(store, st.annotations, int(target), face_ids, who)
+                fixed = people.assign(store, st.annotations, int(target), face_ids, who)
             else:
                 raise UiError(422, "Choose the person to move the faces to, or type a new name.")
-        elif action == "erase":
-            if request.form.get("confirm_erase") != "yes":
-                raise UiError(422, "Erasing is for good: tick “I understand the faces are erased for good” first.")
-            return _erase(person_id, face_ids)
-        else:
-            raise UiError(422, "Choose what to do with the selected faces.")
-    except PersonNotFoundError as exc:
-        raise UiError(404, f"{exc}.") from None
     except FacesNotFound as exc:
-        raise UiError(404, f"{exc} (reload the page).") from None
-    except NameTakenError as exc:
-        raise UiError(409, f"{exc}: choose them in the list instead.") from None
-    except ValueError as exc:
-        raise UiError(422, f"{exc}.") from None
-    audited(params={"person_id": person_id, "action": action}, face_ids=done.face_ids,
-            results=done.changed)
-    return redirect(url_for("ui.person_page", person_id=person_id))
+        raise UiError(404, f"{exc}: they were erased meanwhile (reload the page).") from None
+    audited(params={"person_id": person_id, "action": action}, face_ids=fixed.face_ids, results=fixed.changed)
+    return done(url_for("ui.person_page", person_id=person_id, order=request.args.get("order")), fixed.rev)
 
 
-def _erase(person_id: int, face_ids: list[int]) -> ResponseReturnValue:
+def _erase(person_id: int) -> BaseResponse:
+    admin()
+    face_ids = _chosen_faces()
+    if request.form.get("confirm_erase") != "yes":
+        raise UiError(422, "Erasing is for good: tick “I understand the faces are erased for good” first.")
     st = state()
     try:
         report = erase_faces(st.index.data_dir, face_ids, st.annotations, settings=st.settings)
@@ -202,35 +269,24 @@ def _erase(person_id: int, face_ids: list[int]) -> ResponseReturnValue:
     st.index.check_now()
     audited(params={"person_id": person_id, "action": "erase"}, face_ids=report.face_ids,
             results=report.faces_erased)
-    return redirect(url_for("ui.person_page", person_id=person_id))
+    return done(url_for("ui.person_page", person_id=person_id), erased=report.faces_erased)
 
 
-@bp.post("/people/<int:person_id>/merge")
-def merge_person(person_id: int):
-    _admin()
+def _other() -> int:
     other = request.form.get("other", "")
     if not other.isdigit():
         raise UiError(422, "Choose the person to merge into this one.")
-    try:
-        merged = state().annotations.merge(person_id, [int(other)], actor=actor())
-    except PersonNotFoundError as exc:
-        raise UiError(404, f"{exc}.") from None
-    except MergeError as exc:
-        raise UiError(422, f"{exc}.") from None
-    audited(params={"person_id": person_id, "people": [int(other)]},
-            face_ids=merged.face_ids, results=merged.changed)
-    return redirect(url_for("ui.person_page", person_id=person_id))
+    return int(other)
 
 
-@bp.post("/people/<int:person_id>/undo-merge")
-def undo_merge(person_id: int):
-    _admin()
-    try:
-        report = state().annotations.undo_merge(person_id, actor=actor())
-    except (PersonNotFoundError, NothingToUndoError) as exc:
-        raise UiError(404, f"{exc}.") from None
-    except NameTakenError as exc:
-        raise UiError(409, f"{exc}.") from None
-    audited(params={"person_id": person_id, "merge_id": report.merge_id},
-            face_ids=report.restored_face_ids, results=report.faces_restored)
-    return redirect(url_for("ui.person_page", person_id=person_id))
+def _merge(person_id: int) -> BaseResponse:
+    """Merge the chosen person into this one, once the page has said who
+    stays and who goes and the user said yes (``confirm``)."""
+    admin()
+    st = state()
+    other = _other()
+    if request.form.get("confirm") != "yes":
+        raise Ask({"keep": st.annotations.person(person_id), "gone": st.annotations.person(other)})
+    merged = st.annotations.merge(person_id, [other], actor=actor())
+    audited(params={"person_id": person_id, "people": [other]}, face_ids=merged.face_ids, results=merged.changed)
+    return done(url_for("ui.person_page", person_id=person_id), merged.rev)

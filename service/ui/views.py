@@ -6,6 +6,8 @@ renders a whole page, or only its results for an htmx request
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
 import numpy as np
@@ -98,6 +100,27 @@ def page_globals() -> dict:
 def faces_filter(n: int) -> str:
     """``1 face``, ``12 faces``."""
     return f"{n:,} face" if n == 1 else f"{n:,} faces"
+
+
+@bp.app_template_filter("day")
+def day_filter(seconds: float | None) -> str:
+    """POSIX seconds as a day people read ("3 May 2024"); "" for none."""
+    if seconds is None:
+        return ""
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{moment.day} {moment:%b %Y}"
+
+
+@bp.app_template_filter("filename")
+def filename_filter(path: str) -> str:
+    """The last part of a path."""
+    return PurePosixPath(path).name or path
+
+
+@bp.app_template_filter("folder")
+def folder_filter(path: str) -> str:
+    """A path without its last part."""
+    return str(PurePosixPath(path).parent)
 
 
 @bp.errorhandler(UiError)
@@ -222,16 +245,6 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 # -- photos, faces, the index -------------------------------------------------
-
-
-@bp.get("/photos/<int:photo_id>")
-def photo_page(photo_id: int):
-    try:
-        photo = photos.photo_response(served().store, state().annotations, photo_id)
-    except PhotoNotFound:
-        raise UiError(404, f"There is no photo {photo_id} in the index "
-                           "(it may have been removed or changed).") from None
-    return page("photo.html", title=photo.path.rsplit("/", 1)[-1], photo=photo)
 
 
 @bp.get("/photos/<int:photo_id>/image.jpg")

@@ -124,7 +124,7 @@ def test_a_refused_request_is_logged_without_what_it_sent(keyed, people_index: P
     assert multipart.status_code == 401
     login = keyed.post("/login", data={"api_key": "k" * TEN_MB, "csrf_token": "forged", "next": "/" * 1000})
     assert login.status_code == 403  # no CSRF token: refused before the key is looked at
-    page = keyed.post("/people/cluster", data={"csrf_token": "x" * TEN_MB})
+    page = keyed.post("/people", data={"csrf_token": "x" * TEN_MB, "action": "cluster"})
     assert page.status_code == 403
     lines = log_lines(people_index)
     assert len(lines) == 4 and all(len(line.encode()) + 1 <= MAX_LINE_BYTES for line in lines)

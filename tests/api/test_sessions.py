@@ -41,7 +41,7 @@ def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(people_index: Pa
     thief = client_of(people_index, api_keys=[ADMIN_A])
     thief.set_cookie("facesearch_session", copied)
     assert thief.get("/people").status_code == 302
-    refused = thief.post("/people/cluster", data={"csrf_token": token})
+    refused = thief.post("/people", data={"csrf_token": token, "action": "cluster"})
     assert refused.status_code == 401 and "nothing was changed" in refused.get_data(as_text=True)
     assert AnnotationsDB.open(people_index).last_run() is None
 
@@ -54,12 +54,12 @@ def test_a_removed_key_ends_its_sessions_and_a_rotated_scope_applies_at_once(peo
     after_removal.set_cookie("facesearch_session", cookie)
     assert after_removal.get("/people").status_code == 302
     token = csrf_token_of(client.get("/people").get_data(as_text=True))
-    assert after_removal.post("/people/cluster", data={"csrf_token": token}).status_code == 401
+    assert after_removal.post("/people", data={"csrf_token": token, "action": "cluster"}).status_code == 401
     demoted = client_of(people_index, api_keys=[ADMIN_A], read_keys=[ADMIN_A2])  # A2 is now a read key
     demoted.set_cookie("facesearch_session", cookie)
     page = demoted.get("/people").get_data(as_text=True)
     assert "Read only" in page
-    assert demoted.post("/people/cluster", data={"csrf_token": token}).status_code == 403
+    assert demoted.post("/people", data={"csrf_token": token, "action": "cluster"}).status_code == 403
     assert AnnotationsDB.open(people_index).last_run() is None
 
 
@@ -140,12 +140,12 @@ def test_real_server_sessions_end_at_sign_out_and_with_their_key(people_index: P
         for _ in range(4):  # every worker knows it ended
             status, location, _ = thief.open("/people")
             assert status == 302 and location.startswith("/login")
-        assert thief.open("/people/cluster", {"csrf_token": token})[0] == 401
+        assert thief.open("/people", {"csrf_token": token, "action": "cluster"})[0] == 401
         browser.sign_in(ADMIN_A2)
         kept, kept_token = browser.cookie, browser.token()
     with serving(people_index, workers=2, env={"FACESEARCH_API_KEYS": ADMIN_A}) as (base, _):
         old = Browser(base, kept)
         status, location, _ = old.open("/people")
         assert status == 302 and location.startswith("/login")
-        assert old.open("/people/cluster", {"csrf_token": kept_token})[0] == 401
+        assert old.open("/people", {"csrf_token": kept_token, "action": "cluster"})[0] == 401
     assert AnnotationsDB.open(people_index).last_run() is None  # no clustering ran

@@ -27,17 +27,19 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces)
     check_accessibility(page, "person")
     # Not this person: the face leaves the page.
-    page.get_by_label(re.compile(r"Select face \d+")).first.check()
+    page.get_by_label(re.compile(r"Select the face in ")).first.check()
     page.get_by_role("button", name="Not this person").click()
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 1)
     # Moved to Bob: the face leaves this page too.
-    page.get_by_label(re.compile(r"Select face \d+")).first.check()
+    page.get_by_label(re.compile(r"Select the face in ")).first.check()
     page.get_by_label("Move to").select_option(label="Bob Example")
     page.get_by_role("button", name="Move").click()
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 2)
     # Merge with Bob, then undo it.
     page.get_by_label("Merge with").select_option(label="Bob Example")
-    page.get_by_role("button", name="Merge").click()
+    page.get_by_role("button", name="Merge…").click()
+    page.get_by_role("button", name="Merge Bob Example into Alice Example").click()  # asked once: who stays
+    expect(page.get_by_role("status")).to_have_text(re.compile("Merged Bob Example into Alice Example."))
     expect(page.get_by_role("button", name="Undo merge")).to_be_visible()
     merged = page.locator("ul.grid [data-face-id]").count()
     assert merged > first_faces - 1
@@ -45,6 +47,54 @@ def test_cluster_name_and_correct_people(page: Page, live_server):
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces - 2)
     page.goto(live_server.url + "/people")
     expect(page.locator("a.person", has_text="Bob Example").first).to_be_visible()
+
+
+def test_every_action_answers_in_place_with_undo(page: Page, live_server):
+    """Name a group after taking a face out of it, then on the person's
+    page select faces by clicking them (highlighted, counted), mark one
+    "Not this person", undo it, and name a face on its photo page; at
+    1280 and 390 px wide."""
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"Clustered the faces again: \d+ groups."))
+    page.locator("a.group").first.click()
+    expect(page.get_by_role("button", name="Remove from this group")).to_be_visible()
+    tiles = page.locator("ul.grid li.tile")
+    count = tiles.count()
+    tiles.last.locator("img").click()  # a click on the face selects it
+    expect(page.locator("[data-selected-count]")).to_have_text("1 selected")
+    page.get_by_role("button", name="Remove from this group").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Took 1 face out of the group"))
+    expect(tiles).to_have_count(count - 1)
+    page.get_by_label("Name").fill("Carol Example")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile(f"Named {count - 1} faces? Carol Example."))
+    check_accessibility(page, "cluster")
+    page.get_by_role("status").get_by_role("link", name="Carol Example").click()
+    expect(page.get_by_role("heading", name="Carol Example", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Not this person").click()  # nothing selected: said here, nothing lost
+    expect(page.get_by_role("alert")).to_have_text(re.compile("Select one or more faces first"))
+    expect(page).to_have_url(re.compile(r"/people/\d+$"))
+    first = page.locator("ul.grid li.tile").first
+    first.locator("img").click()
+    expect(first).to_have_css("outline-style", "solid")
+    page.get_by_role("button", name="Not this person").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Marked 1 face as not Carol Example."))
+    expect(page.locator("ul.grid li.tile")).to_have_count(count - 2)
+    page.get_by_role("status").get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Undone: marked 1 face as not Carol Example."))
+    expect(page.locator("ul.grid li.tile")).to_have_count(count - 1)
+    check_accessibility(page, "person-undone")
+    page.set_viewport_size({"width": 390, "height": 844})
+    check_accessibility(page, "person-undone-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    # A face named on its photo.
+    page.locator("ul.grid li.tile a.file").first.click()
+    field = page.get_by_label("Name").first
+    field.fill("Dan Example")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Made 1 face the new person Dan Example"))
+    check_accessibility(page, "photo-named")
 
 
 def test_naming_and_rejecting_without_a_mouse(page: Page, live_server):

@@ -18,8 +18,35 @@ def post(client, url: str, **form):
 
 
 def clustered(client) -> str:
-    assert post(client, "/people/cluster", method="kmeans", k="4").status_code == 302
-    return client.get("/people").get_data(as_text=True)
+    response = post(client, "/people", action="cluster", method="kmeans", k="4")
+    assert response.status_code == 303 and "clustered=" in response.headers["Location"]
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'role="status">\s*<p>Clustered the faces again: 4 groups.</p>', html)
+    return html
+
+
+def followed(client, response) -> str:
+    """The page a successful action goes back to (303), as it shows."""
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def status_of(html: str) -> str:
+    """The text of the page's role="status" notice ("" without one)."""
+    found = re.search(r'role="status">\s*<p>(.*?)</p>', html, re.S)
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip() if found else ""
+
+
+def alert_of(html: str) -> str:
+    found = re.search(r'role="alert"[^>]*>(.*?)</div>', html, re.S)
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip() if found else ""
+
+
+def undo(client, html: str, path: str):
+    """Press the notice's Undo button on the page at ``path``."""
+    rev = re.search(r'name="rev" value="(\d+)">\s*<button type="submit" name="action" value="undo">Undo</button>',
+                    html).group(1)
+    return post(client, path, action="undo", rev=rev)
 
 
 def test_clusters_are_rows_with_a_name_field(people_index):
@@ -29,54 +56,109 @@ def test_clusters_are_rows_with_a_name_field(people_index):
     html = clustered(client)
     assert html.count('<button type="submit">Save</button>') == 4 and html.count(">Name</label>") == 4
     assert "Strangers · 1 face<" in html and len(re.findall(r"data-face-id=", html)) == 23
-    response = post(client, "/people/clusters/0/name", name="Anna")
-    assert response.status_code == 302 and response.headers["Location"].endswith("#cluster-0")
-    html = client.get("/people").get_data(as_text=True)
+    assert all(f'href="/clusters/{c}"' in html for c in range(4))  # each row opens its group
+    response = post(client, "/people", action="name", cluster="0", name="Anna")
+    html = followed(client, response)
     person_id = re.search(r'data-person-id="(\d+)" href="/people/\d+">Anna<', html).group(1)
+    assert status_of(html) == "Named 7 faces Anna."
     assert html.count('<button type="submit">Save</button>') == 3  # the named cluster has no form any more
     assert '<option value="Anna">' in html  # existing names are offered
     assert client.get(f"/people/{person_id}").status_code == 200
     assert "The k-means cost" in html and client.get("/people/cost.png").mimetype == "image/png"
+    # Undo, on the same page: Anna is gone, the group can be named again; and the undo undone.
+    html = followed(client, undo(client, html, "/people"))
+    assert status_of(html) == "Undone: named 7 faces Anna." and html.count('<button type="submit">Save</button>') == 4
+    html = followed(client, undo(client, html, "/people"))
+    assert html.count('<button type="submit">Save</button>') == 3
+    # A name left empty: said on the same page, nothing changed.
+    refused = post(client, "/people", action="name", cluster="1", name=" ")
+    assert refused.status_code == 422 and "Type the name" in alert_of(refused.get_data(as_text=True))
+
+
+def test_a_group_is_reviewed_before_it_is_named(people_index):
+    client = client_of(people_index)
+    clustered(client)
+    html = client.get("/clusters/0").get_data(as_text=True)
+    faces = [int(f) for f in re.findall(r'name="face_ids" value="(\d+)"', html)]
+    assert len(faces) == 7 and "Remove from this group" in html and ">Name</label>" in html
+    assert len(re.findall(r"<li class=\"tile\" data-face-id=", html)) == 7
+    nothing = post(client, "/clusters/0", action="remove")
+    assert nothing.status_code == 422 and "Select one or more faces" in alert_of(nothing.get_data(as_text=True))
+    html = followed(client, post(client, "/clusters/0", action="remove", face_ids=faces[-2:]))
+    assert status_of(html) == "Took 2 faces out of the group: they are strangers now."
+    assert len(re.findall(r'name="face_ids" value=', html)) == 5
+    html = followed(client, post(client, "/clusters/0", action="name", name="Anna"))
+    assert status_of(html) == "Named 5 faces Anna."
+    people_html = client.get("/people").get_data(as_text=True)
+    assert "Strangers · 3 faces<" in people_html
+    assert client.get("/clusters/99").status_code == 404
 
 
 def test_a_persons_faces_and_the_corrections(people_index):
     client = client_of(people_index)
     clustered(client)
-    post(client, "/people/clusters/0/name", name="Big")
-    post(client, "/people/clusters/1/name", name="Second")
+    post(client, "/people", action="name", cluster="0", name="Big")
+    post(client, "/people", action="name", cluster="1", name="Second")
     people_html = client.get("/people").get_data(as_text=True)
     big = int(re.search(r'data-person-id="(\d+)" href="/people/\d+">Big<', people_html).group(1))
     second = int(re.search(r'data-person-id="(\d+)" href="/people/\d+">Second<', people_html).group(1))
-    page = client.get(f"/people/{big}").get_data(as_text=True)
+    path = f"/people/{big}"
+    page = client.get(path).get_data(as_text=True)
     faces = [int(f) for f in re.findall(r'name="face_ids" value="(\d+)"', page)]
-    assert len(faces) == 7 and "7 faces, newest first" in page
-    assert all(f'<label class="pick"><input type="checkbox" name="face_ids" value="{f}"> '
-               f'Select face {f}</label>' in page for f in faces)
-    # Not this person.
-    assert post(client, f"/people/{big}/faces", action="reject", face_ids=[faces[0]]).status_code == 302
-    assert "6 faces, newest first" in client.get(f"/people/{big}").get_data(as_text=True)
+    assert len(faces) == 7 and "7 faces, least like them first" in page
+    assert "Select face" not in page and "/photos/" in page  # tiles name their file, not a face id
+    assert "7 faces, newest first" in client.get(path + "?order=newest").get_data(as_text=True)
+    # Not this person, and its undo.
+    rejected = html = followed(client, post(client, path, action="reject", face_ids=[faces[0]]))
+    assert "6 faces, least like" in html and status_of(html) == "Marked 1 face as not Big."
+    html = followed(client, undo(client, html, path))
+    assert "7 faces, least like" in html and status_of(html) == "Undone: marked 1 face as not Big."
+    post(client, path, action="reject", face_ids=[faces[0]])
     # Moved to a new person, then to an existing one.
-    post(client, f"/people/{big}/faces", action="move", new_name="Third", face_ids=[faces[1]])
-    assert "5 faces" in client.get(f"/people/{big}").get_data(as_text=True)
-    post(client, f"/people/{big}/faces", action="move", target=str(second), face_ids=[faces[2]])
+    html = followed(client, post(client, path, action="move", new_name="Third", face_ids=[faces[1]]))
+    assert "5 faces" in html and status_of(html) == "Made 1 face the new person Third (taken from Big)."
+    html = followed(client, post(client, path, action="move", target=str(second), face_ids=[faces[2]]))
+    assert status_of(html) == "Moved 1 face to Second (taken from Big)."
     assert "7 faces" in client.get(f"/people/{second}").get_data(as_text=True)
-    # Merge and undo.
-    post(client, f"/people/{big}/merge", other=str(second))
-    merged = client.get(f"/people/{big}").get_data(as_text=True)
-    assert "11 faces" in merged and "Undo merge" in merged
+    # Merge: asked once, saying who stays; then undone.
+    asked = post(client, path, action="merge", other=str(second))
+    assert asked.status_code == 200 and "Merge Second into Big" in asked.get_data(as_text=True)
+    assert client.get(f"/people/{second}").status_code == 200  # nothing merged yet
+    merged = followed(client, post(client, path, action="merge", other=str(second), confirm="yes"))
+    assert "11 faces" in merged and "Undo merge" in merged and status_of(merged) == "Merged Second into Big."
     assert client.get(f"/people/{second}").status_code == 404
-    post(client, f"/people/{big}/undo-merge")
-    assert "4 faces" in client.get(f"/people/{big}").get_data(as_text=True)
-    assert "7 faces" in client.get(f"/people/{second}").get_data(as_text=True)
-    # Erase needs its confirmation.
-    refused = post(client, f"/people/{big}/faces", action="erase", face_ids=[faces[3]])
-    assert refused.status_code == 422 and "erased for good" in refused.get_data(as_text=True)
-    assert post(client, f"/people/{big}/faces", action="erase", confirm_erase="yes",
-                face_ids=[faces[3]]).status_code == 302
+    html = followed(client, undo(client, merged, path))
+    assert "4 faces" in html and "7 faces" in client.get(f"/people/{second}").get_data(as_text=True)
+    # Erase needs its confirmation; the selection is kept when it is missing.
+    refused = post(client, path, action="erase", face_ids=[faces[3]])
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "erased for good" in alert_of(text)
+    assert f'value="{faces[3]}" checked' in text
+    html = followed(client, post(client, path, action="erase", confirm_erase="yes", face_ids=[faces[3]]))
+    assert status_of(html) == "Erased 1 face for good." and "Undo" not in status_of(html)
     assert client.get(f"/faces/{faces[3]}/thumbnail.jpg").status_code == 404
-    # Nothing selected, or nothing to do.
-    assert post(client, f"/people/{big}/faces", action="reject").status_code == 422
-    assert post(client, f"/people/{big}/faces", action="dance", face_ids=[faces[4]]).status_code == 422
+    # Nothing selected, or nothing to do: said on the same page.
+    nothing = post(client, path, action="reject")
+    assert nothing.status_code == 422 and "Select one or more faces" in alert_of(nothing.get_data(as_text=True))
+    assert post(client, path, action="dance", face_ids=[faces[4]]).status_code == 422
+    # A stale Undo (from another tab) says what happened meanwhile, on the same page.
+    again = undo(client, rejected, path)
+    assert again.status_code == 404 and "is already undone" in alert_of(again.get_data(as_text=True))
+
+
+def test_a_face_is_named_on_its_photo(people_index):
+    client = client_of(people_index)
+    html = client.get("/photos/1").get_data(as_text=True)
+    assert ">Name</label>" in html and '<button type="submit" name="action" value="name">Save</button>' in html
+    face_id = re.search(r'name="face_id" value="(\d+)"', html).group(1)
+    html = followed(client, post(client, "/photos/1", action="name", face_id=face_id, name="Zoe"))
+    assert status_of(html) == "Made 1 face the new person Zoe." and "Not Zoe" in html
+    html = followed(client, post(client, "/photos/1", action="not", face_id=face_id))
+    assert status_of(html) == "Marked 1 face as not Zoe."
+    html = followed(client, undo(client, html, "/photos/1"))
+    assert "Not Zoe" in html
+    missing = post(client, "/photos/1", action="name", face_id="99999", name="Zoe")
+    assert missing.status_code == 404 and "no longer in this photo" in alert_of(missing.get_data(as_text=True))
 
 
 def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
@@ -89,7 +171,7 @@ def test_a_read_key_sees_no_controls_and_may_not_change(people_index):
     reader.post("/login", data={"api_key": "read-key-00000001", "csrf_token": token})
     html = reader.get("/people").get_data(as_text=True)
     assert "Cluster faces" not in html and ">Name</label>" not in html and "data-face-id" in html
-    refused = post(reader, "/people/clusters/0/name", name="Sneaky")
+    refused = post(reader, "/people", action="name", cluster="0", name="Sneaky")
     assert refused.status_code == 403 and "administrator key" in refused.get_data(as_text=True)
     assert "Sneaky" not in admin.get("/people").get_data(as_text=True)
 

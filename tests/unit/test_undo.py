@@ -25,6 +25,7 @@ def state(db: AnnotationsDB) -> dict[str, list[tuple]]:
         "labels": conn.execute("SELECT face_id, person_id, rev FROM face_people ORDER BY face_id").fetchall(),
         "rejections": conn.execute("SELECT face_id, person_id, rev FROM rejections ORDER BY 1, 2").fetchall(),
         "clusters": conn.execute("SELECT run_id, cluster, person_id FROM cluster_people ORDER BY 1, 2").fetchall(),
+        "members": conn.execute("SELECT run_id, face_id, cluster FROM cluster_faces ORDER BY 1, 2").fetchall(),
     }
 
 
@@ -111,6 +112,25 @@ def test_the_undo_merge_button_is_undone_by_merging_again(db):
     undo_merge = db.conn.execute("SELECT MAX(id) FROM corrections").fetchone()[0]
     db.undo(undo_merge)
     assert db.person_by_name("Ben") is None and db.person(alice.person_id).face_count == 6
+
+
+def test_faces_taken_out_of_a_group_are_put_back(db):
+    before = state(db)
+    rev, removed = db.remove_from_cluster(0, [2, 3, 5])  # 5 is in another group: left out
+    assert removed == [2, 3] and db.faces_of_cluster(0) == [1]
+    named = db.name_cluster_faces(0, "Alice")
+    assert named.face_ids == [1]
+    db.undo(named.rev)
+    undo_and_redo(db, before, rev)
+
+
+def test_taking_faces_out_of_someones_group_rejects_them(db):
+    alice = db.name_cluster_faces(0, "Alice").person
+    before = state(db)
+    rev, _ = db.remove_from_cluster(0, [3])
+    assert 3 not in {f.face_id for f in db.person_faces(alice.person_id)}
+    assert db.correction(rev).person_name == "Alice"
+    undo_and_redo(db, before, rev)
 
 
 def test_what_changed_since_is_left_as_it_is(db):

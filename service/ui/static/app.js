@@ -51,13 +51,19 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
-// The person page: select all faces on the page; shift-click selects a range.
+// The pages of faces (a person, a group): select all faces on the page; shift-click
+// selects a range; the count of selected faces kept up to date.
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("faces");
   if (!form) return;
   const boxes = () => Array.from(form.querySelectorAll('input[name="face_ids"]'));
+  const count = () => {
+    const n = boxes().filter((box) => box.checked).length;
+    form.querySelectorAll("[data-selected-count]").forEach((el) => { el.textContent = `${n} selected`; });
+  };
+  form.addEventListener("change", count);
   const all = form.querySelector(".select-all");
-  if (all) all.addEventListener("click", () => boxes().forEach((box) => { box.checked = true; }));
+  if (all) all.addEventListener("click", () => { boxes().forEach((box) => { box.checked = true; }); count(); });
   let last = null;
   form.addEventListener("click", (event) => {
     const box = event.target;
@@ -66,6 +72,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.shiftKey && last !== null) {
       const [from, to] = [list.indexOf(last), list.indexOf(box)].sort((a, b) => a - b);
       list.slice(from, to + 1).forEach((b) => { b.checked = box.checked; });
+      count();
     }
     last = box;
   });
