@@ -45,6 +45,9 @@ from indexer.people.undo import Undone
 from indexer.store import FaceStore
 from indexer.store.generations import IndexBusyError, IndexLock
 
+# Confirmed faces a person's faces are ordered by distance to, at most.
+MAX_REFERENCE_FACES = 512
+
 
 def check_faces(store: FaceStore, face_ids: list[int]) -> Places:
     """Where each face is (``indexer.people.carry_over``), by id; ``FacesNotFound``
@@ -159,19 +162,28 @@ def person_faces(
     asked for (``PersonFacesParams``). Faces no longer in the index are left
     out; only the page's records are read. Distances are computed for the
     page only when ordering by time, for every face of the person when
-    ordering by distance (n x confirmed faces: 10k x 1k in ~0.1 s)."""
+    ordering by distance: to at most ``MAX_REFERENCE_FACES`` of their
+    confirmed faces, spread over them (a wrong face is far from all of
+    them; 10k faces x 512 in ~15 ms, where all of 10k took 0.3 s), and the
+    page's own to every confirmed face."""
     found = found or attributed_set(store, annotations, person_id)
     faces = found.faces
     if params.source:
         faces = [f for f in faces if f.source == params.source]
     confirmed = np.array(sorted(f.face_id for f in found.faces if f.source == "confirmed"), dtype=np.int64)
     if params.order in ("nearest", "farthest"):
-        distances = _distances(store, faces, confirmed)
+        reference = confirmed
+        if len(confirmed) > MAX_REFERENCE_FACES:  # spread over the person's confirmed faces, by id
+            reference = confirmed[np.linspace(0, len(confirmed) - 1, MAX_REFERENCE_FACES).round().astype(np.int64)]
+        distances = _distances(store, faces, reference)
         ordered = sorted(zip(faces, distances), key=lambda fd: (math.isnan(fd[1]), fd[1], fd[0].face_id))
         if params.order == "farthest":
             known = [fd for fd in ordered if not math.isnan(fd[1])]
             ordered = known[::-1] + [fd for fd in ordered if math.isnan(fd[1])]
         page = ordered[params.offset : params.offset + params.limit]
+        if reference is not confirmed:  # the page's own distances, to every confirmed face
+            chosen = [face for face, _ in page]
+            page = list(zip(chosen, _distances(store, chosen, confirmed)))
     else:
         sign = -1.0 if params.order == "newest" else 1.0
         times = found.times

@@ -5,9 +5,10 @@ first page rendered by the server in at most 100 ms, p50).
 Builds the index in a temporary folder (synthetic embeddings, one face a
 photo, a small JPEG thumbnail each), then times requests through Flask's
 test client (the server's own work: views, SQLite, templates; no network):
-``GET /people/<id>`` (the first 200 faces, newest first), ``GET /people``
-(the first 50 clusters) and a thumbnail with its ETag (a second visit's
-304).
+``GET /people/<id>`` (the first 200 faces, least like the person first:
+the default), the same newest first, ``GET /clusters/0`` (the person's
+group of 10,000 faces: the 500 nearest its centre), ``GET /people`` (the first 50 clusters) and a thumbnail
+with its ETag (a second visit's 304).
 
 Run (from the repository root)::
 
@@ -90,6 +91,8 @@ def main() -> None:
         thumb = client.get("/faces/1/thumbnail.jpg")
         rows = [
             timed(client, f"/people/{person_id}", args.requests),
+            timed(client, f"/people/{person_id}?order=newest", args.requests),
+            timed(client, "/clusters/0", args.requests),
             timed(client, "/people", args.requests),
             timed(client, "/faces/1/thumbnail.jpg", args.requests, {"If-None-Match": thumb.headers["ETag"]}),
         ]
