@@ -21,15 +21,21 @@ Two methods, one result (``Clustering``):
   longest Euclidean link it may use; a ``stranger_distance`` given with the
   request also flags members that far from their centre.
 
-For both, two faces of one photo never share a cluster: the one nearer the
-centre stays, the other becomes a stranger.
+For both, faces that may not share a cluster never do
+(``constraints.py``): two faces of one photo, and the two sides of a
+"different people" answer; the face nearer the centre stays, the other goes
+to the nearest cluster within ``stranger_distance`` that it may join, else
+becomes a stranger.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from config.settings import ClusteringSettings
+from indexer.clustering.constraints import CannotLink, photo_constraints, separate
 from indexer.clustering.density import density_labels
 from indexer.clustering.kmeans import assign, group_means, kmeans, refine
 from indexer.clustering.kmeans import cost_curve as _cost_curve
@@ -55,21 +61,28 @@ def validate(params: ClusterParams, n: int) -> None:
 
 
 def cluster_faces(
-    x: np.ndarray, photo_ids: np.ndarray, params: ClusterParams, settings: ClusteringSettings
+    x: np.ndarray, photo_ids: np.ndarray, params: ClusterParams, settings: ClusteringSettings,
+    links: Sequence[CannotLink] = (),
 ) -> Clustering:
     """Group the faces ``x`` (n, 128) float32, whose photos are ``photo_ids``
-    (n,), with ``params`` (unset values from ``settings``)."""
+    (n,), with ``params`` (unset values from ``settings``); ``links``: more
+    faces (rows of ``x``) that may not share a cluster."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     photo_ids = np.asarray(photo_ids, dtype=np.int64)
     n = len(x)
     validate(params, n)
     stranger_distance = params.stranger_distance or settings.stranger_distance
+    constraints = [*photo_constraints(photo_ids), *links]
+
+    def shape(labels: np.ndarray, strangers: np.ndarray) -> Clustering:
+        return _shape(x, labels, strangers, constraints, stranger_distance, params.method, used)
+
     # The "no other face this near" rule: the request's stranger_distance
     # when it gives one (one distance for both rules), else its own default.
     neighbour_distance = params.neighbour_distance or params.stranger_distance or settings.neighbour_distance
     used: dict = {"method": params.method, "seed": params.seed}
     if n == 0:
-        return _shape(x, np.zeros(0, np.int64), np.zeros(0, bool), photo_ids, params.method, used)
+        return shape(np.zeros(0, np.int64), np.zeros(0, bool))
     D, I = knn_graph(x, min(settings.neighbours, max(1, n - 1)))
     nearest_other = D[:, 0]  # Euclidean, inf for a lone face
     threshold = params.threshold or settings.threshold or None
@@ -96,7 +109,7 @@ def cluster_faces(
         if params.stranger_distance is not None:
             used["stranger_distance"] = stranger_distance
             far |= _distance_to_centres(x, labels) > stranger_distance
-        return _shape(x, labels, far, photo_ids, params.method, used)
+        return shape(labels, far)
 
     used.update(
         stranger_distance=stranger_distance,
@@ -112,7 +125,7 @@ def cluster_faces(
         used.update(k_requested=None, k_chosen=k,
                     k_rule="groups of min_cluster_size+ faces found by the threshold method")
         if k == 0:
-            return _shape(x, np.full(n, -1, np.int64), np.ones(n, bool), photo_ids, params.method, used)
+            return shape(np.full(n, -1, np.int64), np.ones(n, bool))
         renumber = np.full(len(sizes), -1, np.int64)
         renumber[keep] = np.arange(k)
         start = _means(x, np.where(groups >= 0, renumber[np.maximum(groups, 0)], -1), k)
@@ -130,7 +143,7 @@ def cluster_faces(
     labels = np.where(far, -1, result.labels)
     small = np.bincount(labels[labels >= 0], minlength=result.centres.shape[0]) < settings.min_cluster_size
     far |= (labels >= 0) & small[np.maximum(labels, 0)]
-    return _shape(x, result.labels, far, photo_ids, params.method, used)
+    return shape(result.labels, far)
 
 
 def cost_curve(x: np.ndarray, ks: list[int], settings: ClusteringSettings, seed: int = 0) -> list[tuple[int, float]]:
@@ -162,19 +175,20 @@ def _shape(
     x: np.ndarray,
     labels: np.ndarray,
     strangers: np.ndarray,
-    photo_ids: np.ndarray,
+    constraints: list[CannotLink],
+    reach: float,
     method: str,
     used: dict,
 ) -> Clustering:
     """Turn raw labels and a stranger mask into a ``Clustering``: strangers
-    out, one face per photo per cluster, clusters numbered by size (largest
-    first, ties by first face), centres = members' means."""
+    out, the cannot-link ``constraints`` held (a face moved at most ``reach``
+    from its new centre), clusters numbered by size (largest first, ties by
+    first face), centres = members' means."""
     n = len(x)
     labels = np.where(strangers, -1, labels).astype(np.int64)
     if n and (labels >= 0).any():
         k = int(labels.max()) + 1
-        dist = np.linalg.norm(x - _means(x, labels, k)[np.maximum(labels, 0)], axis=1)
-        labels = _one_face_per_photo(labels, dist, photo_ids)
+        labels = separate(x, labels, _means(x, labels, k), constraints, reach)
     # Renumber: largest cluster first; empty clusters disappear.
     members = labels >= 0
     old, first, sizes = np.unique(labels[members], return_index=True, return_counts=True)
@@ -195,18 +209,3 @@ def _shape(
             distances[~members] = np.sqrt(d2)
     used = {**used, "k": k}
     return Clustering(method=method, labels=labels, nearest=nearest, distances=distances, centres=centres, params=used)
-
-
-def _one_face_per_photo(labels: np.ndarray, dist: np.ndarray, photo_ids: np.ndarray) -> np.ndarray:
-    """Where several faces of one photo share a cluster, keep the one nearest
-    the centre and make the others strangers (-1)."""
-    members = np.flatnonzero(labels >= 0)
-    if len(members) < 2:
-        return labels
-    order = members[np.lexsort((members, dist[members], photo_ids[members], labels[members]))]
-    pair = np.stack([labels[order], photo_ids[order]], axis=1)
-    repeat = np.zeros(len(order), bool)
-    repeat[1:] = (pair[1:] == pair[:-1]).all(axis=1)
-    out = labels.copy()
-    out[order[repeat]] = -1
-    return out
