@@ -27,7 +27,9 @@ from application.schemas import (
 )
 from config.settings import ClusteringSettings
 from indexer.clustering import ClusterParams, cluster_faces, cost_curve
+from indexer.clustering.constraints import CannotLink
 from indexer.people.annotations import AnnotationsDB, NoClusteringError, RunInfo, StoredRun
+from indexer.people.review import Link
 from indexer.store import FaceStore
 
 MAX_COST_POINTS = 50
@@ -65,21 +67,36 @@ def all_cores() -> Iterator[None]:
 def run_clustering(
     store: FaceStore, annotations: AnnotationsDB, params: ClusterParams, settings: ClusteringSettings
 ) -> StoredRun:
-    """Cluster every indexed face (faces of one photo never share a cluster),
-    store the run and return it as stored. Parameters the index does not
-    allow (a k above its number of faces...) raise ``InvalidRequest``; an
-    empty index gives an empty run with k = 0."""
+    """Cluster every indexed face (faces of one photo never share a cluster,
+    nor the sides of a "different people" answer), store the run and return
+    it as stored. Parameters the index does not allow (a k above its number
+    of faces...) raise ``InvalidRequest``; an empty index gives an empty run
+    with k = 0."""
     face_ids, photo_ids, x = _embeddings(store, settings)
     start = time.perf_counter()
+    links = cannot_links(face_ids, annotations.different_links())
     with all_cores():
         try:
-            result = cluster_faces(x, photo_ids, params, settings)
+            result = cluster_faces(x, photo_ids, params, settings, links=links)
         except ValueError as exc:  # the methods' own checks of their parameters
             raise InvalidRequest(str(exc)) from None
     return annotations.store_run(
         method=result.method, k=result.k, params=result.params, duration_s=time.perf_counter() - start,
         face_ids=face_ids, clusters=result.labels, nearest=result.nearest, distances=result.distances,
     )
+
+
+def cannot_links(face_ids: np.ndarray, answered: list[Link]) -> list[CannotLink]:
+    """The "different people" answers as constraints on the rows of
+    ``face_ids`` (faces gone from the index left out)."""
+    row_of = {int(f): i for i, f in enumerate(face_ids.tolist())}
+    out = []
+    for link in answered:
+        rows = [[row_of[f] for f in sorted(side) if f in row_of] for side in link.faces]
+        if rows[0] and rows[1]:
+            out.append(CannotLink(np.array(rows[0] + rows[1], dtype=np.int64),
+                                  np.array([0] * len(rows[0]) + [1] * len(rows[1]), dtype=np.int64)))
+    return out
 
 
 def _embeddings(store: FaceStore, settings: ClusteringSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

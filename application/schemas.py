@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import JsonDict
 
 from indexer.model import EMBEDDING_DIM
@@ -446,6 +446,66 @@ class CorrectionResponse(BaseModel):
     changed: int = Field(
         ..., description="Faces of the request whose attribution changed (the others already were so)."
     )
+
+
+class ReviewSide(BaseModel):
+    """One side of a question: a named person or an unnamed group of the
+    last clustering (exactly one of the ids). Other keys are ignored: a
+    side can be sent back as ``GET /review/pairs`` gave it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    person_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    cluster_id: int | None = Field(None, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _one_id(self) -> ReviewSide:
+        if (self.person_id is None) == (self.cluster_id is None):
+            raise ValueError("a side is a person_id or a cluster_id: give exactly one")
+        return self
+
+
+class ReviewSideModel(ReviewSide):
+    """A side as a question shows it."""
+
+    name: str | None = Field(None, description="The person's name; null for a group.")
+    faces: int = Field(..., description="Its faces (a person's confirmed ones, a group's nobody has confirmed).")
+    face_ids: list[int] = Field(..., description="A few of them, to show (review.faces_shown).")
+
+
+class ReviewPair(BaseModel):
+    a: ReviewSideModel
+    b: ReviewSideModel
+    distance: float = Field(..., description="Euclidean distance between the means of their faces.")
+
+
+class ReviewPairsParams(BaseModel):
+    """Query of ``GET /api/v1/review/pairs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=1, le=200, description="Questions at most.")
+
+
+class ReviewPairsResponse(BaseModel):
+    pairs: list[ReviewPair] = Field(..., description="Most likely one person first.")
+
+
+class ReviewAnswer(BaseModel):
+    """``POST /api/v1/review/pairs``: are ``a`` and ``b`` one person?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: ReviewSide
+    b: ReviewSide
+    same: bool
+
+
+class ReviewAnswerResponse(BaseModel):
+    same: bool
+    correction: int = Field(..., description="The correction the answer made (undo takes it back).")
+    person_id: int | None = Field(None, description="The person the two are now, when the answer was 'same'.")
+    face_ids: list[int] = Field(..., description="The faces the answer changed or set apart.")
 
 
 class UndoMergeResponse(BaseModel):

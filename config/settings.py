@@ -490,6 +490,20 @@ class RecognitionSettings(BaseModel):
         return len(self.support_distance)
 
 
+class ReviewSettings(BaseModel):
+    """"Are these the same person?" (``/review``, ``GET /api/v1/review/pairs``;
+    ``indexer.people.review``): pairs of named people and unnamed groups of
+    the last clustering offered as possibly one person, nearest first, by
+    the Euclidean distance between the means of their faces."""
+
+    max_distance: float = Field(
+        0.6, gt=0, le=2,
+        description="Offer a pair whose face means are at most this far apart (dlib's own same-person distance; "
+        "the means of one person's groups lie nearer, 0.2-0.4).",
+    )
+    faces_shown: int = Field(6, ge=1, le=50, description="Faces of each side shown with a question.")
+
+
 class Settings(BaseSettings):
     """Every setting of facesearch. Build with ``load_settings()``."""
 
@@ -529,6 +543,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     clustering: ClusteringSettings = ClusteringSettings()
     recognition: RecognitionSettings = RecognitionSettings()
+    review: ReviewSettings = ReviewSettings()
 
     @field_validator("api_keys", "read_keys", mode="before")
     @classmethod

@@ -32,10 +32,11 @@ def create_app(settings: Settings | None = None, *, model: FaceModel | None = No
     from application.index_handle import IndexHandle
     from application.photo_slots import PhotoSlots
     from application.runtime import Runtime
-    from service import api_people, api_photos, guard, request_body  # noqa: F401  (their routes join the API's blueprint)
+    from service import guard, request_body  # noqa: F401  (their hooks join the API's blueprint)
     from service.api import bp
     from service.context import ServiceState
     from service.errors import register_error_handlers
+    from service.operations import declare_all
     from service.ui import bp as ui_bp
     from service.ui import security as ui_security
     from service.ui.views import error_page as ui_error_page
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, model: FaceModel | None = No
     register_error_handlers(app, page_error=ui_error_page)
     guard.install(app, page_error=ui_error_page)
     request_body.configure(app)
+    declare_all()  # every view of the API declared on its blueprint
     app.register_blueprint(bp)
     ui_security.configure(app, index.data_dir)
     app.register_blueprint(ui_bp)

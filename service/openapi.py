@@ -18,7 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from application.schemas import MAX_ID, MAX_JSON_BODY_BYTES, ErrorResponse
 from config.settings import RecallSettings, SearchSettings, ServiceSettings, Settings
-from service.operations import OPERATIONS, Operation
+from service.operations import OPERATIONS, Operation, declare_all
 
 REF = "#/components/schemas/{model}"
 BINARY = {"type": "string", "format": "binary"}
@@ -50,7 +50,7 @@ class Limits:
 def openapi_document(settings: Settings | None = None) -> dict:
     """The document, with the request limits of ``settings`` (default: the
     current app's, else the defaults). Do not modify it: it is cached."""
-    from service import api, api_people, api_photos  # noqa: F401  (every operation declared before the first use)
+    declare_all()  # every operation declared before the first use
 
     if settings is None and has_app_context() and "facesearch" in current_app.extensions:
         settings = current_app.extensions["facesearch"].settings

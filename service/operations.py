@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Literal, TypeVar
 
 from flask import Blueprint
@@ -88,6 +89,18 @@ class Operation:
 # Every operation, in the order the views declare them, and by endpoint
 # (looked up at every request).
 OPERATIONS: list[Operation] = []
+# The modules whose views declare the API's operations, in the order the
+# document lists them.
+OPERATION_MODULES = ("service.api", "service.api_people", "service.api_photos", "service.api_review")
+
+
+def declare_all() -> None:
+    """Import every module of ``OPERATION_MODULES``: each operation is then
+    declared (and its route on the API's blueprint)."""
+    for name in OPERATION_MODULES:
+        import_module(name)
+
+
 _BY_ENDPOINT: dict[str, Operation] = {}
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.people import attribution, clustering_runs, corrections, journal
+from indexer.people import attribution, clustering_runs, corrections, journal, review
 from indexer.people import undo as undoing
 from indexer.people.attribution import Attribution, PersonFace, chunks
 from indexer.people.corrections import (  # noqa: F401  (re-exported: the errors of this module's methods)
@@ -230,6 +230,52 @@ class AnnotationsDB:
             corrections.finish(conn, rev, len(chosen))
             return rev, chosen
 
+    # -- "are these the same person?" (indexer/people/review.py) ------------
+
+    def review_units(self) -> list[review.Unit]:
+        """The people and the unnamed groups of the last run, with their faces."""
+        with self._read() as conn:
+            return review.units(conn)
+
+    def different_links(self) -> list[review.Link]:
+        """Every "different people" answer in force."""
+        with self._read() as conn:
+            return review.links(conn)
+
+    def unit(self, side: review.Side) -> review.Unit:
+        """A person or an unnamed group of the last run, with its faces now."""
+        with self._read() as conn:
+            if side.person_id is not None:
+                corrections.require_people(conn, [side.person_id])
+            return review.unit_of(conn, side)
+
+    def answer_different(self, a: review.Side, b: review.Side, *, actor: str | None = None) -> int:
+        """Remember that ``a`` and ``b`` are different people (undoable);
+        returns the correction."""
+        with self._write() as conn:
+            for side in (a, b):
+                if side.person_id is not None:
+                    corrections.require_people(conn, [side.person_id])
+            first, second = review.unit_of(conn, a), review.unit_of(conn, b)
+            rev = corrections.begin(conn, "different", a.person_id or b.person_id, actor)
+            review.remember_different(conn, rev, first, second)
+            corrections.finish(conn, rev, len(first.face_ids) + len(second.face_ids))
+            return rev
+
+    def join_groups(self, into: int, other: int, *, actor: str | None = None) -> tuple[int, list[int]]:
+        """The members of group ``other`` of the last run join group
+        ``into`` (both nobody's yet: "same person"); returns the correction
+        and the faces moved (undoable)."""
+        with self._write() as conn:
+            info = clustering_runs.run_with_cluster(conn, into)
+            moved = clustering_runs.members(conn, other)
+            rev = corrections.begin(conn, "join", None, actor)
+            journal.capture_members(conn, rev, info.run_id, moved)
+            conn.execute("UPDATE cluster_faces SET cluster = ? WHERE run_id = ? AND cluster = ?",
+                         (into, info.run_id, other))
+            corrections.finish(conn, rev, len(moved))
+            return rev, moved
+
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
         with self._read() as conn:
@@ -424,7 +470,7 @@ class AnnotationsDB:
                 labels += conn.execute(f"DELETE FROM face_people WHERE face_id IN ({marks})", chunk).rowcount
                 rows += conn.execute(f"DELETE FROM cluster_faces WHERE face_id IN ({marks})", chunk).rowcount
                 for table in ("rejections", "suggestions", "face_places", "correction_labels",
-                              "correction_rejections", "correction_members"):
+                              "correction_rejections", "correction_members", "different_sides"):
                     conn.execute(f"DELETE FROM {table} WHERE face_id IN ({marks})", chunk)
                 conn.execute(f"DELETE FROM merge_moves WHERE kind != 'cluster' AND item IN ({marks})", chunk)
             if rows:
@@ -433,6 +479,7 @@ class AnnotationsDB:
             if person_id is not None:
                 conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
                 journal.forget_person(conn, person_id)
+                conn.execute("DELETE FROM different_sides WHERE person_id = ?", (person_id,))
         with self._lock:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return labels, rows
@@ -457,6 +504,7 @@ class AnnotationsDB:
             max_rev = conn.execute("SELECT COALESCE(MAX(id), 0) FROM corrections").fetchone()[0]
             confirmed = conn.execute("SELECT face_id, person_id FROM face_people ORDER BY face_id").fetchall()
             rejections = set(conn.execute("SELECT face_id, person_id FROM rejections").fetchall())
+            rejections |= review.vetoes(review.links(conn))  # "different people" answers
             suggested = dict(conn.execute("SELECT face_id, person_id FROM suggestions").fetchall())
         return RecognitionInput(row[0] if row else 0, dirty, max_rev, confirmed, rejections, suggested, row is not None)
 

@@ -163,6 +163,22 @@ CREATE TABLE correction_members (
     after_cluster  INTEGER,
     PRIMARY KEY (rev, run_id, face_id)
 ) WITHOUT ROWID;
+-- "Different people" answers (/review, indexer/people/review.py): the two
+-- sides are never offered as one person again, never put in one cluster,
+-- and recognition never gives one side's faces to the other's person.
+CREATE TABLE different (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    rev    INTEGER NOT NULL REFERENCES corrections(id) ON DELETE CASCADE,  -- the answer
+    active INTEGER NOT NULL DEFAULT 1                                      -- 0 once undone
+);
+CREATE TABLE different_sides (
+    link_id   INTEGER NOT NULL REFERENCES different(id) ON DELETE CASCADE,
+    side      INTEGER NOT NULL,              -- 0 or 1
+    person_id INTEGER,                       -- a person: their confirmed faces, whenever asked
+    face_id   INTEGER                        -- else one face of a group as it was
+);
+CREATE INDEX different_sides_link ON different_sides(link_id);
+CREATE INDEX different_sides_face ON different_sides(face_id);
 ALTER TABLE corrections ADD COLUMN undoes INTEGER;     -- the correction this one undid
 ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that undid this one
 ALTER TABLE corrections ADD COLUMN journaled INTEGER NOT NULL DEFAULT 0;  -- 1: what it changed is kept

@@ -52,6 +52,10 @@ def undo(conn: sqlite3.Connection, target: int, rev: int, actor: str | None) -> 
     conn.execute("UPDATE corrections SET undoes = ?, person_id = ? WHERE id = ?", (target, person_id, rev))
     if action == "merge":
         done = _undo_merge(conn, target, rev)
+    elif action == "different" or _undid(conn, action, undoes, "different"):
+        answer = target if action == "different" else undoes
+        conn.execute("UPDATE different SET active = ? WHERE rev = ?", (0 if action == "different" else 1, answer))
+        done = Undone(rev, target, "")
     elif _undid_a_merge(conn, action, undoes):
         done = _merge_again(conn, target, person_id, rev, actor)
     else:
@@ -63,6 +67,14 @@ def undo(conn: sqlite3.Connection, target: int, rev: int, actor: str | None) -> 
     corrections.finish(conn, rev, len(done.face_ids))
     done.person_ids = _existing(conn, done.person_ids)
     return done
+
+
+def _undid(conn: sqlite3.Connection, action: str, undoes: int | None, what: str) -> bool:
+    """Whether the correction is an undo of a correction of action ``what``."""
+    if action != "undo" or undoes is None:
+        return False
+    row = conn.execute("SELECT action FROM corrections WHERE id = ?", (undoes,)).fetchone()
+    return row is not None and row[0] == what
 
 
 def _undid_a_merge(conn: sqlite3.Connection, action: str, undoes: int | None) -> bool:

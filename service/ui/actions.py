@@ -91,7 +91,9 @@ def done(path: str, rev: int | None = None, **facts: int | str) -> Response:
     """Back to the page at ``path`` (303), saying what changed: correction
     ``rev`` and ``facts`` (``erased=3``, ``left=2``, ``clustered=<run>``)."""
     query = {**({"done": rev} if rev is not None else {}), **facts}
-    return redirect(path + ("?" + urlencode(query) if query else ""), code=303)
+    if not query:
+        return redirect(path, code=303)
+    return redirect(path + ("&" if "?" in path else "?") + urlencode(query), code=303)
 
 
 def undo_action() -> Response:
@@ -147,6 +149,10 @@ def describe(record: CorrectionRecord, *, nested: bool = False) -> list[Part]:
     elif record.action == "remove":
         parts = [f"Took {n} out of ", who, "’s group"] if record.person_id is not None else [
             f"Took {n} out of the group: they are strangers now"]
+    elif record.action == "different":
+        parts = ["Remembered: different people", *([" (", who, ")"] if record.person_id is not None else [])]
+    elif record.action == "join":
+        parts = [f"Joined two groups: {n} moved"]
     elif record.action == "undo_merge":
         parts = ["Undid the last merge into ", who]
     elif record.action == "rename":

@@ -144,3 +144,33 @@ def test_typing_an_existing_name_offers_the_merge(page: Page, live_server):
     expect(page.locator("form.name-form")).to_have_count(forms - 1)
     page.get_by_role("link", name="Alice Example", exact=True).first.click()
     expect(page.locator("ul.grid [data-face-id]")).to_have_count(first_faces + size)
+
+
+def test_are_these_the_same_person(page: Page, live_server):
+    """A person split in two is asked about on /review, side by side;
+    "Different people" is remembered and undoable, "Same person" merges."""
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").click()
+    first = page.locator("section.cluster:has(form.name-form)").first
+    first.get_by_label("Name").fill("Alice Example")
+    first.get_by_label("Name").press("Enter")  # (a click on Save while the list of names is open only closes it)
+    page.get_by_role("status").get_by_role("link", name="Alice Example").click()
+    page.get_by_label(re.compile(r"Select the face in ")).first.check()
+    page.get_by_label("or a new person").fill("Alice Again")
+    page.get_by_role("button", name="Move").click()
+    page.get_by_role("link", name="Review", exact=True).click()
+    pair = page.locator("[data-pair]").filter(has_text="Alice Again")
+    expect(pair).to_have_count(1)
+    expect(pair.locator("[data-face-id]")).to_have_count(3)
+    check_accessibility(page, "review")
+    page.set_viewport_size({"width": 390, "height": 844})
+    check_accessibility(page, "review-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    pair.get_by_role("button", name="Different people").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Remembered: different people"))
+    expect(page.locator("[data-pair]").filter(has_text="Alice Again")).to_have_count(0)
+    page.get_by_role("status").get_by_role("button", name="Undo").click()
+    pair = page.locator("[data-pair]").filter(has_text="Alice Again")
+    expect(pair).to_have_count(1)
+    pair.get_by_role("button", name="Same person").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Merged Alice Again into Alice Example."))

@@ -57,7 +57,8 @@ def test_clusters_are_rows_with_a_name_field(people_index):
     assert html.count('<button type="submit">Save</button>') == 4 and html.count(">Name</label>") == 4
     assert "Strangers · 1 face<" in html and len(re.findall(r"data-face-id=", html)) == 23
     assert all(f'href="/clusters/{c}"' in html for c in range(4))  # each row opens its group
-    response = post(client, "/people", action="name", cluster="0", name="Anna")
+    response = post(client, "/people", action="name", cluster="0", name="Anna", page="1")
+    assert "/people?page=1&done=" in response.headers["Location"]  # back to the page it came from
     html = followed(client, response)
     person_id = re.search(r'data-person-id="(\d+)" href="/people/\d+">Anna<', html).group(1)
     assert status_of(html) == "Named 7 faces Anna."
