@@ -75,6 +75,7 @@ def run_clustering(
     face_ids, photo_ids, x = _embeddings(store, settings)
     start = time.perf_counter()
     links = cannot_links(face_ids, annotations.different_links())
+    links += photo_links(face_ids, photo_ids, annotations.confirmed())
     with all_cores():
         try:
             result = cluster_faces(x, photo_ids, params, settings, links=links)
@@ -96,6 +97,22 @@ def cannot_links(face_ids: np.ndarray, answered: list[Link]) -> list[CannotLink]
         if rows[0] and rows[1]:
             out.append(CannotLink(np.array(rows[0] + rows[1], dtype=np.int64),
                                   np.array([0] * len(rows[0]) + [1] * len(rows[1]), dtype=np.int64)))
+    return out
+
+
+def photo_links(face_ids: np.ndarray, photo_ids: np.ndarray, confirmed: dict[int, int]) -> list[CannotLink]:
+    """Per named person, their confirmed faces apart from the other faces of
+    the photos they are in: no group holds both, so that no group of theirs
+    gives them a second face of a photo (a group is a person's when it holds
+    their confirmed faces)."""
+    person = np.array([confirmed.get(int(f), -1) for f in face_ids.tolist()], dtype=np.int64)
+    out = []
+    for p in np.unique(person[person >= 0]).tolist():
+        own = np.flatnonzero(person == p)
+        beside = np.flatnonzero(np.isin(photo_ids, photo_ids[own]) & (person != p))
+        if len(beside):
+            out.append(CannotLink(np.concatenate([own, beside]),
+                                  np.concatenate([np.zeros(len(own), np.int64), np.ones(len(beside), np.int64)])))
     return out
 
 

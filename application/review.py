@@ -35,6 +35,14 @@ def review_pairs(store: FaceStore, annotations: AnnotationsDB, settings: ReviewS
     ])
 
 
+def _same_photos(store: FaceStore, annotations: AnnotationsDB, into: int, other: int) -> list[int]:
+    """The faces of group ``other`` whose photo has a face in group ``into``."""
+    kept, joining = annotations.group_members(into), annotations.group_members(other)
+    records = store.faces(kept + joining)
+    photos = {records[f].photo_id for f in kept if f in records}
+    return [f for f in joining if f in records and records[f].photo_id in photos]
+
+
 def _side(unit: Unit, names: dict[int, str], settings: ReviewSettings) -> ReviewSideModel:
     person = unit.side.person_id
     return ReviewSideModel(person_id=person, cluster_id=unit.side.cluster_id,
@@ -42,12 +50,13 @@ def _side(unit: Unit, names: dict[int, str], settings: ReviewSettings) -> Review
                            face_ids=unit.face_ids[: settings.faces_shown])
 
 
-def answer(annotations: AnnotationsDB, a: ReviewSide, b: ReviewSide, same: bool,
+def answer(store: FaceStore, annotations: AnnotationsDB, a: ReviewSide, b: ReviewSide, same: bool,
            actor: str | None) -> ReviewAnswerResponse:
     """"Same person": the two become one (a person and a group: the group is
     named; two people: the one with fewer confirmed faces merged into the
-    other; two groups: the second joins the first). "Different people":
-    remembered. Either way one correction, undoable."""
+    other; two groups: the second joins the first, but for a face whose
+    photo already has one in the first: it becomes a stranger). "Different
+    people": remembered. Either way one correction, undoable."""
     first, second = (Side(s.person_id, s.cluster_id) for s in (a, b))
     if first == second:
         raise InvalidRequest("a and b are the same side: ask about two")
@@ -62,7 +71,9 @@ def answer(annotations: AnnotationsDB, a: ReviewSide, b: ReviewSide, same: bool,
         return ReviewAnswerResponse(same=True, correction=merged.rev or 0, person_id=keep, face_ids=merged.face_ids)
     if first.person_id is None and second.person_id is None:
         assert first.cluster_id is not None and second.cluster_id is not None
-        rev, moved = annotations.join_groups(first.cluster_id, second.cluster_id, actor=actor)
+        rev, moved = annotations.join_groups(first.cluster_id, second.cluster_id, actor=actor,
+                                             apart=_same_photos(store, annotations, first.cluster_id,
+                                                                second.cluster_id))
         return ReviewAnswerResponse(same=True, correction=rev, face_ids=moved)
     person_id = first.person_id if first.person_id is not None else second.person_id
     cluster = first.cluster_id if first.cluster_id is not None else second.cluster_id

@@ -29,7 +29,7 @@ def review_pairs() -> Response:
           "nor recognition puts their faces together.")
 def answer_review_pair() -> Response:
     req = json_body(ReviewAnswer)
-    answered = review.answer(state().annotations, req.a, req.b, req.same, actor())
+    answered = review.answer(served().store, state().annotations, req.a, req.b, req.same, actor())
     audited(params={"same": req.same, "a": req.a.model_dump(), "b": req.b.model_dump()},
             face_ids=answered.face_ids, results=len(answered.face_ids))
     return ok(answered)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -262,19 +262,34 @@ class AnnotationsDB:
             corrections.finish(conn, rev, len(first.face_ids) + len(second.face_ids))
             return rev
 
-    def join_groups(self, into: int, other: int, *, actor: str | None = None) -> tuple[int, list[int]]:
+    def join_groups(self, into: int, other: int, *, actor: str | None = None,
+                    apart: Iterable[int] = ()) -> tuple[int, list[int]]:
         """The members of group ``other`` of the last run join group
-        ``into`` (both nobody's yet: "same person"); returns the correction
-        and the faces moved (undoable)."""
+        ``into`` (both nobody's yet: "same person"), but for ``apart`` (a
+        face whose photo already has a face in ``into``), which become
+        strangers of the run; returns the correction and the faces moved
+        (undoable)."""
         with self._write() as conn:
             info = clustering_runs.run_with_cluster(conn, into)
-            moved = clustering_runs.members(conn, other)
+            members = clustering_runs.members(conn, other)
             rev = corrections.begin(conn, "join", None, actor)
-            journal.capture_members(conn, rev, info.run_id, moved)
-            conn.execute("UPDATE cluster_faces SET cluster = ? WHERE run_id = ? AND cluster = ?",
-                         (into, info.run_id, other))
+            journal.capture_members(conn, rev, info.run_id, members)
+            left = set(apart)
+            moved = [f for f in members if f not in left]
+            conn.executemany("UPDATE cluster_faces SET cluster = ? WHERE run_id = ? AND face_id = ?",
+                             [(into if f not in left else -1, info.run_id, f) for f in members])
             corrections.finish(conn, rev, len(moved))
             return rev, moved
+
+    def confirmed(self) -> dict[int, int]:
+        """Every confirmed face and its person."""
+        with self._read() as conn:
+            return dict(conn.execute("SELECT face_id, person_id FROM face_people").fetchall())
+
+    def group_members(self, cluster: int) -> list[int]:
+        """Every member of a group of the last run (``NoClusteringError``, ``ClusterNotFoundError``)."""
+        with self._read() as conn:
+            return clustering_runs.members(conn, cluster)
 
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""

@@ -123,6 +123,27 @@ def _accepted(
     return float(np.linalg.norm(face - centre)) <= rule.support_distance[k - 1]
 
 
+def one_face_a_photo(store: FaceStore, chosen: dict[int, tuple[int, float]],
+                     confirmed: dict[int, int]) -> dict[int, tuple[int, float]]:
+    """``chosen`` (face -> (person, distance)) less the suggestions that would
+    give a person a second face of one photo: a photo where they have a
+    confirmed face gets no suggestion of them, and of two suggestions of
+    them in one photo the nearer stays."""
+    records = store.faces(list(chosen) + list(confirmed))
+    taken = {(records[f].photo_id, p) for f, p in confirmed.items() if f in records}
+    kept: dict[int, tuple[int, float]] = {}
+    nearest: dict[tuple[int, int], int] = {}
+    for face, (person, distance) in sorted(chosen.items(), key=lambda item: (item[1][1], item[0])):
+        record = records.get(face)
+        key = (record.photo_id, person) if record is not None and record.photo_id is not None else None
+        if key is not None and (key in taken or key in nearest):
+            continue
+        if key is not None:
+            nearest[key] = face
+        kept[face] = (person, distance)
+    return kept
+
+
 @dataclass
 class RecognitionReport:
     """What one recognition did: faces evaluated, suggestions written,
@@ -185,6 +206,7 @@ def recognise_index(
         for face, person, distance in zip(ids, found.person, found.distance)
         if person >= 0
     }
+    chosen = one_face_a_photo(store, chosen, dict(zip(confirmed_ids.tolist(), confirmed_people.tolist())))
     report.suggested = annotations.save_suggestions(ids.tolist(), chosen, max_rev=snapshot.max_rev, watermark=top)
     report.evaluated = len(ids)
     report.people_reevaluated = len(dirty)

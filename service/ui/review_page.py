@@ -46,7 +46,7 @@ def _side(prefix: str) -> ReviewSide:
 def _answer(same: bool) -> Response:
     admin()
     a, b = _side("a"), _side("b")
-    answered = review.answer(state().annotations, a, b, same, actor())
+    answered = review.answer(served().store, state().annotations, a, b, same, actor())
     audited(params={"same": same, "a": a.model_dump(), "b": b.model_dump()}, face_ids=answered.face_ids,
             results=len(answered.face_ids))
     return done(url_for("ui.review_page"), answered.correction)

@@ -44,3 +44,33 @@ def test_cluster_faces_holds_the_links():
     link = CannotLink(np.arange(14), np.array([0] * 8 + [1] * 6))
     held = cluster_faces(x, photos, ClusterParams(k=1), settings, links=[link])
     assert (held.labels[:8] == 0).all() and (held.labels[8:] == -1).all()  # no other group to go to
+
+
+def test_a_named_persons_group_never_takes_a_second_face_of_their_photo():
+    from application.clustering import photo_links
+
+    face_ids = np.array([10, 11, 12, 13])
+    photos = np.array([1, 1, 2, 3])  # 10 (confirmed anna) and 11 (her sister) in one photo
+    [link] = photo_links(face_ids, photos, {10: 5, 12: 5})
+    assert dict(zip(link.rows.tolist(), link.sides.tolist())) == {0: 0, 2: 0, 1: 1}
+    assert photo_links(face_ids, photos, {13: 5}) == []  # alone in her photos: nothing to hold apart
+
+
+def test_recognition_gives_a_person_one_face_a_photo(data_dir):
+    from indexer.model import Box
+    from indexer.people.recognition import one_face_a_photo
+    from indexer.store import FileRecord, NewFace
+    from tests.helpers import store_at
+
+    store = store_at(data_dir)
+    v = np.zeros(128, np.float32)
+    for name, boxes in (("group", 3), ("pair", 2)):
+        record = FileRecord(path=f"/p/{name}.jpg", size=1, mtime_ns=1, content_hash=name, width=300, height=100,
+                            detection="{}", model="fake")
+        store.put_file(record, [NewFace(Box(0, 100 * (i + 1), 100, 100 * i), v + i, b"") for i in range(boxes)])
+    store.checkpoint()
+    (g1, g2, g3), (p1, p2) = [[f.face_id for f in store.photo(i).faces] for i in (1, 2)]
+    chosen = {g2: (7, 0.3), g3: (8, 0.2), p1: (7, 0.4), p2: (7, 0.35)}
+    kept = one_face_a_photo(store, chosen, confirmed={g1: 7})
+    assert kept == {g3: (8, 0.2), p2: (7, 0.35)}  # 7 is confirmed in the group photo; the nearer of the pair
+    store.close()

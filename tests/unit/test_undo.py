@@ -168,3 +168,11 @@ def test_what_cannot_be_undone_says_why(db):
     db.create_person("Dave", [6])
     with pytest.raises(NameTakenError, match="rename them first"):
         db.undo(deletion)
+
+
+def test_joined_groups_leave_out_a_second_face_of_a_photo(db):
+    before = state(db)
+    rev, moved = db.join_groups(0, 1, apart=[5])
+    assert moved == [4, 6] and db.faces_of_cluster(0) == [1, 2, 3, 4, 6]
+    assert db.correction(rev).action == "join"
+    undo_and_redo(db, before, rev)
