@@ -106,6 +106,9 @@ def run_server(settings: Settings) -> None:
               "time, so `facesearch index` cannot run while this serves; for both at once and more workers, run a "
               "Milvus server and set milvus.uri = \"http://host:19530\" (docs/scale-out.md)", flush=True)
     print(f"facesearch: listening on {url}  (Ctrl-C stops)", flush=True)
-    print(f"  try: curl -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
+    key = ' -H "X-API-Key: $FACESEARCH_KEY"' if settings.api_keys or settings.read_keys else ""
+    print(f"  try: curl{key} -F image=@{shlex.quote(example or 'photo.jpg')} -F k=5 {url}/api/v1/search", flush=True)
+    if key:
+        print("  (with FACESEARCH_KEY set to one of the configured keys; the pages ask for one at /login)", flush=True)
     sys.argv = sys.argv[:1]  # gunicorn parses sys.argv; our flags are already applied
     FaceSearchServer(settings).run()

@@ -43,12 +43,13 @@ def test_an_answer_before_the_body_reaches_a_client_still_sending(real_index: Pa
     """A 60 MB upload over the 16 MiB limit gets its 413 (JSON for the API, a
     page for the web pages), not a broken pipe; so does a wrong key on a
     large upload."""
-    with serving(real_index, workers=1, env={"FACESEARCH_API_KEYS": "right-key-0000001"}) as (base, _):
+    with serving(real_index, workers=1, env={"FACESEARCH_API_KEYS": "right-key-0000001"}) as (base, keyed):
         status, text = upload(f"{base}/api/v1/search", 60_000_000, {"X-API-Key": "right-key-0000001"})
         assert status == 413 and json.loads(text)["error"]["code"] == "payload_too_large"
         assert "larger than the limit of 16 MiB" in text
         status, text = upload(f"{base}/api/v1/search", 12_000_000, {"X-API-Key": "wrong-key"})
         assert status == 401 and json.loads(text)["error"]["code"] == "unauthorized"
+    assert 'curl -H "X-API-Key: $FACESEARCH_KEY" -F image=@/' in keyed[0]  # the example works with keys too
     with serving(real_index, workers=1) as (base, _):
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         with browser.open(f"{base}/", timeout=10) as response:
