@@ -133,10 +133,14 @@ def _cluster_again() -> BaseResponse:
 @bp.get("/people/cost.png")
 def cost_chart() -> Response:
     st = state()
+    last = st.annotations.last_run_info()
     try:
-        response = cost_response(served().store, st.settings.clustering, CostParams(), st.annotations.last_run_info())
+        response = cost_response(served().store, st.settings.clustering, CostParams(), last)
     except ValueError:
         abort(404)
+    asked = last.params.get("k_requested") if last is not None else None
+    if asked:  # the k this clustering was asked for is the one to mark
+        response = response.model_copy(update={"chosen_k": asked})
     return Response(cost_chart_png(response), mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 

@@ -111,6 +111,33 @@ def day_filter(seconds: float | None) -> str:
     return f"{moment.day} {moment:%b %Y}"
 
 
+@bp.app_template_filter("ago")
+def ago_filter(moment: str | float | None) -> str:
+    """An ISO 8601 time or POSIX seconds as people say it: "just now", "3
+    minutes ago", "2 hours ago", "yesterday", "on 3 May 2024"; "" for none."""
+    if moment is None or moment == "":
+        return ""
+    try:
+        when = (datetime.fromisoformat(moment) if isinstance(moment, str)
+                else datetime.fromtimestamp(moment, tz=UTC))
+    except ValueError:
+        return str(moment)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (datetime.now(UTC) - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("minute", 60), ("hour", 3600)):
+        count = int(seconds // size)
+        if seconds < size * (60 if unit == "minute" else 24):
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)} days ago"
+    return f"on {when.day} {when:%b %Y}"
+
+
 @bp.app_template_filter("filename")
 def filename_filter(path: str) -> str:
     """The last part of a path."""

@@ -130,7 +130,8 @@ def test_the_photo_page_boxes_every_face(fake_model, indexed):
 
 def test_the_index_page(fake_model, indexed):
     html = client_of(indexed, model=fake_model).get("/index").get_data(as_text=True)
-    assert "Last reindex runs" in html and "Generation served" in html
+    assert "Last reindex runs" in html and "Generation served" not in html
+    assert re.search(r"<dt>Updated</dt><dd>just now <span class=\"counts\">\(version g000001, ", html)
     assert re.search(r"<dt>Faces</dt><dd>15</dd>", html)
 
 
