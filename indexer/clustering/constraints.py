@@ -44,10 +44,14 @@ def photo_constraints(photo_ids: np.ndarray) -> list[CannotLink]:
 
 
 def separate(x: np.ndarray, labels: np.ndarray, centres: np.ndarray, constraints: list[CannotLink],
-             reach: float) -> np.ndarray:
+             reach: float, min_group: int = 2) -> np.ndarray:
     """``labels`` (-1: a stranger) with every constraint held (see the module
     docstring); ``centres`` (k, d) of the clusters; ``reach``: the farthest
-    (Euclidean) a displaced face may be from the centre it moves to."""
+    (Euclidean) a displaced face may be from the centre it moves to. Faces
+    left with nowhere to go split the cluster they were displaced from
+    (``split``) when they and the members nearer them make a group of
+    ``min_group`` or more: two look-alikes merged into one group, told apart
+    by the photos that show both."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     k = len(centres)
     if not constraints or k == 0:
@@ -65,6 +69,7 @@ def separate(x: np.ndarray, labels: np.ndarray, centres: np.ndarray, constraints
     index.add(np.ascontiguousarray(centres, dtype=np.float32))
     near_sq, near = index.search(np.ascontiguousarray(x[rows], dtype=np.float32), min(CHOICES, k))
     owner: dict[tuple[int, int], int] = {}  # (constraint, cluster) -> the side it holds
+    homeless: dict[int, list[int]] = {}  # cluster -> the rows it displaced that found no other
     for i in np.argsort(own, kind="stable").tolist():
         row = int(rows[i])
         ties = of_row[row]
@@ -75,8 +80,53 @@ def separate(x: np.ndarray, labels: np.ndarray, centres: np.ndarray, constraints
             if all(owner.get((number, cluster), side) == side for number, side in ties):
                 placed = cluster
                 break
+        if placed < 0:
+            homeless.setdefault(int(labels[row]), []).append(row)
         labels[row] = placed
         if placed >= 0:
             for number, side in ties:
                 owner[(number, placed)] = side
+    if reach > 0:  # (0: the rule before, the displaced faces all strangers)
+        for cluster, rows_out in homeless.items():
+            labels = split(x, labels, cluster, rows_out, of_row, min_group)
     return labels
+
+
+def split(x: np.ndarray, labels: np.ndarray, cluster: int, displaced: list[int],
+          of_row: dict[int, list[tuple[int, int]]], min_group: int, iterations: int = 5) -> np.ndarray:
+    """Split ``cluster`` in two around the faces it ``displaced``: 2-means
+    over its members and them, seeded by the mean of the members and the
+    mean of the displaced, the displaced held on their side and the members
+    that conflict with them on the other. Kept when the new side has
+    ``min_group`` faces or more and holds no constraint broken; the new
+    cluster is numbered after the others."""
+    members = np.flatnonzero(labels == cluster)
+    rows = np.concatenate([members, np.asarray(displaced, dtype=np.int64)])
+    held_new = np.isin(rows, displaced)
+    ties = {(number, side) for r in displaced for number, side in of_row.get(r, [])}
+    held_old = np.array([any((n, s) not in ties and any(n == m for m, _ in ties) for n, s in of_row.get(int(r), []))
+                         for r in rows.tolist()], dtype=bool) & ~held_new
+    a, b = x[members].mean(axis=0), x[displaced].mean(axis=0)
+    new = held_new.copy()
+    for _ in range(iterations):
+        closer = np.linalg.norm(x[rows] - b, axis=1) < np.linalg.norm(x[rows] - a, axis=1)
+        new = (closer | held_new) & ~held_old
+        if new.all() or not new.any():
+            return labels
+        a, b = x[rows[~new]].mean(axis=0), x[rows[new]].mean(axis=0)
+    if new.sum() < min_group or _broken(rows[new], of_row) or _broken(rows[~new], of_row):
+        return labels
+    out = labels.copy()
+    out[rows[new]] = int(labels.max()) + 1
+    out[rows[~new]] = cluster
+    return out
+
+
+def _broken(rows: np.ndarray, of_row: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether ``rows`` hold two sides of one constraint."""
+    seen: dict[int, int] = {}
+    for r in rows.tolist():
+        for number, side in of_row.get(int(r), []):
+            if seen.setdefault(number, side) != side:
+                return True
+    return False

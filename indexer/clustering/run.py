@@ -63,10 +63,14 @@ def validate(params: ClusterParams, n: int) -> None:
 def cluster_faces(
     x: np.ndarray, photo_ids: np.ndarray, params: ClusterParams, settings: ClusteringSettings,
     links: Sequence[CannotLink] = (),
+    displaced_reach: float | None = None,
 ) -> Clustering:
     """Group the faces ``x`` (n, 128) float32, whose photos are ``photo_ids``
     (n,), with ``params`` (unset values from ``settings``); ``links``: more
-    faces (rows of ``x``) that may not share a cluster."""
+    faces (rows of ``x``) that may not share a cluster. ``displaced_reach``:
+    how far from its new centre a face a constraint displaces may go (None:
+    ``stranger_distance``; 0: it always becomes a stranger, the rule before
+    the constraints moved faces; ``benchmarks.group_photos`` compares them)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     photo_ids = np.asarray(photo_ids, dtype=np.int64)
     n = len(x)
@@ -75,7 +79,8 @@ def cluster_faces(
     constraints = [*photo_constraints(photo_ids), *links]
 
     def shape(labels: np.ndarray, strangers: np.ndarray) -> Clustering:
-        return _shape(x, labels, strangers, constraints, stranger_distance, params.method, used)
+        reach = stranger_distance if displaced_reach is None else displaced_reach
+        return _shape(x, labels, strangers, constraints, reach, settings.min_cluster_size, params.method, used)
 
     # The "no other face this near" rule: the request's stranger_distance
     # when it gives one (one distance for both rules), else its own default.
@@ -177,6 +182,7 @@ def _shape(
     strangers: np.ndarray,
     constraints: list[CannotLink],
     reach: float,
+    min_group: int,
     method: str,
     used: dict,
 ) -> Clustering:
@@ -188,7 +194,7 @@ def _shape(
     labels = np.where(strangers, -1, labels).astype(np.int64)
     if n and (labels >= 0).any():
         k = int(labels.max()) + 1
-        labels = separate(x, labels, _means(x, labels, k), constraints, reach)
+        labels = separate(x, labels, _means(x, labels, k), constraints, reach, min_group)
     # Renumber: largest cluster first; empty clusters disappear.
     members = labels >= 0
     old, first, sizes = np.unique(labels[members], return_index=True, return_counts=True)

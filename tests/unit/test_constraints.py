@@ -28,7 +28,9 @@ def test_the_sides_of_an_answer_never_share_a_group():
     labels = np.array([0, 0, 0, 0])
     link = CannotLink(np.array([0, 1, 2, 3]), np.array([0, 0, 1, 1]))
     out = separate(x, labels, centres, [link], reach=0.5)
-    assert out.tolist() == [0, 0, -1, -1]  # the side nearer the centre stays; the other has nowhere near to go
+    assert out.tolist() == [0, 0, 1, 1]  # the side nearer the centre stays; the other, with nowhere near, splits off
+    assert separate(x, labels, centres, [link], reach=0.5, min_group=3).tolist() == [0, 0, -1, -1]  # too few
+    assert separate(x, labels, centres, [link], reach=0.0).tolist() == [0, 0, -1, -1]  # the rule before
     assert separate(x, labels, centres, [], reach=0.5).tolist() == [0, 0, 0, 0]
 
 
@@ -43,7 +45,8 @@ def test_cluster_faces_holds_the_links():
     assert (plain.labels == 0).all()
     link = CannotLink(np.arange(14), np.array([0] * 8 + [1] * 6))
     held = cluster_faces(x, photos, ClusterParams(k=1), settings, links=[link])
-    assert (held.labels[:8] == 0).all() and (held.labels[8:] == -1).all()  # no other group to go to
+    assert len(set(held.labels[:8].tolist())) == 1 and len(set(held.labels[8:].tolist())) == 1
+    assert held.labels[0] != held.labels[8] and (held.labels >= 0).all()  # told apart: a group each
 
 
 def test_a_named_persons_group_never_takes_a_second_face_of_their_photo():
