@@ -231,7 +231,9 @@ def search_page():
         form = SearchForm.model_validate(values)
     except ValidationError as exc:
         raise UiError(422, _validation_message(exc)) from None
-    context: dict = {"title": "Search", "form": form, "result": None, "query": None}
+    context: dict = {"title": "Search", "form": form, "result": None, "query": None,
+                     "same_distance": st.settings.recognition.max_distance,
+                     "names": sorted(p.name for p in st.annotations.people())}
     index = served()
     if request.method == "POST":
         upload = request.files.get("photo")

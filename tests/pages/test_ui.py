@@ -57,6 +57,10 @@ def test_search_by_photo_shows_each_face_and_its_matches(fake_model, indexed):
     face_ids = re.findall(r'data-face-id="(\d+)"', html)
     assert len(face_ids) == 3
     assert "Search for this face" in html
+    # The same photo is indexed: its own face first, "probably the same person"; the others apart.
+    assert html.index("Probably the same person") < html.index("Less alike: others")
+    assert html.count('<label for="name-') == 3 and '<datalist id="names">' in html  # "This is …", any face
+    assert 'hx-disabled-elt="find button"' in html and "Searching…" in html
     # The same through htmx: only the results, with the alert region out of band.
     partial = search(client, lfw_photo("Tony_Blair", 1).read_bytes(), htmx=True, k="3").get_data(as_text=True)
     assert "<html" not in partial and 'hx-swap-oob="true"' in partial and partial.count("data-face-id") == 3
