@@ -291,6 +291,18 @@ class AnnotationsDB:
         with self._read() as conn:
             return clustering_runs.members(conn, cluster)
 
+    def set_cover(self, person_id: int, face_id: int, *, actor: str | None = None) -> int:
+        """Show the person with ``face_id``, one of their confirmed faces
+        (confirmed now if it was not); returns the correction (undoable)."""
+        with self._write() as conn:
+            corrections.require_people(conn, [person_id])
+            rev = corrections.begin(conn, "cover", person_id, actor)
+            corrections.assign(conn, person_id, [face_id], rev)
+            journal.capture_person(conn, rev, person_id)
+            conn.execute("UPDATE people SET cover_face_id = ? WHERE id = ?", (face_id, person_id))
+            corrections.finish(conn, rev, 1)
+            return rev
+
     def people(self) -> list[Person]:
         """Every person, by name (case-insensitive)."""
         with self._read() as conn:
@@ -651,6 +663,10 @@ class AnnotationsDB:
                 clusters.setdefault(person_id, []).append(cluster)
             covers = dict(conn.execute(
                 f"SELECT person_id, MIN(face_id) FROM face_people WHERE person_id IN ({marks}) GROUP BY person_id", ids
+            ).fetchall())
+            covers.update(conn.execute(  # a cover chosen, while it is still theirs
+                f"SELECT p.id, p.cover_face_id FROM people p JOIN face_people fp ON fp.face_id = p.cover_face_id "
+                f"AND fp.person_id = p.id WHERE p.id IN ({marks})", ids
             ).fetchall())
             last_merges = {m.person_id: m for m in cls._merge_records(conn, conn.execute(
                 "SELECT id, person_id, at, actor, undone_at, rev FROM merges WHERE id IN (SELECT MAX(id) FROM merges "

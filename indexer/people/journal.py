@@ -40,8 +40,8 @@ def capture_person(conn: sqlite3.Connection, rev: int, person_id: int) -> None:
     """Before ``rev`` creates, renames or deletes the person: their name
     now (none: ``rev`` creates them)."""
     conn.execute(
-        "INSERT OR IGNORE INTO correction_people (rev, person_id, before_name, created_at) "
-        "SELECT ?, ?, name, created_at FROM (SELECT NULL) LEFT JOIN people ON id = ?",
+        "INSERT OR IGNORE INTO correction_people (rev, person_id, before_name, created_at, before_cover) "
+        "SELECT ?, ?, name, created_at, cover_face_id FROM (SELECT NULL) LEFT JOIN people ON id = ?",
         (rev, person_id, person_id),
     )
 
@@ -104,11 +104,14 @@ def seal(conn: sqlite3.Connection, rev: int) -> None:
     conn.execute(
         "UPDATE correction_people SET "
         "after_name = (SELECT name FROM people p WHERE p.id = correction_people.person_id), "
-        "created_at = coalesce(created_at, (SELECT created_at FROM people p WHERE p.id = correction_people.person_id)) "
+        "created_at = coalesce(created_at, "
+        "(SELECT created_at FROM people p WHERE p.id = correction_people.person_id)), "
+        "after_cover = (SELECT cover_face_id FROM people p WHERE p.id = correction_people.person_id) "
         "WHERE rev = ?",
         (rev,),
     )
-    conn.execute("DELETE FROM correction_people WHERE rev = ? AND before_name IS after_name", (rev,))
+    conn.execute("DELETE FROM correction_people WHERE rev = ? AND before_name IS after_name "
+                 "AND before_cover IS after_cover", (rev,))
     conn.execute(
         "UPDATE correction_clusters SET after_person = (SELECT person_id FROM cluster_people cp "
         "WHERE cp.run_id = correction_clusters.run_id AND cp.cluster = correction_clusters.cluster) WHERE rev = ?",

@@ -145,6 +145,8 @@ CREATE TABLE correction_people (
     before_name TEXT,                        -- NULL: the person did not exist
     after_name  TEXT,                        -- NULL: the person no longer exists
     created_at  TEXT,
+    before_cover INTEGER,                    -- people.cover_face_id before and after
+    after_cover  INTEGER,
     PRIMARY KEY (rev, person_id)
 ) WITHOUT ROWID;
 CREATE TABLE correction_clusters (
@@ -179,6 +181,7 @@ CREATE TABLE different_sides (
 );
 CREATE INDEX different_sides_link ON different_sides(link_id);
 CREATE INDEX different_sides_face ON different_sides(face_id);
+ALTER TABLE people ADD COLUMN cover_face_id INTEGER;    -- the face chosen to show them (NULL: their first)
 ALTER TABLE corrections ADD COLUMN undoes INTEGER;     -- the correction this one undid
 ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that undid this one
 ALTER TABLE corrections ADD COLUMN journaled INTEGER NOT NULL DEFAULT 0;  -- 1: what it changed is kept

@@ -122,23 +122,28 @@ def _merge_again(conn: sqlite3.Connection, target: int, person_id: int, rev: int
 def _undo_rows(conn: sqlite3.Connection, target: int, rev: int) -> Undone:
     done = Undone(rev, target, "")
     people = conn.execute(
-        "SELECT person_id, before_name, after_name, created_at FROM correction_people WHERE rev = ?", (target,)
+        "SELECT person_id, before_name, after_name, created_at, before_cover, after_cover FROM correction_people "
+        "WHERE rev = ?", (target,)
     ).fetchall()
-    for person_id, before, after, created_at in people:  # people it deleted come back first
+    for person_id, before, after, created_at, cover, _ in people:  # people it deleted come back first
         if before is not None and after is None and not _exists(conn, person_id):
             _name_free(conn, before, person_id)
             journal.created_person(conn, rev, person_id)
-            conn.execute("INSERT INTO people (id, name, created_at) VALUES (?,?,?)", (person_id, before, created_at))
+            conn.execute("INSERT INTO people (id, name, created_at, cover_face_id) VALUES (?,?,?,?)",
+                         (person_id, before, created_at, cover))
         done.person_ids.append(person_id)
     _labels(conn, target, rev, done)
     _rejections(conn, target, rev, done)
     _clusters(conn, target, rev)
     _members(conn, target, rev, done)
-    for person_id, before, after, _ in people:
-        now = conn.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()
+    for person_id, before, after, _, before_cover, after_cover in people:
+        now = conn.execute("SELECT name, cover_face_id FROM people WHERE id = ?", (person_id,)).fetchone()
         if now is None or after is None or now[0] != after:
             continue  # deleted or renamed since: left as it is
-        if before is not None:  # renamed by it
+        if before is not None and now[1] == after_cover and before_cover != after_cover:  # its cover choice
+            journal.capture_person(conn, rev, person_id)
+            conn.execute("UPDATE people SET cover_face_id = ? WHERE id = ?", (before_cover, person_id))
+        if before is not None and before != after:  # renamed by it
             _name_free(conn, before, person_id)
             journal.capture_person(conn, rev, person_id)
             conn.execute("UPDATE people SET name = ? WHERE id = ?", (before, person_id))

@@ -149,6 +149,8 @@ def describe(record: CorrectionRecord, *, nested: bool = False) -> list[Part]:
     elif record.action == "remove":
         parts = [f"Took {n} out of ", who, "’s group"] if record.person_id is not None else [
             f"Took {n} out of the group: they are strangers now"]
+    elif record.action == "cover":
+        parts = ["Chose the face that shows ", who]
     elif record.action == "different":
         parts = ["Remembered: different people", *([" (", who, ")"] if record.person_id is not None else [])]
     elif record.action == "join":

@@ -202,7 +202,7 @@ def person_page(person_id: int) -> ResponseReturnValue:
         outcome = run_action({
             "reject": lambda: _correct(person_id, "reject"), "confirm": lambda: _correct(person_id, "confirm"),
             "move": lambda: _correct(person_id, "move"), "erase": lambda: _erase(person_id),
-            "merge": lambda: _merge(person_id),
+            "merge": lambda: _merge(person_id), "cover": lambda: _cover(person_id),
         })
         if outcome.response is not None:
             return outcome.response
@@ -258,6 +258,18 @@ def _correct(person_id: int, action: str) -> BaseResponse:
         raise UiError(404, f"{exc}: they were erased meanwhile (reload the page).") from None
     audited(params={"person_id": person_id, "action": action}, face_ids=fixed.face_ids, results=fixed.changed)
     return done(url_for("ui.person_page", person_id=person_id, order=request.args.get("order")), fixed.rev)
+
+
+def _cover(person_id: int) -> BaseResponse:
+    """Show the person with the one face selected."""
+    admin()
+    face_ids = _chosen_faces()
+    if len(face_ids) != 1:
+        raise UiError(422, "Select one face only: the one to show them with.")
+    people.check_faces(served().store, face_ids)
+    rev = state().annotations.set_cover(person_id, face_ids[0], actor=actor())
+    audited(params={"person_id": person_id, "action": "cover"}, face_ids=face_ids, results=1)
+    return done(url_for("ui.person_page", person_id=person_id, order=request.args.get("order")), rev)
 
 
 def _erase(person_id: int) -> BaseResponse:

@@ -52,10 +52,10 @@ def undo(client, html: str, path: str):
 def test_clusters_are_rows_with_a_name_field(people_index):
     client = client_of(people_index)
     html = client.get("/people").get_data(as_text=True)
-    assert "No clustering has run yet" in html and '<button type="submit">Cluster faces</button>' in html
+    assert "The faces have not been grouped yet" in html and '<button type="submit">Cluster faces</button>' in html
     html = clustered(client)
     assert html.count('<button type="submit">Save</button>') == 4 and html.count(">Name</label>") == 4
-    assert "Strangers · 1 face<" in html and len(re.findall(r"data-face-id=", html)) == 23
+    assert "Strangers · 1 face:" in html and len(re.findall(r"data-face-id=", html)) == 23
     assert all(f'href="/clusters/{c}"' in html for c in range(4))  # each row opens its group
     response = post(client, "/people", action="name", cluster="0", name="Anna", page="1")
     assert "/people?page=1&done=" in response.headers["Location"]  # back to the page it came from
@@ -91,7 +91,7 @@ def test_a_group_is_reviewed_before_it_is_named(people_index):
     html = followed(client, post(client, "/clusters/0", action="name", name="Anna"))
     assert status_of(html) == "Named 5 faces Anna."
     people_html = client.get("/people").get_data(as_text=True)
-    assert "Strangers · 3 faces<" in people_html
+    assert "Strangers · 3 faces:" in people_html
     assert client.get("/clusters/99").status_code == 404
 
 
@@ -121,6 +121,13 @@ def test_a_persons_faces_and_the_corrections(people_index):
     html = followed(client, post(client, path, action="move", target=str(second), face_ids=[faces[2]]))
     assert status_of(html) == "Moved 1 face to Second (taken from Big)."
     assert "7 faces" in client.get(f"/people/{second}").get_data(as_text=True)
+    # The face to show them with: one, undoable.
+    two = post(client, path, action="cover", face_ids=faces[4:6])
+    assert two.status_code == 422 and "Select one face only" in alert_of(two.get_data(as_text=True))
+    html = followed(client, post(client, path, action="cover", face_ids=[faces[5]]))
+    assert status_of(html) == "Chose the face that shows Big."
+    home = client.get("/people").get_data(as_text=True)
+    assert f'data-face-id="{faces[5]}"><img' in home  # their card on /people
     # Merge: asked once, saying who stays; then undone.
     asked = post(client, path, action="merge", other=str(second))
     assert asked.status_code == 200 and "Merge Second into Big" in asked.get_data(as_text=True)

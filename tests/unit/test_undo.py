@@ -21,7 +21,7 @@ def state(db: AnnotationsDB) -> dict[str, list[tuple]]:
     makes them again)."""
     conn = db.conn
     return {
-        "people": conn.execute("SELECT id, name, created_at FROM people ORDER BY id").fetchall(),
+        "people": conn.execute("SELECT id, name, created_at, cover_face_id FROM people ORDER BY id").fetchall(),
         "labels": conn.execute("SELECT face_id, person_id, rev FROM face_people ORDER BY face_id").fetchall(),
         "rejections": conn.execute("SELECT face_id, person_id, rev FROM rejections ORDER BY 1, 2").fetchall(),
         "clusters": conn.execute("SELECT run_id, cluster, person_id FROM cluster_people ORDER BY 1, 2").fetchall(),
@@ -175,4 +175,13 @@ def test_joined_groups_leave_out_a_second_face_of_a_photo(db):
     rev, moved = db.join_groups(0, 1, apart=[5])
     assert moved == [4, 6] and db.faces_of_cluster(0) == [1, 2, 3, 4, 6]
     assert db.correction(rev).action == "join"
+    undo_and_redo(db, before, rev)
+
+
+def test_a_cover_choice_is_undone(db):
+    alice = db.name_cluster_faces(0, "Alice").person
+    assert db.person(alice.person_id).cover_face_id == 1  # the first, until one is chosen
+    before = state(db)
+    rev = db.set_cover(alice.person_id, 3)
+    assert db.person(alice.person_id).cover_face_id == 3
     undo_and_redo(db, before, rev)
