@@ -12,7 +12,7 @@ import numpy as np
 from application.errors import InvalidRequest, NoFaceFound
 from application.searching import decode_query
 from config.settings import DetectionSettings, Settings
-from indexer.faces import find_faces
+from indexer.faces import find_faces, thumbnail_jpeg
 from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM, FaceModel
 
@@ -40,11 +40,18 @@ def probe_of_photo(model: FaceModel, data: bytes, settings: Settings, detection:
     """The largest face of one photo, (128,) float32: ``ImageError`` for a
     photo that cannot be used, ``NoFaceFound`` for one with no face (the
     caller names the photo in its message)."""
+    return probe_face_of_photo(model, data, settings, detection)[0]
+
+
+def probe_face_of_photo(model: FaceModel, data: bytes, settings: Settings,
+                        detection: DetectionSettings) -> tuple[np.ndarray, bytes]:
+    """``probe_of_photo``, with a small JPEG of the face to show the person
+    asking what was searched (made here, kept nowhere)."""
     photo = decode_query(data, settings.service, detection)
     faces = find_faces(model, photo.rgb, detection, max_faces=1)  # only the largest face is a probe
     if not faces:
         raise NoFaceFound("no face")
-    return faces[0].embedding
+    return faces[0].embedding, thumbnail_jpeg(photo.rgb, faces[0].box, settings.thumbnails)
 
 
 def probes_of_embeddings(embeddings: Sequence[Sequence[float]], settings: Settings) -> np.ndarray:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 import numpy as np
 from flask import request
 
 from application.audit import hash_embeddings
 from application.errors import NoFaceFound, TooManyHits
-from application.probes import probe_of_photo
+from application.probes import probe_face_of_photo
 from application.recall import RecallFilters, merged_ranges, recall
 from application.timeline import timeline
 from indexer.images import ImageError
@@ -75,9 +76,13 @@ def sightings_page():
     if len(uploads) > st.settings.recall.max_probes:
         raise UiError(422, f"At most {st.settings.recall.max_probes} photos at a time.")
     detection = st.query_detection or index.detection
+    shown: list[dict] = [{"src": None, "face_id": f} for f in chosen]
     for upload in uploads:
         try:
-            probes.append(probe_of_photo(st.model, upload.read(), st.settings, detection)[None])
+            vector, jpeg = probe_face_of_photo(st.model, upload.read(), st.settings, detection)
+            probes.append(vector[None])
+            shown.append({"src": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
+                          "name": upload.filename})
         except ImageError as exc:
             status = 413 if exc.code == "image_too_large" else 400
             raise UiError(status, f"{upload.filename} cannot be searched: {exc}.") from None
@@ -102,18 +107,33 @@ def sightings_page():
         raise UiError(422, f"{exc}.") from None
     audited(query=hash_embeddings(x), params={k: v for k, v in form.items() if k != "probes"},
             results=len(found.matches), total=found.total)
-    context.update(sources=_by_source(found.matches), total=found.total, shown=len(found.matches),
-                   probes=_probe_field(x), probe_count=len(x), max_distance=max_distance,
+    context.update(sources=_by_folder(found.matches), total=found.total, shown=len(found.matches),
+                   files=len({m.path for m in found.matches}), probes=_probe_field(x), probe_count=len(x),
+                   probe_faces=shown, apart=_apart(x, max_distance), max_distance=max_distance,
                    timeline=timeline(m.time for m in found.matches), per_source=FACES_PER_SOURCE)
     return page("recall.html", partial="recall_results.html", **context)
 
 
-def _by_source(matches) -> list[dict]:
-    """Sightings grouped by file, in the order of their best match, with a
-    video's time ranges (``merged_ranges``)."""
-    grouped: dict[str, dict] = {}
+def _by_folder(matches) -> list[dict]:
+    """Sightings grouped by folder (a camera's, an album's), in the order of
+    their best match; in each, by file, with a video's time ranges
+    (``merged_ranges``)."""
+    folders: dict[str, dict] = {}
     for m in matches:
-        grouped.setdefault(m.path, {"path": m.path, "photo_id": m.photo_id, "matches": []})["matches"].append(m)
-    for source in grouped.values():
-        source["ranges"] = merged_ranges([m for m in source["matches"] if m.timestamp is not None])
-    return list(grouped.values())
+        folder = folders.setdefault(str(PurePosixPath(m.path).parent), {"folder": str(PurePosixPath(m.path).parent),
+                                                                           "files": {}, "faces": 0})
+        folder["files"].setdefault(m.path, {"path": m.path, "photo_id": m.photo_id, "matches": []})["matches"].append(m)
+        folder["faces"] += 1
+    for folder in folders.values():
+        folder["files"] = list(folder["files"].values())
+        for source in folder["files"]:
+            source["ranges"] = merged_ranges([m for m in source["matches"] if m.timestamp is not None])
+    return list(folders.values())
+
+
+def _apart(probes: np.ndarray, max_distance: float) -> list[tuple[int, int, float]]:
+    """Pairs of probes (numbered from 1) farther apart than ``max_distance``:
+    they may be different people, whose sightings the page mixes."""
+    d = np.linalg.norm(probes[:, None, :] - probes[None, :, :], axis=2)
+    return [(i + 1, j + 1, float(d[i, j])) for i in range(len(probes)) for j in range(i + 1, len(probes))
+            if d[i, j] > max_distance]

@@ -99,11 +99,12 @@ def test_sightings_with_a_filter_and_a_second_search(page: Page, live_server):
     expect(page.get_by_role("heading", name=re.compile(r"seen in \d+ files?"))).to_be_visible(timeout=30_000)
     sources = page.locator("#results section.source h3")
     assert sources.count() >= 1
-    assert all("Colin_Powell" in text for text in sources.all_inner_texts())
+    assert all("Colin_Powell" in text for text in sources.all_inner_texts())  # by folder
     check_accessibility(page, "recall")
-    page.get_by_label(re.compile(r"Sure: face \d+")).first.check()
+    page.get_by_label(re.compile(r"Sure: the face in ")).first.check()
+    expect(page.locator("[data-selected-count]")).to_have_text("1 selected")
     page.get_by_role("button", name="Search again with the sightings ticked").click()
-    expect(page.locator("#results")).to_contain_text("of 2 probe faces")
+    expect(page.locator("#results")).to_contain_text("Searched with 2 faces")
 
 
 def test_an_upload_over_the_limit_is_refused_with_a_message(page: Page, live_data, tmp_path):

@@ -181,7 +181,10 @@ def test_sightings_grouped_by_file_filtered_and_searched_again(fake_model, index
 
     photo = lfw_photo("Tony_Blair", 1).read_bytes()
     html = recall(photo=(io.BytesIO(photo), "probe.jpg"), max_distance="0.5").get_data(as_text=True)
-    assert "1 face seen in 1 file<" in html and "Tony_Blair_0001.jpg</a></h3>" in html
+    assert "1 face seen in 1 file<" in html and ">Tony_Blair_0001.jpg</a>" in html
+    assert f'<span class="path">{photos / "Tony_Blair"}</span> · 1 face in 1 file</h3>' in html  # by folder
+    assert 'src="data:image/jpeg;base64,' in html and 'alt="The face searched in probe.jpg"' in html
+    assert "may be different people" not in html
     face_id = re.search(r'name="sure" value="(\d+)"', html).group(1)
     probes = re.search(r'name="probes" value="([^"]+)"', html).group(1)
     # A camera folder that holds none of them.
@@ -189,7 +192,13 @@ def test_sightings_grouped_by_file_filtered_and_searched_again(fake_model, index
     assert "0 faces seen in 0 files<" in elsewhere.get_data(as_text=True)
     # Search again with the earlier probe and a sighting one is sure of.
     again = recall(probes=probes, sure=face_id, max_distance="0.5").get_data(as_text=True)
-    assert "of 2 probe faces" in again
+    assert "Searched with 2 faces" in again and f'data-face-id="{face_id}" href="/faces/{face_id}"' in again
+    # Faces of two people searched together: said.
+    other = lfw_photo("Colin_Powell", 1).read_bytes()
+    mixed = client.post("/recall", data={"csrf_token": token, "photo": [(io.BytesIO(photo), "a.jpg"),
+                                                                        (io.BytesIO(other), "b.jpg")]},
+                        content_type="multipart/form-data").get_data(as_text=True)
+    assert "Face 2 is " in mixed and "may be different people" in mixed
     assert recall(probes="not base64!").status_code == 400
     assert "No face was found" in recall(photo=(io.BytesIO(_white_png()), "white.png")).get_data(as_text=True)
     assert recall().status_code == 400

@@ -53,6 +53,14 @@ document.addEventListener("DOMContentLoaded", () => {
 
 // The pages of faces (a person, a group): select all faces on the page; shift-click
 // selects a range; the count of selected faces kept up to date.
+document.addEventListener("change", (event) => {
+  // The sightings: the count of ticked sightings beside "Search again" (the results come and go with htmx).
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || box.name !== "sure") return;
+  const form = box.form;
+  const n = form ? form.querySelectorAll('input[name="sure"]:checked').length : 0;
+  if (form) form.querySelectorAll("[data-selected-count]").forEach((el) => { el.textContent = `${n} selected`; });
+});
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("faces");
   if (!form) return;
