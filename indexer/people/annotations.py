@@ -281,6 +281,17 @@ class AnnotationsDB:
             corrections.finish(conn, rev, len(moved))
             return rev, moved
 
+    def doubtful_suggestions(self, limit: int) -> list[tuple[int, int, str, float]]:
+        """The suggestions recognition was least sure of (the farthest from
+        the person's confirmed faces first), not confirmed since: (face,
+        person, name, Euclidean distance)."""
+        with self._read() as conn:
+            return [(int(f), int(p), str(n), float(d)) for f, p, n, d in conn.execute(
+                "SELECT s.face_id, s.person_id, p.name, s.distance FROM suggestions s "
+                "JOIN people p ON p.id = s.person_id "
+                "WHERE NOT EXISTS (SELECT 1 FROM face_people fp WHERE fp.face_id = s.face_id) "
+                "ORDER BY s.distance DESC, s.face_id LIMIT ?", (int(limit),))]
+
     def confirmed(self) -> dict[int, int]:
         """Every confirmed face and its person."""
         with self._read() as conn:

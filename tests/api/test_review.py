@@ -108,3 +108,24 @@ def test_the_review_page_asks_and_answers_in_place(people_index):
     assert '<button type="submit" name="action" value="undo">Undo</button>' in html
     stale = client.post("/review", data={"csrf_token": token, "action": "same"})
     assert stale.status_code == 422 and "out of date" in stale.get_data(as_text=True)
+
+
+def test_the_doubtful_suggestions_are_asked_about(people_index):
+    client = client_of(people_index)
+    anna = client.post("/api/v1/people", json={"name": "Anna", "face_ids": [1, 2, 3]}).get_json()["id"]
+    annotations = AnnotationsDB.open(people_index)
+    try:
+        annotations.save_suggestions([4, 5], {4: (anna, 0.31), 5: (anna, 0.47)}, max_rev=0, watermark=0)
+    finally:
+        annotations.close()
+    html = client.get("/review").get_data(as_text=True)
+    assert html.count("data-question") == 2 and html.index('value="5"') < html.index('value="4"')  # least sure first
+    token = csrf_token_of(html)
+    response = client.post("/review", data={"csrf_token": token, "action": "is_not", "face_id": "5",
+                                            "person_id": str(anna)})
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Marked 1 face as not <a" in html and html.count("data-question") == 1
+    response = client.post("/review", data={"csrf_token": token, "action": "is", "face_id": "4",
+                                            "person_id": str(anna)})
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Confirmed 1 face as <a" in html and "data-question" not in html
