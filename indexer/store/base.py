@@ -88,6 +88,10 @@ class FaceStore(Protocol):
         """When each of the given faces was seen (POSIX seconds, None when
         unknown); unknown ids are left out."""
 
+    def file_dated(self, face_ids: list[int]) -> set[int]:
+        """The given faces whose time is only their file's modification
+        time (a photo with no capture date)."""
+
     def faces_with_content(self, content_hashes: list[str]) -> list[FaceRecord]:
         """Every face of the indexed files with these content hashes."""
 

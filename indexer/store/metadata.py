@@ -310,6 +310,23 @@ class MetadataDB:
                 ).fetchall())
         return out
 
+    def file_dated(self, face_ids: Iterable[int]) -> set[int]:
+        """The faces, of those given, whose time is only their file's
+        modification time: a photo with no capture date (its ``taken_at``
+        was set from the mtime, to the millisecond)."""
+        ids = sorted({int(i) for i in face_ids if int(i) >= 0})
+        out: set[int] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(f for (f,) in self.conn.execute(
+                    f"SELECT faces.id FROM faces JOIN files ON files.id = faces.file_id WHERE faces.id IN ({marks}) "
+                    f"AND {self._col('files', 'taken_at')} IS NOT NULL "
+                    f"AND ABS({self._col('files', 'taken_at')} - files.mtime_ns / 1e9) < 0.001", chunk,
+                ))
+        return out
+
     def faces(self, face_ids: Iterable[int]) -> dict[int, FaceRecord]:
         """Records of the given face ids that exist (unknown ids are left out)."""
         ids = sorted({int(i) for i in face_ids if int(i) >= 0})

@@ -59,6 +59,9 @@ class MetadataStore:
     def face_times(self, face_ids: list[int]) -> dict[int, float | None]:
         return self.db.face_times(face_ids)
 
+    def file_dated(self, face_ids: list[int]) -> set[int]:
+        return self.db.file_dated(face_ids)
+
     def thumbnail(self, face_id: int) -> bytes | None:
         return self.db.thumbnail(face_id)
 

@@ -219,9 +219,17 @@ def person_page(person_id: int) -> ResponseReturnValue:
     others = [p for p in st.annotations.people() if p.person_id != person_id]
     return page("person.html", status=outcome.status, title=found.person.name, person=found.person, faces=faces,
                 others=others, page_number=number, pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)),
-                max_faces=MAX_CORRECTION_FACES, timeline=timeline(found.times.values()), order=order,
+                max_faces=MAX_CORRECTION_FACES, timeline=_timeline(found.times), order=order,
                 orders=ORDERS, selected=set(selected_faces()), ask_merge=outcome.asked,
                 errors=[outcome.message] if outcome.message else [])
+
+
+def _timeline(times: dict[int, float | None]) -> dict | None:
+    """The chart of a person's faces over time (file dates said, or no
+    chart when they are one day's: ``application.timeline``)."""
+    dated = [f for f, t in times.items() if t is not None]
+    file_dates = bool(dated) and len(served().store.file_dated(dated)) == len(dated)
+    return timeline(times.values(), file_dates=file_dates)
 
 
 def _chosen_faces() -> list[int]:

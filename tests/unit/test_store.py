@@ -332,3 +332,18 @@ def test_prescan_is_exact_for_queries_outside_its_range_and_on_rounding_edges():
     query = (x[worst] + 0.55 * error[worst] / np.linalg.norm(error[worst])).astype(np.float32)
     at = float(((x[worst] - query) ** 2).sum(dtype=np.float32))
     assert worst in set(index.range_search(query, at)[2].tolist())
+
+
+def test_faces_with_only_a_file_date_are_told_apart(data_dir: Path, backend):
+    store = store_at(data_dir)
+    mtime_ns = 1_700_000_000_123_000_000
+    copied = FileRecord(path="/p/copied.jpg", size=1, mtime_ns=mtime_ns, content_hash="c", width=100, height=80,
+                        detection="{}", model="m", taken_at=mtime_ns / 1e9)  # no EXIF: the file's own time
+    shot = FileRecord(path="/p/shot.jpg", size=1, mtime_ns=mtime_ns, content_hash="s", width=100, height=80,
+                      detection="{}", model="m", taken_at=1_600_000_000.0)  # a capture date
+    store.put_file(copied, faces(2, 1))
+    store.put_file(shot, faces(1, 2))
+    store.checkpoint()
+    ids = store.face_ids().tolist()
+    assert store.file_dated(ids) == set(ids[:2])
+    store.close()

@@ -36,3 +36,11 @@ def test_a_long_span_counts_months_summed():
 
 def test_no_times_no_chart():
     assert timeline([]) is None and timeline([None, None]) is None
+
+
+def test_file_dates_are_said_and_one_day_of_them_is_no_chart():
+    day = 1_700_000_000.0
+    assert timeline([day, day + 60], file_dates=True) is None  # the day the files were copied
+    spread = timeline([day, day + 3 * 86400], file_dates=True)
+    assert spread is not None and spread["file_dates"]
+    assert timeline([day, day + 60])["file_dates"] is False  # capture dates: a chart of one day
