@@ -289,11 +289,11 @@ def photo_image(photo_id: int):
 
 @bp.get("/faces/<int:face_id>")
 def face_page(face_id: int):
-    """A face leads to its photo."""
+    """A face leads to its photo, at the face (its Name field, for an administrator)."""
     record = served().store.faces([face_id]).get(face_id)
     if record is None:
         raise UiError(404, f"There is no face {face_id} in the index (it may have been removed).")
-    return redirect(url_for("ui.photo_page", photo_id=record.photo_id) + "#faces")
+    return redirect(url_for("ui.photo_page", photo_id=record.photo_id) + f"#name-{face_id}")
 
 
 @bp.get("/faces/<int:face_id>/thumbnail.jpg")

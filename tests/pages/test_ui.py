@@ -127,7 +127,7 @@ def test_the_photo_page_boxes_every_face(fake_model, indexed):
                       headers={"If-None-Match": image.headers["ETag"]}).status_code == 304
     thumb = client.get("/faces/1/thumbnail.jpg")
     assert client.get("/faces/1/thumbnail.jpg", headers={"If-None-Match": thumb.headers["ETag"]}).status_code == 304
-    assert client.get("/faces/1").headers["Location"] == f"/photos/{photo_id}#faces"  # a face leads to its photo
+    assert client.get("/faces/1").headers["Location"] == f"/photos/{photo_id}#name-1"  # a face leads to its photo
     missing = client.get("/photos/99999")
     assert missing.status_code == 404 and "There is no photo 99999" in missing.get_data(as_text=True)
 
