@@ -33,6 +33,7 @@ from indexer.store.runs import append_run
 from indexer.worker import PhotoResult, init_worker, process_file
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 0.5  # how often a run says how far it is, at most
 
 
 @dataclass
@@ -64,6 +65,7 @@ class IndexReport:
     # Corrected faces that got new ids (re-encoded: --full) and kept their people.
     faces_carried_over: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)  # the folders indexed (a reindex from the index page takes them)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,7 +207,9 @@ def index_paths(
     report = IndexReport(workers=0 if settings.indexer.scheduler else worker_count(settings),
                          scheduler=settings.indexer.scheduler or None)
     tighten(private_dir(data_dir))
-    with IndexLock(data_dir, command="facesearch index " + " ".join(roots)), connection_held(data_dir, settings):
+    report.roots = roots
+    with IndexLock(data_dir, command="facesearch index " + " ".join(roots)) as lock, \
+            connection_held(data_dir, settings):
         published = current_dir(data_dir)
         if not full and published is not None:
             require_intact(published, data_dir)
@@ -231,7 +235,7 @@ def index_paths(
             if wip.resumed or plan is None:
                 plan = plan_changes(store.file_states(), entries, roots, allow_empty)
             _report_kept(plan, report)
-            _run(store, plan, settings, model, signature, report, progress, on_result)
+            _run(store, plan, settings, model, signature, report, progress, on_result, lock)
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
             store.plan_search(settings.index)
@@ -373,6 +377,7 @@ def _run(
     report: IndexReport,
     progress: bool | None,
     on_result: Callable[[PhotoResult], None] | None,
+    lock: IndexLock,
 ) -> None:
     report.images_unchanged += plan.unchanged
     for old, new, size, mtime_ns in plan.moves:
@@ -388,12 +393,17 @@ def _run(
         total=len(plan.jobs), unit="photo", disable=not (sys.stderr.isatty() if progress is None else progress),
         file=sys.stderr,
     )
+    said = 0.0
+    lock.progress(0, len(plan.jobs))
     with bar:
-        for result in _results(plan.jobs, settings, model, report):
+        for done, result in enumerate(_results(plan.jobs, settings, model, report), start=1):
             _apply(store, result, signature, report)
             if on_result is not None:
                 on_result(result)
             bar.update(1)
+            if time.monotonic() - said >= PROGRESS_EVERY_S:  # for running_index (the index page)
+                lock.progress(done, len(plan.jobs))
+                said = time.monotonic()
             pending += 1
             if pending >= checkpoint_every:
                 store.checkpoint(detection=signature)

@@ -302,6 +302,7 @@ class IndexLock:
         self.path = Path(data_dir) / LOCK_FILE
         self.command = command
         self._fd: int | None = None
+        self._info: dict[str, object] = {}
 
     def __enter__(self) -> IndexLock:
         private_dir(self.path.parent)
@@ -324,10 +325,21 @@ class IndexLock:
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": self.command,
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        self._fd = fd
+        self._fd, self._info = fd, info
+        self._write(info)
         return self
+
+    def progress(self, done: int, total: int) -> None:
+        """Say how far the run is (files done of ``total``), for
+        ``running_index``."""
+        if self._fd is not None:
+            self._write({**self._info, "done": int(done), "total": int(total)})
+
+    def _write(self, info: dict[str, object]) -> None:
+        assert self._fd is not None
+        body = json.dumps(info).encode()
+        os.pwrite(self._fd, body, 0)
+        os.ftruncate(self._fd, len(body))
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
@@ -335,6 +347,29 @@ class IndexLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def running_index(data_dir: Path) -> dict[str, Any] | None:
+    """The reindex running on ``data_dir`` (what its lock file says: pid,
+    started_at, command, done and total files once it knows them), or None."""
+    path = Path(data_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a run is on
+            try:
+                info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                info = {}
+            return info if isinstance(info, dict) else {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_holder(fd: int) -> str:

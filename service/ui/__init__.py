@@ -7,7 +7,14 @@ pages are ``service.ui.people_pages``, the sightings ``service.ui.sightings``,
 naming a face where it is shown ``service.ui.naming``; every action answers
 on its page (``service.ui.actions``)."""
 
-from service.ui import actions, naming, people_pages, review_page, sightings  # noqa: F401  (their routes join the blueprint)
+from service.ui import (  # noqa: F401  (their routes join the blueprint)
+    actions,
+    index_page,
+    naming,
+    people_pages,
+    review_page,
+    sightings,
+)
 from service.ui.views import bp
 
 __all__ = ["bp"]

@@ -126,6 +126,9 @@ def notice() -> Notice | None:
         return Notice(parts, record.rev if record.undoable else None)
     if facts.get("erased", "").isdigit():
         return Notice([f"Erased {_faces(int(facts['erased']))} for good."])
+    if facts.get("reindexing", "").isdigit():
+        return Notice([f"Reindex started over {facts['reindexing']} folder(s): its progress is below, and the new "
+                       "index is served as soon as it is done."])
     if facts.get("clustered", "").isdigit():
         return Notice([f"Clustered the faces again: {facts.get('groups', '?')} groups."])
     return None

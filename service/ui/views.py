@@ -18,10 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from application import photos
 from application.access import authenticate
 from application.errors import PhotoNotFound, PhotoUnavailable
-from application.index_info import index_response
 from application.searching import decode_query, search_by_embedding, search_by_photo
 from indexer.images import ImageError, rgb_jpeg
-from indexer.store import runs
 from service.api import revalidated_image
 from service.context import audited, served, state
 from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
@@ -30,7 +28,6 @@ from service.ui import security
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
 PREVIEW_SIDE = 900  # pixels: the query photo as the search page shows it
-RECENT_RUNS = 10
 
 
 class SearchForm(BaseModel):
@@ -302,13 +299,3 @@ def face_thumbnail(face_id: int):
     if jpeg is None:
         abort(404)
     return revalidated_image(jpeg, f"face-{face_id}")
-
-
-
-
-@bp.get("/index")
-def index_page():
-    data_dir = state().index.data_dir
-    info = index_response(served(), data_dir)
-    return page("index.html", title="Index", info=info, runs=runs.recent_runs(data_dir, RECENT_RUNS),
-                warning=state().index.warning)

@@ -208,3 +208,32 @@ def _white_png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 64), (255, 255, 255)).save(out, format="PNG")
     return out.getvalue()
+
+
+def test_a_reindex_is_started_from_the_index_page_and_followed(fake_model, indexed, photos):
+    import shutil
+    import time
+
+    from indexer.store import runs
+    from indexer.store.generations import IndexLock, running_index
+
+    client = client_of(indexed, model=fake_model)
+    html = client.get("/index").get_data(as_text=True)
+    assert "No reindex is running." in html and "Reindex now" in html and str(photos) in html
+    shutil.copy(lfw_photo("Tony_Blair", 1), photos / "new.jpg")
+    token = csrf_token_of(html)
+    response = client.post("/index", data={"csrf_token": token, "action": "reindex"})
+    assert response.status_code == 303
+    deadline = time.monotonic() + 30
+    while len(runs.recent_runs(indexed, 5)) < 2 and time.monotonic() < deadline:  # the thread's run recorded
+        time.sleep(0.1)
+    assert running_index(indexed) is None
+    assert runs.last_run(indexed)["images_indexed"] == 1 and runs.last_run(indexed)["roots"] == [str(photos)]
+    assert "No reindex is running." in client.get("/index/progress").get_data(as_text=True)
+    # While one runs: said, with its progress, and none other started.
+    with IndexLock(indexed, command="facesearch index elsewhere") as lock:
+        lock.progress(3, 12)
+        busy = client.get("/index").get_data(as_text=True)
+        assert "3 of 12 files to read" in busy and "Reindex now" not in busy
+        refused = client.post("/index", data={"csrf_token": token, "action": "reindex"})
+        assert refused.status_code == 409 and "running already" in refused.get_data(as_text=True)
