@@ -7,7 +7,9 @@ photo, a small JPEG thumbnail each), then times requests through Flask's
 test client (the server's own work: views, SQLite, templates; no network):
 ``GET /people/<id>`` (the first 200 faces, least like the person first:
 the default), the same newest first, ``GET /clusters/0`` (the person's
-group of 10,000 faces: the 500 nearest its centre), ``GET /people`` (the first 50 clusters) and a thumbnail
+group of 10,000 faces: the 500 nearest its centre), ``GET /people`` (the
+first 50 clusters), ``GET /review`` (the questions over 2,000 groups and a
+person) and a thumbnail
 with its ETag (a second visit's 304).
 
 Run (from the repository root)::
@@ -94,6 +96,7 @@ def main() -> None:
             timed(client, f"/people/{person_id}?order=newest", args.requests),
             timed(client, "/clusters/0", args.requests),
             timed(client, "/people", args.requests),
+            timed(client, "/review", args.requests),
             timed(client, "/faces/1/thumbnail.jpg", args.requests, {"If-None-Match": thumb.headers["ETag"]}),
         ]
     print_table(["page", "status", "p50 ms", "p90 ms", "bytes"],
