@@ -508,6 +508,45 @@ class ReviewAnswerResponse(BaseModel):
     face_ids: list[int] = Field(..., description="The faces the answer changed or set apart.")
 
 
+class CorrectionModel(BaseModel):
+    """One correction of people (the journal): what it did and whether it can be undone."""
+
+    rev: int
+    at: str
+    actor: str | None = Field(None, description="The API key id, `cli`, or null without keys.")
+    action: str = Field(..., description="create, name_cluster, assign, reject, remove, merge, undo_merge, rename, "
+                        "delete, cover, different, join or undo.")
+    person_id: int | None
+    person_name: str | None
+    faces: int = Field(..., description="Faces it changed.")
+    undoes: int | None = Field(None, description="The correction it undid (an undo).")
+    undone_by: int | None = Field(None, description="The correction that undid it, if any.")
+    undoable: bool
+
+
+class CorrectionsParams(BaseModel):
+    """Query of ``GET /api/v1/corrections``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=1, le=500)
+
+
+class CorrectionsResponse(BaseModel):
+    corrections: list[CorrectionModel] = Field(..., description="Newest first.")
+
+
+class UndoneResponse(BaseModel):
+    """What undoing a correction did."""
+
+    rev: int = Field(..., description="The undo's own correction: undo it to redo.")
+    target: int = Field(..., description="The correction undone.")
+    action: str = Field(..., description="What the correction undone was.")
+    person_ids: list[int] = Field(..., description="The people it concerned that exist now.")
+    face_ids: list[int] = Field(..., description="The faces put back.")
+    left_as_they_are: list[int] = Field(..., description="Faces changed since, left as they are now.")
+
+
 class UndoMergeResponse(BaseModel):
     """What undoing a person's last merge did."""
 

@@ -9,7 +9,10 @@ from flask import Response, request
 
 from application import people
 from application.schemas import (
+    CorrectionModel,
     CorrectionResponse,
+    CorrectionsParams,
+    CorrectionsResponse,
     CreatePersonRequest,
     FaceIdsRequest,
     MergeRequest,
@@ -22,6 +25,7 @@ from application.schemas import (
     RecogniseRequest,
     RecogniseResponse,
     UndoMergeResponse,
+    UndoneResponse,
 )
 from service.api import api, bp, json_body, ok, query_args
 from service.context import actor, audited, served, state
@@ -150,3 +154,28 @@ def recognise() -> Response:
                               everything=req.everything)
     audited(params={"everything": req.everything}, results=result.suggested)
     return ok(result)
+
+
+@api.get("/corrections", operation_id="listCorrections", scope="read", response=CorrectionsResponse,
+         query=CorrectionsParams, summary="The last corrections of people, newest first",
+         description="Each with whether it can be undone now (`undoable`); docs/people.md.")
+def list_corrections() -> Response:
+    params = CorrectionsParams.model_validate(query_args())
+    return ok(CorrectionsResponse(corrections=[
+        CorrectionModel.model_validate(record, from_attributes=True)
+        for record in state().annotations.corrections(params.limit)
+    ]))
+
+
+@api.post("/corrections/<int:rev>/undo", operation_id="undoCorrection", scope="admin", response=UndoneResponse,
+          errors=(404, 409), summary="Undo a correction (an undo undone redoes it)",
+          description="What nothing has changed since goes back exactly; faces changed since are left as they are "
+          "(`left_as_they_are`). 404 `merge_not_found` for a correction unknown, already undone, made before "
+          "corrections were kept, or a merge before a later one; 409 `name_taken` when a person it brings back "
+          "lost their name.")
+def undo_correction(rev: int) -> Response:
+    undone = people.undo(state().annotations, rev, actor())
+    audited(params={"undo": rev}, face_ids=undone.face_ids, results=len(undone.face_ids))
+    return ok(UndoneResponse(rev=undone.rev, target=undone.target, action=undone.action,
+                             person_ids=undone.person_ids, face_ids=undone.face_ids,
+                             left_as_they_are=undone.left_as_they_are))

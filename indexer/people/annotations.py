@@ -400,6 +400,12 @@ class AnnotationsDB:
             own = corrections.begin(conn, "undo", None, actor)
             return undoing.undo(conn, rev, own, actor)
 
+    def corrections(self, limit: int) -> list[CorrectionRecord]:
+        """The last ``limit`` corrections of the journal, newest first."""
+        with self._read() as conn:
+            revs = [r for (r,) in conn.execute("SELECT id FROM corrections ORDER BY id DESC LIMIT ?", (int(limit),))]
+            return [record for rev in revs if (record := corrections.record(conn, rev)) is not None]
+
     def correction(self, rev: int) -> CorrectionRecord | None:
         """One correction of the journal as ``CorrectionRecord``, or None."""
         with self._read() as conn:

@@ -246,3 +246,21 @@ def test_deleting_a_person_forgets_their_corrections(client):
     assert client.get(f"/api/v1/faces/{anna[1]}").get_json()["person"] is None
     assert client.post("/api/v1/people", json={"name": "Anna", "face_ids": anna[:1]}).status_code == 201
     assert client.get("/api/v1/health").get_json()["faces"] == sum(PEOPLE_SIZES.values()) + 1  # nothing erased
+
+
+def test_any_correction_is_undone_over_the_api(people_index):
+    client = client_of(people_index)
+    made = client.post("/api/v1/people", json={"name": "Zed", "face_ids": [1, 2]}).get_json()
+    moved = client.post(f"/api/v1/people/{made['id']}/rejections", json={"face_ids": [2]})
+    assert moved.status_code == 200
+    journal = client.get("/api/v1/corrections?limit=5").get_json()["corrections"]
+    assert [c["action"] for c in journal] == ["reject", "create"] and all(c["undoable"] for c in journal)
+    undone = client.post(f"/api/v1/corrections/{journal[0]['rev']}/undo")
+    assert undone.status_code == 200, undone.get_json()
+    body = undone.get_json()
+    assert body["target"] == journal[0]["rev"] and body["action"] == "reject" and body["face_ids"] == [2]
+    assert client.get(f"/api/v1/people/{made['id']}").get_json()["face_count"] == 2
+    again = client.post(f"/api/v1/corrections/{journal[0]['rev']}/undo")
+    assert again.status_code == 404 and "already undone" in again.get_json()["error"]["message"]
+    redone = client.post(f"/api/v1/corrections/{body['rev']}/undo")  # the undo undone: rejected again
+    assert redone.status_code == 200 and client.get(f"/api/v1/people/{made['id']}").get_json()["face_count"] == 1
