@@ -15,7 +15,9 @@ import numpy as np
 
 from application.errors import FacesNotFound
 from application.schemas import (
+    CorrectionModel,
     CorrectionResponse,
+    CorrectionsResponse,
     MergedPerson,
     MergeModel,
     PersonFace,
@@ -25,6 +27,7 @@ from application.schemas import (
     RecogniseResponse,
     SourceCounts,
     UndoMergeResponse,
+    UndoneResponse,
 )
 from application.searching import box_model
 from config.settings import RecognitionSettings
@@ -124,6 +127,17 @@ def undo(annotations: AnnotationsDB, rev: int, actor: str | None) -> Undone:
 def correction(annotations: AnnotationsDB, rev: int) -> CorrectionRecord | None:
     """Correction ``rev`` of the journal, as a page says what it did."""
     return annotations.correction(rev)
+
+
+def corrections_response(annotations: AnnotationsDB, limit: int) -> CorrectionsResponse:
+    """The last ``limit`` corrections, newest first."""
+    return CorrectionsResponse(corrections=[CorrectionModel.model_validate(record, from_attributes=True)
+                                            for record in annotations.corrections(limit)])
+
+
+def undone_response(undone: Undone) -> UndoneResponse:
+    return UndoneResponse(rev=undone.rev, target=undone.target, action=undone.action, person_ids=undone.person_ids,
+                          face_ids=undone.face_ids, left_as_they_are=undone.left_as_they_are)
 
 
 def undo_response(annotations: AnnotationsDB, report: UndoReport) -> UndoMergeResponse:

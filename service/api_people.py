@@ -9,7 +9,6 @@ from flask import Response, request
 
 from application import people
 from application.schemas import (
-    CorrectionModel,
     CorrectionResponse,
     CorrectionsParams,
     CorrectionsResponse,
@@ -161,10 +160,7 @@ def recognise() -> Response:
          description="Each with whether it can be undone now (`undoable`); docs/people.md.")
 def list_corrections() -> Response:
     params = CorrectionsParams.model_validate(query_args())
-    return ok(CorrectionsResponse(corrections=[
-        CorrectionModel.model_validate(record, from_attributes=True)
-        for record in state().annotations.corrections(params.limit)
-    ]))
+    return ok(people.corrections_response(state().annotations, params.limit))
 
 
 @api.post("/corrections/<int:rev>/undo", operation_id="undoCorrection", scope="admin", response=UndoneResponse,
@@ -176,6 +172,4 @@ def list_corrections() -> Response:
 def undo_correction(rev: int) -> Response:
     undone = people.undo(state().annotations, rev, actor())
     audited(params={"undo": rev}, face_ids=undone.face_ids, results=len(undone.face_ids))
-    return ok(UndoneResponse(rev=undone.rev, target=undone.target, action=undone.action,
-                             person_ids=undone.person_ids, face_ids=undone.face_ids,
-                             left_as_they_are=undone.left_as_they_are))
+    return ok(people.undone_response(undone))

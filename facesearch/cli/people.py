@@ -76,7 +76,8 @@ def summary(person) -> str:
 @click.group()
 def people() -> None:
     """The people: list, show, name, assign, reject, merge and undo a merge,
-    rename, forget, recognise. PERSON is an id or a name."""
+    rename, forget, recognise; the corrections and the undo of any. PERSON
+    is an id or a name."""
 
 
 @people.command("list")
@@ -232,6 +233,43 @@ def undo_merge(person, data_dir, config_file, as_json) -> None:
                    f"{report.faces_restored} faces restored")
         if report.left_as_they_are:
             echo(f"  changed since the merge, left as they are: faces {report.left_as_they_are}")
+
+
+@people.command("corrections")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500), help="How many, newest first.")
+@DATA_DIR_OPTION
+@CONFIG_OPTION
+@JSON_OPTION
+def list_corrections(limit, data_dir, config_file, as_json) -> None:
+    """The last corrections of people, newest first; `undo REV` takes one back."""
+    with opened(data_dir, config_file) as o:
+        response = people_app.corrections_response(o.annotations, limit)
+        if as_json:
+            echo(response.model_dump_json())
+            return
+        for c in response.corrections:
+            state = ("undone by " + str(c.undone_by)) if c.undone_by else ("undoable" if c.undoable else "final")
+            echo(f"{c.rev}  {c.at}  {c.action}  {c.person_name or '-'}  {c.faces} faces  ({state})")
+
+
+@people.command()
+@click.argument("rev", type=click.IntRange(min=1))
+@DATA_DIR_OPTION
+@CONFIG_OPTION
+@JSON_OPTION
+def undo(rev, data_dir, config_file, as_json) -> None:
+    """Undo correction REV (see `corrections`); undoing an undo redoes it.
+    Faces changed since stay as they are (listed)."""
+    with opened(data_dir, config_file) as o:
+        undone = people_app.undo(o.annotations, rev, ACTOR)
+        o.audit("people undo", params={"undo": rev}, face_ids=undone.face_ids, results=len(undone.face_ids))
+        if as_json:
+            echo(people_app.undone_response(undone).model_dump_json())
+            return
+        echo(f"undid correction {rev} ({undone.action}): {len(undone.face_ids)} faces back; "
+             f"undo it with `facesearch people undo {undone.rev}`")
+        if undone.left_as_they_are:
+            echo(f"  changed since, left as they are: faces {undone.left_as_they_are}")
 
 
 @people.command()

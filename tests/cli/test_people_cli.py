@@ -72,3 +72,15 @@ def test_errors_name_what_is_wrong(runner, people_index):
     assert "no clustering" in run(runner, people_index, "name", "Zed", "--cluster", "0", code=1).output
     run(runner, people_index, "name", "Zed", "1")
     assert "into itself" in run(runner, people_index, "merge", "Zed", "zed", code=1).output
+
+
+def test_any_correction_is_undone_from_the_command_line(runner, people_index):
+    run(runner, people_index, "name", "Ann", "1", "2", "3")
+    run(runner, people_index, "reject", "Ann", "3")
+    listed = run(runner, people_index, "corrections")
+    assert listed.output.splitlines()[0].split("  ")[2] == "reject" and "(undoable)" in listed.output
+    rev = listed.output.splitlines()[0].split()[0]
+    undone = run(runner, people_index, "undo", rev, "--json")
+    assert last_json(undone)["face_ids"] == [3]
+    again = run(runner, people_index, "undo", rev, code=1)
+    assert "already undone" in again.output
