@@ -93,7 +93,8 @@ def done(path: str, rev: int | None = None, **facts: int | str) -> Response:
     query = {**({"done": rev} if rev is not None else {}), **facts}
     if not query:
         return redirect(path, code=303)
-    return redirect(path + ("&" if "?" in path else "?") + urlencode(query), code=303)
+    page, hash_sign, fragment = path.partition("#")
+    return redirect(page + ("&" if "?" in page else "?") + urlencode(query) + hash_sign + fragment, code=303)
 
 
 def undo_action() -> Response:

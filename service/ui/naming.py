@@ -49,7 +49,13 @@ def _face_of(photo_id: int) -> int:
 def _name(photo_id: int) -> Response:
     """The face becomes a confirmed face of the person typed (new: created)."""
     admin()
-    face_id = _face_of(photo_id)
+    return name_face(_face_of(photo_id), url_for("ui.photo_page", photo_id=photo_id))
+
+
+def name_face(face_id: int, back: str) -> Response:
+    """Any face shown on a page, named where it is: it becomes a confirmed
+    face of the person typed (``name``; a new name: a new person), and the
+    page at ``back`` says so, with Undo."""
     name = request.form.get("name", "").strip()
     if not name:
         raise UiError(422, "Type who this is first.")
@@ -59,9 +65,9 @@ def _name(photo_id: int) -> Response:
         fixed = people.create_person(served().store, st.annotations, name, [face_id], actor())
     else:
         fixed = people.assign(served().store, st.annotations, known.person_id, [face_id], actor())
-    audited(params={"photo_id": photo_id, "person_id": fixed.person.person_id, "action": "name"},
-            face_ids=[face_id], results=fixed.changed)
-    return done(url_for("ui.photo_page", photo_id=photo_id), fixed.rev)
+    audited(params={"person_id": fixed.person.person_id, "action": "name"}, face_ids=[face_id],
+            results=fixed.changed)
+    return done(back, fixed.rev)
 
 
 def _not(photo_id: int) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from flask import Response, abort, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
@@ -25,6 +26,7 @@ from indexer.people.annotations import ClusterNotFoundError, Correction, NoClust
 from indexer.store.generations import IndexBusyError
 from service.context import actor, audited, served, state
 from service.ui.actions import Ask, Outcome, admin, done, run_action, selected_faces
+from service.ui.naming import name_face
 from service.ui.views import UiError, bp, page
 
 CLUSTERS_PER_PAGE = 50
@@ -47,7 +49,7 @@ def _page_number() -> int:
 def people_page() -> ResponseReturnValue:
     outcome = Outcome()
     if request.method == "POST":
-        outcome = run_action({"name": _name_cluster, "cluster": _cluster_again})
+        outcome = run_action({"name": _name_cluster, "cluster": _cluster_again, "name_face": _name_stranger})
         if outcome.response is not None:
             return outcome.response
     st = state()
@@ -58,18 +60,23 @@ def people_page() -> ResponseReturnValue:
     strangers: list[dict] = []
     pages = 1
     number = _page_number()
+    stranger_count = 0
     if run is not None:
-        rows, strangers, pages = _cluster_rows(store, st.annotations, run, number)
-    stranger_count = int((run.clusters < 0).sum()) if run is not None else 0
+        named = np.array(sorted(st.annotations.confirmed()), dtype=np.int64)
+        unnamed = (run.clusters < 0) & ~np.isin(run.face_ids, named)  # a stranger named is one no more
+        rows, strangers, pages = _cluster_rows(store, st.annotations, run, number, unnamed)
+        stranger_count = int(unnamed.sum())
     return page("people.html", status=outcome.status, title="People", people=everyone, run=run, rows=rows,
                 strangers=strangers, stranger_count=stranger_count, page_number=number, pages=pages,
                 per_row=FACES_PER_ROW, names=sorted(p.name for p in everyone),
                 errors=[outcome.message] if outcome.message else [])
 
 
-def _cluster_rows(store, annotations, run, number: int) -> tuple[list[dict], list[dict], int]:
+def _cluster_rows(store, annotations, run, number: int,
+                  unnamed: np.ndarray) -> tuple[list[dict], list[dict], int]:
     """One page of the run's clusters (named first, then by size), each with
-    the faces a row shows, and the strangers on the last page. Only the
+    the faces a row shows, and the strangers nobody has named
+    (``unnamed``, a mask over the run's rows) on the last page. Only the
     shown faces are read from the index: a run of 2,000 clusters costs one
     page's worth."""
     members, stranger_rows = groups(run)
@@ -78,6 +85,7 @@ def _cluster_rows(store, annotations, run, number: int) -> tuple[list[dict], lis
     pages = max(1, math.ceil(len(order) / CLUSTERS_PER_PAGE))
     shown = order[(number - 1) * CLUSTERS_PER_PAGE : number * CLUSTERS_PER_PAGE]
     wanted = [run.face_ids[members[c][:FACES_PER_ROW]].tolist() for c in shown]
+    stranger_rows = stranger_rows[unnamed[stranger_rows]]
     strange = run.face_ids[stranger_rows[:MAX_STRANGERS]].tolist() if number == pages else []
     records = store.faces([f for ids in wanted for f in ids] + strange)
 
@@ -113,6 +121,15 @@ def _named(cluster: int) -> Correction:
     audited(params={"cluster_id": cluster, "person_id": named.person.person_id}, face_ids=named.face_ids,
             results=named.changed)
     return named
+
+
+def _name_stranger() -> BaseResponse:
+    """A stranger of the last run named where it is shown."""
+    admin()
+    face = request.form.get("face_id", "")
+    if not face.isdigit() or int(face) not in served().store.faces([int(face)]):
+        raise UiError(404, "That face is no longer in the index: reload the page.")
+    return name_face(int(face), url_for("ui.people_page", page=request.form.get("page") or None) + "#strangers")
 
 
 def _cluster_again() -> BaseResponse:

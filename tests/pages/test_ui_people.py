@@ -93,6 +93,15 @@ def test_a_group_is_reviewed_before_it_is_named(people_index):
     people_html = client.get("/people").get_data(as_text=True)
     assert "Strangers · 3 faces:" in people_html
     assert client.get("/clusters/99").status_code == 404
+    # A stranger named where it is shown.
+    stranger = re.search(r'<label for="stranger-(\d+)">This is</label>', people_html).group(1)
+    response = post(client, "/people", action="name_face", face_id=stranger, name="Zoe")
+    assert response.headers["Location"].startswith("/people?done=") and response.headers["Location"].endswith(
+        "#strangers")
+    html = followed(client, response)
+    assert status_of(html) == "Made 1 face the new person Zoe." and "Strangers · 2 faces:" in html
+    missing = post(client, "/people", action="name_face", face_id="99999", name="Zoe")
+    assert missing.status_code == 404 and "no longer in the index" in alert_of(missing.get_data(as_text=True))
 
 
 def test_a_persons_faces_and_the_corrections(people_index):
