@@ -65,7 +65,8 @@ def all_cores() -> Iterator[None]:
 
 
 def run_clustering(
-    store: FaceStore, annotations: AnnotationsDB, params: ClusterParams, settings: ClusteringSettings
+    store: FaceStore, annotations: AnnotationsDB, params: ClusterParams, settings: ClusteringSettings,
+    actor: str | None = None,
 ) -> StoredRun:
     """Cluster every indexed face (faces of one photo never share a cluster,
     nor the sides of a "different people" answer), store the run and return
@@ -84,6 +85,7 @@ def run_clustering(
     return annotations.store_run(
         method=result.method, k=result.k, params=result.params, duration_s=time.perf_counter() - start,
         face_ids=face_ids, clusters=result.labels, nearest=result.nearest, distances=result.distances,
+        actor=actor,
     )
 
 

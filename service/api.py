@@ -242,7 +242,7 @@ def create_clusters() -> Response:
     req = json_body(ClusterRequest) if request.content_length else ClusterRequest()
     params = cluster_params(req, st.settings.clustering)
     store = served().store
-    run = run_clustering(store, st.annotations, params, st.settings.clustering)
+    run = run_clustering(store, st.annotations, params, st.settings.clustering, actor())
     return ok(clusters_response(store, st.annotations, run))
 
 

@@ -46,7 +46,7 @@ def cluster(data_dir, config_file, method, k, stranger_distance, neighbour_dista
                              neighbour_distance=neighbour_distance, threshold=threshold, seed=seed)
     with opened_index(settings) as index:
         run = run_clustering(index.store, index.annotations, cluster_params(request, settings.clustering),
-                             settings.clustering)
+                             settings.clustering, "cli")
         response = clusters_response(index.store, index.annotations, run)
         if contact_sheet is not None:
             contact_sheet.write_bytes(contact_sheet_png(index.store, index.annotations, run))

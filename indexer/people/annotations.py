@@ -136,14 +136,26 @@ class AnnotationsDB:
         clusters: np.ndarray,
         nearest: np.ndarray,
         distances: np.ndarray,
+        actor: str | None = None,
     ) -> StoredRun:
         """Store a run over **every** face of the index in one transaction
-        (``clustering_runs.store_run``) and return it as read back."""
+        (``clustering_runs.store_run``) and return it as read back; the run
+        is a correction (undoing it makes the run before the last again)."""
         with self._write() as conn:
-            return clustering_runs.store_run(
+            rev = corrections.begin(conn, "cluster", None, actor)
+            run = clustering_runs.store_run(
                 conn, method=method, k=k, params=params, duration_s=duration_s, face_ids=face_ids,
                 clusters=clusters, nearest=nearest, distances=distances,
             )
+            conn.execute("UPDATE cluster_runs SET rev = ? WHERE id = ?", (rev, run.info.run_id))
+            corrections.finish(conn, rev, len(run.face_ids))
+            return run
+
+    def run_correction(self, run_id: int) -> int | None:
+        """The correction that stored run ``run_id`` (undo it to go back to the run before)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT rev FROM cluster_runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None or row[0] is None else int(row[0])
 
     def last_run_info(self) -> RunInfo | None:
         """The last stored run without its faces, or None."""
@@ -673,7 +685,8 @@ class AnnotationsDB:
             counts = attribution.source_counts(conn, [r[0] for r in rows])
             clusters: dict[int, list[int]] = {}
             for person_id, cluster in conn.execute(
-                "SELECT person_id, cluster FROM cluster_people WHERE run_id = (SELECT MAX(id) FROM cluster_runs) "
+                "SELECT person_id, cluster FROM cluster_people WHERE run_id = "
+                "(SELECT MAX(id) FROM cluster_runs WHERE undone = 0) "
                 f"AND person_id IN ({marks}) ORDER BY cluster",
                 ids,
             ):

@@ -58,7 +58,7 @@ class PersonFace:
 
 
 def last_run_id(conn: sqlite3.Connection) -> int | None:
-    return conn.execute("SELECT MAX(id) FROM cluster_runs").fetchone()[0]
+    return conn.execute("SELECT MAX(id) FROM cluster_runs WHERE undone = 0").fetchone()[0]
 
 
 def chunks(ids: list[int]) -> Iterator[tuple[list[int], str]]:

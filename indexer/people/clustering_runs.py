@@ -107,7 +107,8 @@ def map_people(conn: sqlite3.Connection, run_id: int) -> None:
 def last_info(conn: sqlite3.Connection) -> RunInfo | None:
     """The last stored run without its faces, or None."""
     row = conn.execute(
-        "SELECT id, created_at, method, k, params, face_count, duration_s FROM cluster_runs ORDER BY id DESC LIMIT 1"
+        "SELECT id, created_at, method, k, params, face_count, duration_s FROM cluster_runs WHERE undone = 0 "
+        "ORDER BY id DESC LIMIT 1"
     ).fetchone()
     if row is None:
         return None

@@ -181,6 +181,8 @@ CREATE TABLE different_sides (
 );
 CREATE INDEX different_sides_link ON different_sides(link_id);
 CREATE INDEX different_sides_face ON different_sides(face_id);
+ALTER TABLE cluster_runs ADD COLUMN rev INTEGER;                   -- the correction that stored it
+ALTER TABLE cluster_runs ADD COLUMN undone INTEGER NOT NULL DEFAULT 0;  -- 1: undone, the run before is the last
 ALTER TABLE people ADD COLUMN cover_face_id INTEGER;    -- the face chosen to show them (NULL: their first)
 ALTER TABLE corrections ADD COLUMN undoes INTEGER;     -- the correction this one undid
 ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that undid this one

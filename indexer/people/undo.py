@@ -52,6 +52,12 @@ def undo(conn: sqlite3.Connection, target: int, rev: int, actor: str | None) -> 
     conn.execute("UPDATE corrections SET undoes = ?, person_id = ? WHERE id = ?", (target, person_id, rev))
     if action == "merge":
         done = _undo_merge(conn, target, rev)
+    elif action == "cluster" or _undid(conn, action, undoes, "cluster"):
+        run = target if action == "cluster" else undoes
+        conn.execute("UPDATE cluster_runs SET undone = ? WHERE rev = ?", (1 if action == "cluster" else 0, run))
+        if not conn.execute("SELECT 1 FROM cluster_runs WHERE rev = ?", (run,)).fetchone():
+            raise NothingToUndoError("that clustering is gone (only the last 5 are kept)")
+        done = Undone(rev, target, "")
     elif action == "different" or _undid(conn, action, undoes, "different"):
         answer = target if action == "different" else undoes
         conn.execute("UPDATE different SET active = ? WHERE rev = ?", (0 if action == "different" else 1, answer))

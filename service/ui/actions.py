@@ -89,7 +89,7 @@ def run_action(actions: Mapping[str, Callable[[], Response]]) -> Outcome:
 
 def done(path: str, rev: int | None = None, **facts: int | str) -> Response:
     """Back to the page at ``path`` (303), saying what changed: correction
-    ``rev`` and ``facts`` (``erased=3``, ``left=2``, ``clustered=<run>``)."""
+    ``rev`` and ``facts`` (``erased=3``, ``left=2``, ``groups=27``)."""
     query = {**({"done": rev} if rev is not None else {}), **facts}
     if not query:
         return redirect(path, code=303)
@@ -130,8 +130,6 @@ def notice() -> Notice | None:
     if facts.get("reindexing", "").isdigit():
         return Notice([f"Reindex started over {facts['reindexing']} folder(s): its progress is below, and the new "
                        "index is served as soon as it is done."])
-    if facts.get("clustered", "").isdigit():
-        return Notice([f"Clustered the faces again: {facts.get('groups', '?')} groups."])
     return None
 
 
@@ -153,6 +151,9 @@ def describe(record: CorrectionRecord, *, nested: bool = False) -> list[Part]:
     elif record.action == "remove":
         parts = [f"Took {n} out of ", who, "’s group"] if record.person_id is not None else [
             f"Took {n} out of the group: they are strangers now"]
+    elif record.action == "cluster":
+        groups = request.args.get("groups", "")
+        parts = [f"Grouped {n} again" + (f": {int(groups):,} groups" if groups.isdigit() else "")]
     elif record.action == "cover":
         parts = ["Chose the face that shows ", who]
     elif record.action == "different":

@@ -141,10 +141,10 @@ def _cluster_again() -> BaseResponse:
         req = ClusterRequest.model_validate({"method": request.form.get("method") or None,
                                              "k": int(k_text) if k_text else None})
         run = run_clustering(served().store, st.annotations, cluster_params(req, st.settings.clustering),
-                             st.settings.clustering)
+                             st.settings.clustering, actor())
     except ValueError as exc:  # pydantic's ValidationError too
         raise UiError(422, f"The clustering cannot run with these settings: {exc}") from None
-    return done(url_for("ui.people_page"), clustered=run.info.run_id, groups=run.info.k)
+    return done(url_for("ui.people_page"), st.annotations.run_correction(run.info.run_id), groups=run.info.k)
 
 
 @bp.get("/people/cost.png")

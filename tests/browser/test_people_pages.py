@@ -56,7 +56,7 @@ def test_every_action_answers_in_place_with_undo(page: Page, live_server):
     1280 and 390 px wide."""
     page.goto(live_server.url + "/people")
     page.get_by_role("button", name="Cluster faces").click()
-    expect(page.get_by_role("status")).to_have_text(re.compile(r"Clustered the faces again: \d+ groups."))
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"Grouped \d+ faces again: \d+ groups."))
     page.locator("a.group").first.click()
     expect(page.get_by_role("button", name="Remove from this group")).to_be_visible()
     tiles = page.locator("ul.grid li.tile")

@@ -19,9 +19,9 @@ def post(client, url: str, **form):
 
 def clustered(client) -> str:
     response = post(client, "/people", action="cluster", method="kmeans", k="4")
-    assert response.status_code == 303 and "clustered=" in response.headers["Location"]
+    assert response.status_code == 303 and "done=" in response.headers["Location"]
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert re.search(r'role="status">\s*<p>Clustered the faces again: 4 groups.</p>', html)
+    assert re.search(r'role="status">\s*<p>Grouped 23 faces again: 4 groups.</p>', html)
     return html
 
 
@@ -74,6 +74,19 @@ def test_clusters_are_rows_with_a_name_field(people_index):
     # A name left empty: said on the same page, nothing changed.
     refused = post(client, "/people", action="name", cluster="1", name=" ")
     assert refused.status_code == 422 and "Type the name" in alert_of(refused.get_data(as_text=True))
+
+
+def test_a_clustering_is_undone_back_to_the_one_before(people_index):
+    client = client_of(people_index)
+    clustered(client)
+    post(client, "/people", action="name", cluster="0", name="Anna")
+    html = followed(client, post(client, "/people", action="cluster", method="kmeans", k="8"))
+    assert "Clustered just now: 6 groups" in html
+    html = followed(client, undo(client, html, "/people"))  # back to the 4 groups, Anna's among them
+    assert status_of(html).startswith("Undone: grouped 23 faces again") and "Clustered just now: 4 groups" in html
+    assert re.search(r'data-person-id="\d+" href="/people/\d+">Anna</a> · <a class="group"', html)
+    html = followed(client, undo(client, html, "/people"))  # and redone
+    assert "Clustered just now: 6 groups" in html
 
 
 def test_a_group_is_reviewed_before_it_is_named(people_index):

@@ -185,3 +185,16 @@ def test_a_cover_choice_is_undone(db):
     rev = db.set_cover(alice.person_id, 3)
     assert db.person(alice.person_id).cover_face_id == 3
     undo_and_redo(db, before, rev)
+
+
+def test_a_clustering_is_undone_back_to_the_run_before(db):
+    first = db.last_run_info().run_id
+    alice = db.name_cluster_faces(0, "Alice").person
+    store_run(db, [1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 1, 1, 1, 1, -1, -1])
+    second = db.last_run_info().run_id
+    rev = db.run_correction(second)
+    assert db.correction(rev).action == "cluster" and db.correction(rev).undoable
+    undone = db.undo(rev)
+    assert db.last_run_info().run_id == first and db.person(alice.person_id).clusters == [0]
+    db.undo(undone.rev)
+    assert db.last_run_info().run_id == second
