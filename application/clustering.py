@@ -108,13 +108,19 @@ def photo_links(face_ids: np.ndarray, photo_ids: np.ndarray, confirmed: dict[int
     gives them a second face of a photo (a group is a person's when it holds
     their confirmed faces)."""
     person = np.array([confirmed.get(int(f), -1) for f in face_ids.tolist()], dtype=np.int64)
+    named = np.flatnonzero(person >= 0)
+    in_their_photos: dict[int, list[int]] = {}  # photo -> its faces, for the photos with a confirmed face
+    for row in np.flatnonzero(np.isin(photo_ids, photo_ids[named])).tolist():
+        in_their_photos.setdefault(int(photo_ids[row]), []).append(row)
+    own: dict[int, list[int]] = {}
+    for row in named.tolist():
+        own.setdefault(int(person[row]), []).append(row)
     out = []
-    for p in np.unique(person[person >= 0]).tolist():
-        own = np.flatnonzero(person == p)
-        beside = np.flatnonzero(np.isin(photo_ids, photo_ids[own]) & (person != p))
-        if len(beside):
-            out.append(CannotLink(np.concatenate([own, beside]),
-                                  np.concatenate([np.zeros(len(own), np.int64), np.ones(len(beside), np.int64)])))
+    for p, rows in sorted(own.items()):
+        beside = sorted({r for row in rows for r in in_their_photos[int(photo_ids[row])] if person[r] != p})
+        if beside:
+            out.append(CannotLink(np.array(rows + beside, dtype=np.int64),
+                                  np.array([0] * len(rows) + [1] * len(beside), dtype=np.int64)))
     return out
 
 

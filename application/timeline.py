@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from indexer.store import FaceStore
+
 MAX_DAYS = 400
+
+
+def faces_timeline(store: FaceStore, times: dict[int, float | None]) -> dict[str, Any] | None:
+    """``timeline`` of faces (face id -> when seen), their times said to be
+    file dates when every dated one is only its file's (``FaceStore.file_dated``)."""
+    dated = [f for f, t in times.items() if t is not None]
+    return timeline(times.values(), file_dates=bool(dated) and len(store.file_dated(dated)) == len(dated))
 
 
 def timeline(times: Iterable[float | None], *, file_dates: bool = False) -> dict[str, Any] | None:

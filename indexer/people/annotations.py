@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -363,22 +363,21 @@ class AnnotationsDB:
     def assign(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
                places: Places | None = None) -> Correction:
         """The faces become confirmed faces of the person (``corrections.assign``)."""
-        with self._write() as conn:
-            corrections.require_people(conn, [person_id])
-            self._remember(conn, places)
-            rev = corrections.begin(conn, "assign", person_id, actor)
-            changed = corrections.assign(conn, person_id, face_ids, rev)
-            corrections.finish(conn, rev, changed)
-            return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed, rev)
+        return self._correct("assign", corrections.assign, person_id, face_ids, actor, places)
 
     def reject(self, person_id: int, face_ids: list[int], *, actor: str | None = None,
                places: Places | None = None) -> Correction:
         """These faces are not the person (``corrections.reject``)."""
+        return self._correct("reject", corrections.reject, person_id, face_ids, actor, places)
+
+    def _correct(self, action: str, apply: Callable[[sqlite3.Connection, int, list[int], int], int], person_id: int,
+                 face_ids: list[int], actor: str | None, places: Places | None) -> Correction:
+        """One correction of the person's faces by ``apply`` (``corrections.assign``, ``.reject``)."""
         with self._write() as conn:
             corrections.require_people(conn, [person_id])
             self._remember(conn, places)
-            rev = corrections.begin(conn, "reject", person_id, actor)
-            changed = corrections.reject(conn, person_id, face_ids, rev)
+            rev = corrections.begin(conn, action, person_id, actor)
+            changed = apply(conn, person_id, face_ids, rev)
             corrections.finish(conn, rev, changed)
             return Correction(self._people(conn, [person_id])[person_id], sorted(set(face_ids)), changed, rev)
 

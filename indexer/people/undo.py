@@ -86,12 +86,7 @@ def _undid(conn: sqlite3.Connection, action: str, undoes: int | None, what: str)
 def _undid_a_merge(conn: sqlite3.Connection, action: str, undoes: int | None) -> bool:
     """Whether the correction undid a merge: the "Undo merge" of a person,
     or an undo of a merge correction."""
-    if action == "undo_merge":
-        return True
-    if action != "undo" or undoes is None:
-        return False
-    row = conn.execute("SELECT action FROM corrections WHERE id = ?", (undoes,)).fetchone()
-    return row is not None and row[0] == "merge"
+    return action == "undo_merge" or _undid(conn, action, undoes, "merge")
 
 
 def _undo_merge(conn: sqlite3.Connection, target: int, rev: int) -> Undone:

@@ -351,25 +351,29 @@ class IndexLock:
 
 def running_index(data_dir: Path) -> dict[str, Any] | None:
     """The reindex running on ``data_dir`` (what its lock file says: pid,
-    started_at, command, done and total files once it knows them), or None."""
-    path = Path(data_dir) / LOCK_FILE
+    started_at, command, done and total files once it knows them), or None.
+    Read without taking the lock (a run starting meanwhile must not find it
+    held): a run writes the file once it holds the lock and empties it when
+    it ends; one killed leaves it, its process gone."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+        info = json.loads((Path(data_dir) / LOCK_FILE).read_bytes() or b"null")
+    except (FileNotFoundError, ValueError):
         return None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    if info.get("host") == socket.gethostname() and not _alive(info["pid"]):
+        return None  # killed: the kernel released its lock
+    return info
+
+
+def _alive(pid: int) -> bool:
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: a run is on
-            try:
-                info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-            except ValueError:
-                info = {}
-            return info if isinstance(info, dict) else {}
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _read_holder(fd: int) -> str:

@@ -36,6 +36,11 @@ class Outcome:
     status: int = 200
     asked: object = None  # what the page asks before it does the action (``Ask``)
 
+    @property
+    def errors(self) -> list[str]:
+        """For the page's alert region."""
+        return [self.message] if self.message else []
+
 
 class Ask(Exception):
     """The action needs the user's yes first: the page shows ``question``

@@ -30,7 +30,7 @@ def index_page() -> ResponseReturnValue:
     return page("index.html", status=outcome.status, title="Index", info=index_response(served(), data_dir),
                 runs=runs.recent_runs(data_dir, RECENT_RUNS), warning=st.index.warning,
                 running=reindex.progress(data_dir), roots=reindex.last_roots(data_dir),
-                errors=[outcome.message] if outcome.message else [])
+                errors=outcome.errors)
 
 
 @bp.get("/index/progress")

@@ -34,7 +34,7 @@ def photo_page(photo_id: int) -> ResponseReturnValue:
     return page("photo.html", status=outcome.status, title=photo.path.rsplit("/", 1)[-1], photo=photo,
                 names=sorted(p.name for p in st.annotations.people()),
                 typed={int(request.form.get("face_id", "0") or 0): request.form.get("name", "")},
-                errors=[outcome.message] if outcome.message else [])
+                errors=outcome.errors)
 
 
 def _face_of(photo_id: int) -> int:

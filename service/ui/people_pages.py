@@ -20,7 +20,7 @@ from application import people
 from application.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from application.errors import FacesNotFound
 from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
-from application.timeline import timeline
+from application.timeline import faces_timeline
 from indexer.erasure import erase_faces
 from indexer.people.annotations import ClusterNotFoundError, Correction, NoClusteringError, PersonNotFoundError
 from indexer.store.generations import IndexBusyError
@@ -69,7 +69,7 @@ def people_page() -> ResponseReturnValue:
     return page("people.html", status=outcome.status, title="People", people=everyone, run=run, rows=rows,
                 strangers=strangers, stranger_count=stranger_count, page_number=number, pages=pages,
                 per_row=FACES_PER_ROW, names=sorted(p.name for p in everyone),
-                errors=[outcome.message] if outcome.message else [])
+                errors=outcome.errors)
 
 
 def _cluster_rows(store, annotations, run, number: int,
@@ -187,7 +187,7 @@ def cluster_page(cluster_id: int) -> ResponseReturnValue:
     return page("cluster.html", status=outcome.status, title=person.name if person else f"Group {cluster_id}",
                 cluster_id=cluster_id, person=person, faces=faces, size=len(rows), run=run,
                 names=sorted(p.name for p in everyone), selected=set(selected_faces()),
-                errors=[outcome.message] if outcome.message else [])
+                errors=outcome.errors)
 
 
 def _remove(cluster_id: int) -> BaseResponse:
@@ -236,17 +236,9 @@ def person_page(person_id: int) -> ResponseReturnValue:
     others = [p for p in st.annotations.people() if p.person_id != person_id]
     return page("person.html", status=outcome.status, title=found.person.name, person=found.person, faces=faces,
                 others=others, page_number=number, pages=max(1, math.ceil(faces.total / FACES_PER_PAGE)),
-                max_faces=MAX_CORRECTION_FACES, timeline=_timeline(found.times), order=order,
+                max_faces=MAX_CORRECTION_FACES, timeline=faces_timeline(served().store, found.times), order=order,
                 orders=ORDERS, selected=set(selected_faces()), ask_merge=outcome.asked,
-                errors=[outcome.message] if outcome.message else [])
-
-
-def _timeline(times: dict[int, float | None]) -> dict | None:
-    """The chart of a person's faces over time (file dates said, or no
-    chart when they are one day's: ``application.timeline``)."""
-    dated = [f for f, t in times.items() if t is not None]
-    file_dates = bool(dated) and len(served().store.file_dated(dated)) == len(dated)
-    return timeline(times.values(), file_dates=file_dates)
+                errors=outcome.errors)
 
 
 def _chosen_faces() -> list[int]:

@@ -35,7 +35,7 @@ def review_page() -> ResponseReturnValue:
                         + [face for face, *_ in doubtful])
     return page("review.html", status=outcome.status, title="Are these the same person?", pairs=found.pairs,
                 records=shown, max_distance=st.settings.review.max_distance, covers=covers,
-                doubtful=[d for d in doubtful if d[0] in shown], errors=[outcome.message] if outcome.message else [])
+                doubtful=[d for d in doubtful if d[0] in shown], errors=outcome.errors)
 
 
 def _side(prefix: str) -> ReviewSide:

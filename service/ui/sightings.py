@@ -20,7 +20,7 @@ from application.audit import hash_embeddings
 from application.errors import NoFaceFound, TooManyHits
 from application.probes import probe_face_of_photo
 from application.recall import RecallFilters, merged_ranges, recall
-from application.timeline import timeline
+from application.timeline import faces_timeline
 from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM
 from service.context import audited, served, state
@@ -110,7 +110,8 @@ def sightings_page():
     context.update(sources=_by_folder(found.matches), total=found.total, shown=len(found.matches),
                    files=len({m.path for m in found.matches}), probes=_probe_field(x), probe_count=len(x),
                    probe_faces=shown, apart=_apart(x, max_distance), max_distance=max_distance,
-                   timeline=_timeline(found.matches), per_source=FACES_PER_SOURCE)
+                   timeline=faces_timeline(index.store, {m.face_id: m.time for m in found.matches}),
+                   per_source=FACES_PER_SOURCE)
     return page("recall.html", partial="recall_results.html", **context)
 
 
@@ -129,12 +130,6 @@ def _by_folder(matches) -> list[dict]:
         for source in folder["files"]:
             source["ranges"] = merged_ranges([m for m in source["matches"] if m.timestamp is not None])
     return list(folders.values())
-
-
-def _timeline(matches) -> dict | None:
-    dated = [m.face_id for m in matches if m.time is not None]
-    file_dates = bool(dated) and len(served().store.file_dated(dated)) == len(dated)
-    return timeline((m.time for m in matches), file_dates=file_dates)
 
 
 def _apart(probes: np.ndarray, max_distance: float) -> list[tuple[int, int, float]]:

@@ -280,3 +280,21 @@ def test_a_renamed_folder_is_moves_only(fake_model, settings, photos):
     assert fake_model.calls == calls
     for old in (p for p in before if "/Tony_Blair/" in p):
         assert after[old.replace("/Tony_Blair/", "/Blair/")] == before[old]
+
+
+def test_the_running_index_is_read_without_taking_the_lock(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from indexer.store.generations import LOCK_FILE, IndexLock, running_index
+
+    assert running_index(tmp_path) is None
+    with IndexLock(tmp_path, command="facesearch index /photos") as lock:
+        lock.progress(2, 5)
+        assert running_index(tmp_path)["done"] == 2
+    assert running_index(tmp_path) is None  # ended: emptied
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    assert running_index(tmp_path) is None  # a killed run's file, its process gone
