@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from indexer.distributed import DistributedError
+from indexer.drawing import DrawnBoxError, FaceAlreadyThere, NotAdded, NotDrawn
 from indexer.images import ImageError
 from indexer.people.annotations import (
     ClusterNotFoundError,
@@ -31,6 +32,8 @@ __all__ = [
     "LISTED_IDS",
     "ClusterNotFoundError",
     "DistributedError",
+    "DrawnBoxError",
+    "FaceAlreadyThere",
     "FaceNotFound",
     "FacesNotFound",
     "ImageError",
@@ -42,6 +45,8 @@ __all__ = [
     "NameTakenError",
     "NoClusteringError",
     "NoFaceFound",
+    "NotAdded",
+    "NotDrawn",
     "NothingToUndoError",
     "PersonNotFoundError",
     "PhotoNotFound",
@@ -117,6 +122,10 @@ ERRORS: dict[type[Exception], tuple[Kind, str]] = {
     PhotoUnavailable: (Kind.NOT_FOUND, "photo_unavailable"),
     NameTakenError: (Kind.CONFLICT, "name_taken"),
     IndexBusyError: (Kind.CONFLICT, "index_busy"),
+    FaceAlreadyThere: (Kind.CONFLICT, "face_exists"),
+    NotAdded: (Kind.CONFLICT, "face_not_added"),
+    NotDrawn: (Kind.CONFLICT, "face_not_drawn"),
+    DrawnBoxError: (Kind.INVALID, "invalid_request"),
     InvalidNameError: (Kind.INVALID, "invalid_request"),
     MergeError: (Kind.INVALID, "invalid_request"),
     InvalidRequest: (Kind.INVALID, "invalid_request"),

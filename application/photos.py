@@ -35,7 +35,7 @@ from application.errors import PhotoNotFound, PhotoUnavailable
 from application.schemas import PhotoFaceModel, PhotoResponse
 from application.searching import box_model, person_fields
 from indexer.hashing import content_hash, hash_stream
-from indexer.images import ImageError, preview_jpeg, rgb_jpeg
+from indexer.images import ImageError, decode_rgb, preview_jpeg, rgb_jpeg
 from indexer.people.annotations import AnnotationsDB
 from indexer.safe_open import NotRegularFile, open_regular
 from indexer.store import FaceStore, PhotoRecord
@@ -77,13 +77,32 @@ def photo_jpeg(store: FaceStore, photo_id: int, *, max_side: int, face_id: int |
             face = next((f for f in record.faces if f.face_id == face_id), record.faces[0] if record.faces else None)
             frame = _video_frame(record, handle, face.timestamp if face and face.timestamp is not None else 0.0)
             return rgb_jpeg(frame, max_side), record.content_hash
-        data = handle.read()
-    if content_hash(data) != record.content_hash:
-        raise PhotoUnavailable(f"{record.path} has changed since it was indexed (its content differs): reindex it")
+        data = _read_checked(record, handle)
     try:
         return preview_jpeg(data, max_side, max_pixels=max_pixels), record.content_hash
     except ImageError as exc:
         raise PhotoUnavailable(f"{record.path} cannot be decoded any more ({exc})") from None
+
+
+def photo_rgb(store: FaceStore, photo_id: int, *, max_pixels: int) -> tuple[PhotoRecord, np.ndarray]:
+    """An indexed photo (not a video: ``PhotoNotFound``) and its pixels at
+    full resolution, exactly as indexed (``PhotoUnavailable`` otherwise)."""
+    record = _record(store, photo_id)
+    if record.kind == "video":
+        raise PhotoNotFound(f"{record.path} is a video: faces are drawn on photos")
+    with _open_checked(record) as handle:
+        data = _read_checked(record, handle)
+    try:
+        return record, decode_rgb(data, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise PhotoUnavailable(f"{record.path} cannot be decoded any more ({exc})") from None
+
+
+def _read_checked(record: PhotoRecord, handle: BinaryIO) -> bytes:
+    data = handle.read()
+    if content_hash(data) != record.content_hash:
+        raise PhotoUnavailable(f"{record.path} has changed since it was indexed (its content differs): reindex it")
+    return data
 
 
 def _record(store: FaceStore, photo_id: int) -> PhotoRecord:

@@ -420,6 +420,28 @@ class CreatePersonRequest(BaseModel):
     face_ids: FaceIds = Field(..., description=f"Their confirmed faces (at most {MAX_CORRECTION_FACES:,}).")
 
 
+class DrawFaceRequest(BaseModel):
+    """Body of ``POST /api/v1/photos/<id>/faces``: a face the detector
+    missed, drawn by hand, and optionally who it is."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    box: BoxModel = Field(..., description="Around the face, in the photo's pixels (as GET /photos/<id> gives "
+                                           "boxes); at least 12 pixels a side.")
+    name: Name | None = Field(None, description="Who it is: a confirmed face of that person (new name: a new "
+                                                "person).")
+
+
+class DrawnFaceResponse(BaseModel):
+    """A drawn face as added to the index."""
+
+    face_id: int
+    photo_id: int
+    box: BoxModel
+    person: PersonModel | None = Field(None, description="Who it was named as, if a name was given.")
+    rev: int | None = Field(None, description="The naming's correction (undo: POST /corrections/<rev>/undo).")
+
+
 class FaceIdsRequest(BaseModel):
     """Body of ``POST /api/v1/people/<id>/faces`` and ``.../rejections``."""
 

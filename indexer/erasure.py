@@ -30,14 +30,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from uuid import uuid4
 
 from config.settings import Settings
+from indexer.amend import amend
 from indexer.people.annotations import AnnotationsDB
-from indexer.store import FaceStore, after_publish, generations, open_store
+from indexer.store import FaceStore, generations
 from indexer.store.backends import connection_held
 from indexer.store.file_modes import tighten
-from indexer.store.generations import IndexLock, current_dir
+from indexer.store.generations import IndexLock
 
 
 @dataclass
@@ -81,24 +81,13 @@ def erase_faces(
     tighten(data_dir)
     with IndexLock(data_dir, command="facesearch erase"), connection_held(data_dir, settings):
         erased: list[tuple[int, str]] = []
-        if ids and current_dir(data_dir) is not None:
-            wip = generations.begin(data_dir, full=False, key={"erase": uuid4().hex})
-            try:
-                store = open_store(wip.path, settings, repair=True)
-                try:
-                    erased = store.erase_faces(ids)
-                    store.seal()
-                    store.purge_deleted()
-                finally:
-                    store.close()
-            except BaseException:  # a full disk, say: the published generation is untouched, no copy is left
-                generations.discard(wip)
-                raise
-            if erased:
-                generations.publish(data_dir, wip, keep_previous=False)
-                after_publish(data_dir, settings, erasure=True)
-            else:
-                generations.discard(wip)
+
+        def change(store: FaceStore) -> bool:
+            erased.extend(store.erase_faces(ids))
+            return bool(erased)
+
+        if ids:
+            amend(data_dir, settings, change, erasure=True)
         report.labels_removed, report.clustering_rows_removed = annotations.forget_faces(ids, person_id=person_id)
     report.person_forgotten = person_id is not None
     report.face_ids = sorted(face_id for face_id, _ in erased)

@@ -17,9 +17,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from config.settings import DetectionSettings, Settings
+from indexer.drawing import redrawn
 from indexer.hashing import file_hash
 from indexer.model import MODEL_NAME, FaceModel
-from indexer.people.annotations import highest_annotated_face
+from indexer.people.annotations import ANNOTATIONS_FILE, AnnotationsDB, highest_annotated_face
 from indexer.scanner import ScannedFile, is_under, scan
 from indexer.store import FaceStore, FileRecord, StoreError, after_publish, generations, open_published, open_store
 from indexer.store.ann import AnnPlan
@@ -235,7 +236,7 @@ def index_paths(
             if wip.resumed or plan is None:
                 plan = plan_changes(store.file_states(), entries, roots, allow_empty)
             _report_kept(plan, report)
-            _run(store, plan, settings, model, signature, report, progress, on_result, lock)
+            _run(store, plan, settings, model, signature, report, progress, on_result, lock, _drawn(data_dir))
             report.faces_total = store.count()
             report.photos_total = store.photo_count()
             store.plan_search(settings.index)
@@ -250,6 +251,18 @@ def index_paths(
         return report
 
 
+def _drawn(data_dir: Path) -> dict[str, list[tuple[int, int, int, int]]]:
+    """The faces people drew (``indexer.drawing``), by content hash: a
+    file encoded again gets them again."""
+    if not (data_dir / ANNOTATIONS_FILE).exists():
+        return {}
+    annotations = AnnotationsDB.open(data_dir)
+    try:
+        return annotations.drawn()
+    finally:
+        annotations.close()
+
+
 def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_if_needed: bool = False) -> None:
     """After a run, under its lock: faces re-encoded with new ids keep their
     people (``indexer.people.carry_over``), then the new faces of the published
@@ -257,7 +270,6 @@ def _recognise(data_dir: Path, settings: Settings, report: IndexReport, *, only_
     ``only_if_needed``: after a run that published nothing, only when a
     correction asked for recognition. A failure is logged and reported; the
     published index stands."""
-    from indexer.people.annotations import AnnotationsDB
     from indexer.people.carry_over import carry_over
     from indexer.people.recognition import recognise_index
 
@@ -378,6 +390,7 @@ def _run(
     progress: bool | None,
     on_result: Callable[[PhotoResult], None] | None,
     lock: IndexLock,
+    drawn: dict[str, list[tuple[int, int, int, int]]],
 ) -> None:
     report.images_unchanged += plan.unchanged
     for old, new, size, mtime_ns in plan.moves:
@@ -397,6 +410,9 @@ def _run(
     lock.progress(0, len(plan.jobs))
     with bar:
         for done, result in enumerate(_results(plan.jobs, settings, model, report), start=1):
+            if result.content_hash in drawn and not result.unchanged and result.error is None:
+                result.faces += redrawn(result.path, result.content_hash, [f.box for f in result.faces],
+                                        drawn[result.content_hash], model, settings)
             _apply(store, result, signature, report)
             if on_result is not None:
                 on_result(result)

@@ -61,6 +61,7 @@ from indexer.people.records import (  # noqa: F401  (re-exported: what this modu
 from indexer.people.schema import LAYOUT
 from indexer.store.errors import StoreError
 from indexer.store.file_modes import create_private_file, private_dir
+from indexer.store.metadata import utc_now
 from indexer.store.sqlite_db import NewerDatabaseError, migrate
 
 log = logging.getLogger(__name__)
@@ -640,6 +641,31 @@ class AnnotationsDB:
                 "VALUES (?,?,?,?,?,?,?)",
                 [(f, c, *box, ts) for f, (c, box, ts) in places.items()],
             )
+
+    def add_drawn(self, content_hash: str, box: tuple[int, int, int, int]) -> None:
+        """Remember a face drawn on a file of this content (box: top, right,
+        bottom, left in its pixels)."""
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO drawn_faces (content_hash, top, right, bottom, left, drawn_at) "
+                         "VALUES (?,?,?,?,?,?)", (content_hash, *box, utc_now()))
+
+    def forget_drawn(self, content_hash: str, box: tuple[int, int, int, int]) -> bool:
+        """Forget a drawn face; False when there was none at that place."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM drawn_faces WHERE content_hash = ? AND top = ? AND right = ? AND bottom = ? AND left = ?",
+                (content_hash, *box),
+            ).rowcount > 0
+
+    def drawn(self) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Every drawn face: content hash -> boxes (top, right, bottom, left)."""
+        out: dict[str, list[tuple[int, int, int, int]]] = {}
+        with self._read() as conn:
+            for content, top, right, bottom, left in conn.execute(
+                "SELECT content_hash, top, right, bottom, left FROM drawn_faces ORDER BY content_hash, drawn_at"
+            ):
+                out.setdefault(content, []).append((top, right, bottom, left))
+        return out
 
     def move_face_ids(self, moves: dict[int, int]) -> int:
         """Faces that got new ids (the same file and place, re-encoded):

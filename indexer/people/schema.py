@@ -189,11 +189,29 @@ ALTER TABLE corrections ADD COLUMN undone_by INTEGER;  -- the correction that un
 ALTER TABLE corrections ADD COLUMN journaled INTEGER NOT NULL DEFAULT 0;  -- 1: what it changed is kept
 """
 
+DRAWN = """
+-- Faces people drew a box around where the detector found none
+-- (indexer/drawing.py): the file's content hash and the box in its pixels,
+-- never the face; every index run encodes them again in a file of that
+-- content (indexer/worker.py), so they survive reindexing, --full included.
+CREATE TABLE drawn_faces (
+    content_hash TEXT NOT NULL,
+    top          INTEGER NOT NULL,
+    right        INTEGER NOT NULL,
+    bottom       INTEGER NOT NULL,
+    left         INTEGER NOT NULL,
+    drawn_at     TEXT NOT NULL,              -- ISO 8601, UTC
+    PRIMARY KEY (content_hash, top, right, bottom, left)
+) WITHOUT ROWID;
+"""
+
 # annotations.sqlite3 (indexer.store.sqlite_db). Step 1 adopts every layout
 # of the releases before versions: clustering runs and people, then the
 # corrections, recognition and `face_people.rev`, then the face places.
 # Step 2: the corrections journal, so that any correction can be undone.
+# Step 3: the faces people drew.
 LAYOUT = Layout("annotations database", (
     Step(1, adopt(SCHEMA, ADDED_COLUMNS)),
     Step(2, JOURNAL),
+    Step(3, DRAWN),
 ))

@@ -129,6 +129,13 @@ class FaceStore(Protocol):
         """Replace a file's faces; returns (faces added, faces removed).
         Faces where a face of the same content was erased are left out."""
 
+    def add_faces(self, path: str, content_hash: str, faces: list[NewFace]) -> list[int]:
+        """Add faces to the indexed photo at ``path`` (of content
+        ``content_hash``), keeping its others and their ids (a face drawn
+        by hand); returns the new ids. Faces where a face of the same
+        content was erased are left out, as by ``put_file``; so is every
+        face of an unknown path."""
+
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Record new stat data for a file whose content is unchanged."""
 
@@ -139,10 +146,11 @@ class FaceStore(Protocol):
     def remove_file(self, path: str) -> int:
         """Forget a photo; returns the number of faces removed."""
 
-    def erase_faces(self, face_ids: list[int]) -> list[tuple[int, str]]:
-        """Delete faces for good (vectors, metadata, thumbnails) and remember
-        where they were so that ``put_file`` of the same content leaves them
-        out; returns (face id, path) of those that were indexed."""
+    def erase_faces(self, face_ids: list[int], *, remember: bool = True) -> list[tuple[int, str]]:
+        """Delete faces for good (vectors, metadata, thumbnails) and, with
+        ``remember``, where they were so that ``put_file`` of the same
+        content leaves them out; returns (face id, path) of those that were
+        indexed."""
 
     def checkpoint(self, **manifest_extra: object) -> None:
         """Make every write so far durable (a killed run resumes from here)."""

@@ -231,6 +231,13 @@ class EmbeddedStore(MetadataStore, FaceStore):
             self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.stack([f[1] for f in faces]))
         return len(new_ids), len(removed)
 
+    def add_faces(self, path: str, content_hash: str, faces: list[NewFace]) -> list[int]:
+        faces = self._not_erased(content_hash, faces)
+        new_ids = self.db.add_faces(path, content_hash, faces)
+        if new_ids:
+            self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.stack([f[1] for f in faces]))
+        return new_ids
+
     def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
         return self.db.move_file(old_path, new_path, size, mtime_ns)
 
@@ -239,8 +246,8 @@ class EmbeddedStore(MetadataStore, FaceStore):
         self._removed += removed
         return len(removed)
 
-    def erase_faces(self, face_ids: list[int]) -> list[tuple[int, str]]:
-        erased = self.db.erase_faces(face_ids)
+    def erase_faces(self, face_ids: list[int], *, remember: bool = True) -> list[tuple[int, str]]:
+        erased = self.db.erase_faces(face_ids, remember=remember)
         self._removed += [face_id for face_id, _ in erased]
         return erased
 

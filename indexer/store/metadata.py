@@ -488,22 +488,38 @@ class MetadataDB:
                     record.taken_at, record.duration_s,
                 ),
             )
-            file_id = inserted_id(cur)
-            new_ids: list[int] = []
-            for box, embedding, jpeg, at in faces:
-                vec = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
-                cur = self.conn.execute(
-                    "INSERT INTO faces (file_id, top, right, bottom, left, embedding, indexed_at, timestamp, track, "
-                    "track_start, track_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        file_id, box.top, box.right, box.bottom, box.left, vec, now,
-                        at and at.timestamp, at and at.track, at and at.track_start, at and at.track_end,
-                    ),
-                )
-                face_id = inserted_id(cur)
-                new_ids.append(face_id)
-                self.conn.execute("INSERT INTO thumbnails (face_id, jpeg) VALUES (?, ?)", (face_id, jpeg))
+            new_ids = self._insert_faces(inserted_id(cur), faces, now)
         return new_ids, removed
+
+    def add_faces(self, path: str, content_hash: str, faces: list[NewFace]) -> list[int]:
+        """Add faces to an indexed file, its other faces kept as they are
+        (a face drawn by hand); returns their new ids, none when no file of
+        that path has that content (any more)."""
+        with self._lock:
+            row = self.conn.execute("SELECT id FROM files WHERE path = ? AND content_hash = ?",
+                                    (path, content_hash)).fetchone()
+            if row is None:
+                return []
+            new_ids = self._insert_faces(int(row[0]), faces, utc_now())
+            self.conn.execute("UPDATE files SET face_count = face_count + ? WHERE id = ?", (len(new_ids), row[0]))
+        return new_ids
+
+    def _insert_faces(self, file_id: int, faces: list[NewFace], now: str) -> list[int]:
+        new_ids: list[int] = []
+        for box, embedding, jpeg, at in faces:
+            vec = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
+            cur = self.conn.execute(
+                "INSERT INTO faces (file_id, top, right, bottom, left, embedding, indexed_at, timestamp, track, "
+                "track_start, track_end) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    file_id, box.top, box.right, box.bottom, box.left, vec, now,
+                    at and at.timestamp, at and at.track, at and at.track_start, at and at.track_end,
+                ),
+            )
+            face_id = inserted_id(cur)
+            new_ids.append(face_id)
+            self.conn.execute("INSERT INTO thumbnails (face_id, jpeg) VALUES (?, ?)", (face_id, jpeg))
+        return new_ids
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Record a new size/mtime for a file whose content did not change."""
@@ -520,10 +536,12 @@ class MetadataDB:
             row = self.conn.execute("SELECT face_count FROM files WHERE path = ?", (new_path,)).fetchone()
         return int(row[0]) if row else 0
 
-    def erase_faces(self, face_ids: Iterable[int]) -> list[tuple[int, str]]:
-        """Delete faces (rows, embeddings, thumbnails) for good and record
-        where they were (``erasures``); their files stay indexed with fewer
-        faces. Deleted content is overwritten in the database pages
+    def erase_faces(self, face_ids: Iterable[int], *, remember: bool = True) -> list[tuple[int, str]]:
+        """Delete faces (rows, embeddings, thumbnails) for good and, with
+        ``remember``, record where they were (``erasures``: reindexing
+        leaves them out; not for a drawn face taken back, which only its
+        drawing brought); their files stay indexed with fewer faces.
+        Deleted content is overwritten in the database pages
         (``secure_delete``); ``vacuum`` after sealing rewrites the file.
         Returns (face id, path) of the faces that were there."""
         ids = sorted({int(i) for i in face_ids})
@@ -540,10 +558,11 @@ class MetadataDB:
                     f"JOIN files ON files.id = faces.file_id WHERE faces.id IN ({marks})",
                     chunk,
                 ).fetchall()
-                self.conn.executemany(
-                    f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
-                    [(r[3], r[4], r[5], r[6], r[7], r[8], now) for r in rows],
-                )
+                if remember:
+                    self.conn.executemany(
+                        f"INSERT INTO erasures ({ERASURE_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                        [(r[3], r[4], r[5], r[6], r[7], r[8], now) for r in rows],
+                    )
                 self.conn.execute(f"DELETE FROM thumbnails WHERE face_id IN ({marks})", chunk)
                 self.conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk)
                 for file_id in {r[2] for r in rows}:

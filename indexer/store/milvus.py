@@ -539,6 +539,11 @@ class MilvusStore(MetadataStore, FaceStore):
         self._pending_add.update(new_ids)
         return len(new_ids), len(removed)
 
+    def add_faces(self, path: str, content_hash: str, faces: list[NewFace]) -> list[int]:
+        new_ids = self.db.add_faces(path, content_hash, self._not_erased(content_hash, faces))
+        self._pending_add.update(new_ids)
+        return new_ids
+
     def move_file(self, old_path: str, new_path: str, size: int, mtime_ns: int) -> int:
         """The faces keep their ids; their rows are written again with the
         new path (the published generation keeps the old rows)."""
@@ -553,10 +558,10 @@ class MilvusStore(MetadataStore, FaceStore):
         self._removing(removed)
         return len(removed)
 
-    def erase_faces(self, face_ids: list[int]) -> list[tuple[int, str]]:
+    def erase_faces(self, face_ids: list[int], *, remember: bool = True) -> list[tuple[int, str]]:
         """The rows are retired here and deleted when the erasure's
         generation is published alone (``collect_garbage``)."""
-        erased = self.db.erase_faces(face_ids)
+        erased = self.db.erase_faces(face_ids, remember=remember)
         self._removing([face_id for face_id, _ in erased])
         return erased
 

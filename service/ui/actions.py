@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from application import people
+from application import drawing, people
 from application.errors import classify, user_errors
 from indexer.people.annotations import CorrectionRecord, PersonNotFoundError
 from service.context import actor, audited, state
@@ -53,11 +53,16 @@ class Ask(Exception):
 
 @dataclass
 class Notice:
-    """What the last action changed, said in ``parts``, and the correction
-    an "Undo" button takes back (None: nothing to undo)."""
+    """What the last action changed, said in ``parts``, and what its "Undo"
+    button posts (``undo``: the form's fields, ``action`` among them; None:
+    nothing to undo)."""
 
     parts: list[Part] = field(default_factory=list)
-    undo_rev: int | None = None
+    undo: dict[str, str] | None = None
+
+    @classmethod
+    def of_correction(cls, parts: list[Part], rev: int | None) -> Notice:
+        return cls(parts, {"action": "undo", "rev": str(rev)} if rev is not None else None)
 
 
 @bp.app_context_processor
@@ -77,7 +82,7 @@ def run_action(actions: Mapping[str, Callable[[], Response]]) -> Outcome:
     response, or why it could not be done. A domain error (a person gone,
     a name taken, nothing to undo) is said as the API says it."""
     name = request.form.get("action", "")
-    run = undo_action if name == "undo" else actions.get(name)
+    run = {"undo": undo_action, "take_back": take_back_action}.get(name) or actions.get(name)
     try:
         if run is None:
             raise UiError(422, "Choose what to do.")
@@ -119,9 +124,30 @@ def undo_action() -> Response:
     return done(path, undone.rev, **left)
 
 
+def take_back_action() -> Response:
+    """Take back a face drawn by hand (``face_id``), its naming (``rev``)
+    undone first, and come back to this page."""
+    admin()
+    face_id, rev = request.form.get("face_id", ""), request.form.get("rev", "")
+    if not face_id.isdigit():
+        raise UiError(422, "There is nothing to take back.")
+    st = state()
+    if rev.isdigit():
+        record = people.correction(st.annotations, int(rev))
+        if record is not None and record.undoable:
+            people.undo(st.annotations, int(rev), actor())
+    taken = drawing.take_back(st.index, st.annotations, st.settings, int(face_id))
+    audited(params={"action": "take_back"}, face_ids=[taken.face_id], results=1)
+    return done(request.path, taken_back=taken.face_id)
+
+
 def notice() -> Notice | None:
     """The notice of what the last action changed, from the page's query."""
     facts = request.args
+    if facts.get("drawn", "").isdigit():
+        return _drawn_notice(int(facts["drawn"]), facts.get("done", ""))
+    if facts.get("taken_back", "").isdigit():
+        return Notice(["Took back the face you drew: it is no longer in the index."])
     if facts.get("done", "").isdigit():
         record = people.correction(state().annotations, int(facts["done"]))
         if record is None:
@@ -129,13 +155,22 @@ def notice() -> Notice | None:
         parts = describe(record)
         if facts.get("left", "").isdigit() and int(facts["left"]):
             parts += [f" {_faces(int(facts['left']))} changed since were left as they are."]
-        return Notice(parts, record.rev if record.undoable else None)
+        return Notice.of_correction(parts, record.rev if record.undoable else None)
     if facts.get("erased", "").isdigit():
         return Notice([f"Erased {_faces(int(facts['erased']))} for good."])
     if facts.get("reindexing", "").isdigit():
         return Notice([f"Reindex started over {facts['reindexing']} folder(s): its progress is below, and the new "
                        "index is served as soon as it is done."])
     return None
+
+
+def _drawn_notice(face_id: int, rev: str) -> Notice:
+    """After drawing a face: added (and named); Undo takes it back."""
+    record = people.correction(state().annotations, int(rev)) if rev.isdigit() else None
+    named = _lower(describe(record)) if record is not None else ["."]
+    parts: list[Part] = ["Added the face you drew to the index", *([": "] if record is not None else []), *named]
+    undo = {"action": "take_back", "face_id": str(face_id), **({"rev": rev} if record is not None else {})}
+    return Notice(parts, undo)
 
 
 def describe(record: CorrectionRecord, *, nested: bool = False) -> list[Part]:

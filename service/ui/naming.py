@@ -1,7 +1,9 @@
 """Naming a face where it is shown: the photo page gives each face a
 "Name" field (the names of people offered) and "Save", which makes it a
 confirmed face of that person, creating them when the name is new; and
-"Not <name>" for a face the index gives to someone. The same corrections
+"Not <name>" for a face the index gives to someone; and "Add a face"
+for one the detector missed, drawn as a box on the photo
+(``application.drawing``). The same corrections
 as the person pages (``application.people``), answered in place
 (``service.ui.actions``)."""
 
@@ -11,8 +13,9 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from application import people, photos
+from application import drawing, people, photos
 from application.errors import PhotoNotFound
+from indexer.model import Box
 from service.context import actor, audited, served, state
 from service.ui.actions import Outcome, admin, done, run_action
 from service.ui.views import UiError, bp, page
@@ -22,7 +25,8 @@ from service.ui.views import UiError, bp, page
 def photo_page(photo_id: int) -> ResponseReturnValue:
     outcome = Outcome()
     if request.method == "POST":
-        outcome = run_action({"name": lambda: _name(photo_id), "not": lambda: _not(photo_id)})
+        outcome = run_action({"name": lambda: _name(photo_id), "not": lambda: _not(photo_id),
+                              "draw": lambda: _draw(photo_id)})
         if outcome.response is not None:
             return outcome.response
     st = state()
@@ -34,7 +38,28 @@ def photo_page(photo_id: int) -> ResponseReturnValue:
     return page("photo.html", status=outcome.status, title=photo.path.rsplit("/", 1)[-1], photo=photo,
                 names=sorted(p.name for p in st.annotations.people()),
                 typed={int(request.form.get("face_id", "0") or 0): request.form.get("name", "")},
-                errors=outcome.errors)
+                drawing={k: request.form.get(k, "") for k in (*BOX_FIELDS, "drawn_name")}, errors=outcome.errors)
+
+
+BOX_FIELDS = ("left", "top", "width", "height")  # the drawn box's fields, in the photo's pixels
+
+
+def _draw(photo_id: int) -> Response:
+    """A face the detector missed, drawn (or typed) as a box: added to the
+    index, and named when a name is typed."""
+    admin()
+    values = [request.form.get(k, "").strip() for k in BOX_FIELDS]
+    if not all(v.isdigit() for v in values):
+        raise UiError(422, "Draw a box around the face on the photo first (or type its left, top, width and "
+                           "height in pixels).")
+    left, top, width, height = map(int, values)
+    st = state()
+    drawn = drawing.draw_face(st.index, st.annotations, st.model, st.settings, photo_id,
+                              Box(top=top, right=left + width, bottom=top + height, left=left),
+                              request.form.get("drawn_name", ""), actor())
+    audited(params={"photo_id": photo_id, "action": "draw"}, face_ids=[drawn.face.face_id], results=1)
+    rev = drawn.named.rev if drawn.named else None
+    return done(url_for("ui.photo_page", photo_id=photo_id), rev, drawn=drawn.face.face_id)
 
 
 def _face_of(photo_id: int) -> int:

@@ -229,3 +229,36 @@ def test_a_persons_sightings_over_time(data_dir):
     assert "Faces of Anna over time, by day: 2026-05-01 to 2026-05-03" in html
     assert [t for t in re.findall(r"<title>([^<]+)</title>", html) if t.startswith("2026")] == \
         ["2026-05-01: 2", "2026-05-03: 1"]
+
+
+def test_a_missed_face_is_drawn_named_and_taken_back_on_its_photo(tmp_path, fake_model):
+    from config.settings import load_settings
+    from indexer.indexing import index_paths
+    from tests.helpers import DATA, photo_id_of
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = photos / "Tony_Blair_0001.jpg"
+    photo.write_bytes((DATA / "lfw" / "Tony_Blair" / photo.name).read_bytes())
+    data_dir = tmp_path / "index"
+    index_paths([photos], load_settings(data_dir=data_dir, indexer={"workers": 1}), progress=False, model=fake_model)
+    client = client_of(data_dir, model=fake_model)
+    path = f"/photos/{photo_id_of(data_dir, photo.resolve())}"
+    html = client.get(path).get_data(as_text=True)
+    assert "Add a face the detector missed" in html and ">Who is it? (optional)</label>" in html
+    box = {"left": "10", "top": "10", "width": "70", "height": "70"}
+
+    nothing = post(client, path, action="draw", drawn_name="Zoe")
+    assert nothing.status_code == 422 and "Draw a box" in alert_of(nothing.get_data(as_text=True))
+    outside = post(client, path, action="draw", **{**box, "width": "900"})
+    assert outside.status_code == 422 and "inside the photo" in alert_of(outside.get_data(as_text=True))
+    assert 'value="900"' in outside.get_data(as_text=True)  # what was typed is kept
+
+    html = followed(client, post(client, path, action="draw", drawn_name="Zoe", **box))
+    assert status_of(html) == "Added the face you drew to the index: made 1 face the new person Zoe."
+    assert html.count('class="box"') == 2 and "2. " in html and "Not Zoe" in html
+    html = followed(client, post(client, path, action="take_back", face_id=re.search(
+        r'name="face_id" value="(\d+)">\s*<input type="hidden" name="rev"', html).group(1),
+        rev=re.search(r'name="rev" value="(\d+)"', html).group(1)))
+    assert status_of(html) == "Took back the face you drew: it is no longer in the index."
+    assert html.count('class="box"') == 1 and "Zoe" not in html.split("</h1>", 1)[1].split("Add a face")[0]

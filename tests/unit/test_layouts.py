@@ -117,7 +117,7 @@ def test_new_files_are_at_the_last_version(tmp_path: Path, new_metadata: Path):
     AnnotationsDB.open(tmp_path).close()
     AccessStore(tmp_path / ACCESS_FILE).sessions()
     assert layout_version(new_metadata) == METADATA.version == 1
-    assert layout_version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 2
+    assert layout_version(tmp_path / ANNOTATIONS_FILE) == ANNOTATIONS.version == 3
     assert layout_version(tmp_path / ACCESS_FILE) == ACCESS.version == 1
 
 
@@ -302,7 +302,10 @@ def test_an_annotations_database_of_version_1_gets_the_corrections_journal(tmp_p
     finally:
         db.close()
     AnnotationsDB.open(tmp_path / "new").close()
-    assert layout_version(path) == ANNOTATIONS.version == 2
+    assert layout_version(path) == ANNOTATIONS.version == 3
+    db = AnnotationsDB.open(path.parent)
+    assert db.drawn() == {}  # and the table of drawn faces
+    db.close()
     assert shape(path) == shape(tmp_path / "new" / ANNOTATIONS_FILE)
 
 

@@ -121,3 +121,63 @@ document.addEventListener("input", (event) => {
     : help.dataset.plain;
   help.classList.toggle("merge", Boolean(known && typed));
 });
+
+// The photo page: with "Add a face the detector missed" open, drag on the photo to
+// draw a box around a face; the form's fields get it in the photo's pixels, and a
+// box typed into them is drawn on the photo.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form.draw-form");
+  const svg = document.querySelector("svg.photo");
+  const details = form && form.closest("details");
+  if (!form || !svg || !details) return;
+  const field = (name) => form.querySelector(`input[name="${name}"]`);
+  const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+  rect.setAttribute("class", "drawn-box");
+  rect.setAttribute("aria-hidden", "true");
+  const size = { width: Number(form.dataset.width), height: Number(form.dataset.height) };
+  const show = () => {
+    const [x, y, w, h] = ["left", "top", "width", "height"].map((name) => Number(field(name).value));
+    if (!(w > 0 && h > 0)) { rect.remove(); return; }
+    Object.entries({ x, y, width: w, height: h }).forEach(([k, v]) => rect.setAttribute(k, String(v)));
+    svg.append(rect);
+  };
+  const point = (event) => {
+    const p = svg.createSVGPoint();
+    p.x = event.clientX;
+    p.y = event.clientY;
+    const q = p.matrixTransform(svg.getScreenCTM().inverse());
+    return { x: Math.max(0, Math.min(size.width, q.x)), y: Math.max(0, Math.min(size.height, q.y)) };
+  };
+  const drawing = () => svg.classList.toggle("drawing", details.open);
+  details.addEventListener("toggle", drawing);
+  drawing();
+  form.addEventListener("input", show);
+  show();
+  let start = null;
+  let moved = false;
+  svg.addEventListener("pointerdown", (event) => {
+    if (!details.open || event.button !== 0) return;
+    start = { ...point(event), clientX: event.clientX, clientY: event.clientY };
+    moved = false;
+    svg.setPointerCapture(event.pointerId);
+    event.preventDefault();
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    moved = moved || Math.abs(event.clientX - start.clientX) + Math.abs(event.clientY - start.clientY) > 4;
+    if (!moved) return;
+    const p = point(event);
+    const box = { left: Math.min(start.x, p.x), top: Math.min(start.y, p.y),
+                  width: Math.abs(p.x - start.x), height: Math.abs(p.y - start.y) };
+    Object.entries(box).forEach(([name, value]) => { field(name).value = String(Math.round(value)); });
+    show();
+  });
+  const end = () => {
+    if (start && moved) form.querySelector("#drawn-name").focus();
+    start = null;
+  };
+  svg.addEventListener("pointerup", end);
+  svg.addEventListener("pointercancel", end);
+  // A drag that ends on a face's box is not a click on its link.
+  svg.addEventListener("click", (event) => { if (moved) { event.preventDefault(); moved = false; } }, true);
+});
