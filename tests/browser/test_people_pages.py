@@ -174,3 +174,57 @@ def test_are_these_the_same_person(page: Page, live_server):
     expect(pair).to_have_count(1)
     pair.get_by_role("button", name="Same person").click()
     expect(page.get_by_role("status")).to_have_text(re.compile("Merged Alice Again into Alice Example."))
+
+
+def test_a_missed_face_is_drawn_on_its_photo(page: Page, live_server):
+    """Open "Add a face the detector missed", drag a box on the photo, say
+    who it is and add it: the photo shows one more face, named; Undo takes
+    it back."""
+    page.goto(live_server.url + "/faces/1")  # a face leads to its photo
+    boxes = page.locator("svg.photo rect.box")
+    found = boxes.count()
+    page.get_by_text("Add a face the detector missed").click()
+    page.locator("svg.photo").scroll_into_view_if_needed()
+    photo = page.locator("svg.photo").bounding_box()
+    page.mouse.move(photo["x"] + 4, photo["y"] + 4)
+    page.mouse.down()
+    page.mouse.move(photo["x"] + photo["width"] * 0.2, photo["y"] + photo["height"] * 0.25, steps=5)
+    page.mouse.up()
+    expect(page.locator("svg.photo rect.drawn-box")).to_be_visible()
+    assert int(page.get_by_label("Width").input_value()) > 10
+    expect(page.get_by_label("Who is it? (optional)")).to_be_focused()
+    page.get_by_label("Who is it? (optional)").fill("Zoe Drawn")
+    page.get_by_role("button", name="Add this face").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Added the face you drew to the index: made 1 face the new person Zoe Drawn.")
+    expect(boxes).to_have_count(found + 1)
+    check_accessibility(page, "photo-drawn")
+    page.set_viewport_size({"width": 390, "height": 844})
+    check_accessibility(page, "photo-drawn-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_have_text("Took back the face you drew: it is no longer in the index.")
+    expect(page.get_by_role("status").get_by_role("button")).to_have_count(0)
+    expect(boxes).to_have_count(found)
+
+
+def test_every_page_at_390_and_1280_px(page: Page, live_server):
+    """Every page, axe-checked at both widths, and nothing wider than a
+    390 px phone screen (no sideways scrolling)."""
+    page.goto(live_server.url + "/people")
+    page.get_by_role("button", name="Cluster faces").click()
+    page.locator("section.cluster:has(form.name-form)").first.get_by_label("Name").fill("Alice Example")
+    page.locator("section.cluster:has(form.name-form)").first.get_by_role("button", name="Save").click()
+    person = page.get_by_role("link", name="Alice Example", exact=True).first.get_attribute("href")
+    cluster = page.locator("a.group").first.get_attribute("href")
+    page.goto(live_server.url + "/faces/1")
+    photo = page.url.removeprefix(live_server.url).split("#")[0]
+    pages = {"search": "/", "search-face": "/?face_id=1", "recall": "/recall", "people": "/people",
+             "person": person, "cluster": cluster, "photo": photo, "review": "/review", "index": "/index"}
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 844})
+        for name, path in pages.items():
+            page.goto(live_server.url + path)
+            check_accessibility(page, f"all-{name}-{width}")
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{path} is {wide} px wide at {width} px"
