@@ -204,9 +204,33 @@ def _remove(cluster_id: int) -> BaseResponse:
 
 
 def _name_here(cluster_id: int) -> BaseResponse:
+    """Named, the next group to name opens (largest first, as ``/people``
+    lists them), saying what was named, with Undo; the last one named goes
+    back to ``/people``."""
     admin()
     named = _named(cluster_id)
-    return done(url_for("ui.cluster_page", cluster_id=cluster_id), named.rev)
+    following = _next_to_name(cluster_id)
+    return done(url_for("ui.cluster_page", cluster_id=following) if following is not None
+                else url_for("ui.people_page"), named.rev)
+
+
+def _next_to_name(after: int) -> int | None:
+    """The group that follows ``after`` among the unnamed groups of the
+    last run in ``/people``'s order (by size), wrapping; None when every
+    group is named."""
+    st = state()
+    run = st.annotations.last_run()
+    if run is None:
+        return None
+    members, _ = groups(run)
+    named = st.annotations.cluster_people(run.info.run_id)
+    order = sorted(range(len(members)), key=lambda c: (-len(members[c]), c))
+    unnamed = [c for c in order if c not in named and len(members[c])]
+    if not unnamed:
+        return None
+    place = order.index(after) if after in order else -1
+    later = [c for c in unnamed if order.index(c) > place]
+    return (later or unnamed)[0]
 
 
 # -- /people/<id>: one person's faces -----------------------------------------------

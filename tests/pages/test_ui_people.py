@@ -101,8 +101,17 @@ def test_a_group_is_reviewed_before_it_is_named(people_index):
     html = followed(client, post(client, "/clusters/0", action="remove", face_ids=faces[-2:]))
     assert status_of(html) == "Took 2 faces out of the group: they are strangers now."
     assert len(re.findall(r'name="face_ids" value=', html)) == 5
-    html = followed(client, post(client, "/clusters/0", action="name", name="Anna"))
-    assert status_of(html) == "Named 5 faces Anna."
+    named = post(client, "/clusters/0", action="name", name="Anna")
+    html = followed(client, named)
+    assert status_of(html) == "Named 5 faces Anna." and re.search(r"<h1>Group [123]</h1>", html)
+    # Each naming opens the next group to name, each once, then /people.
+    seen, location = {0}, named.headers["Location"]
+    while location.startswith("/clusters/"):
+        group = int(re.match(r"/clusters/(\d+)\?done=", location).group(1))
+        assert group not in seen
+        seen.add(group)
+        location = post(client, f"/clusters/{group}", action="name", name=f"Person {group}").headers["Location"]
+    assert location.startswith("/people?done=") and seen == {0, 1, 2, 3}
     people_html = client.get("/people").get_data(as_text=True)
     assert "Strangers · 3 faces:" in people_html
     assert client.get("/clusters/99").status_code == 404
