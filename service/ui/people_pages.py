@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from application import people
 from application.clustering import cluster_params, cost_chart_png, cost_response, groups, run_clustering
 from application.errors import FacesNotFound
+from application.name_hints import face_hints, group_hint
 from application.schemas import MAX_CORRECTION_FACES, ClusterRequest, CostParams, PersonFacesParams
 from application.timeline import faces_timeline
 from indexer.erasure import erase_faces
@@ -66,6 +67,8 @@ def people_page() -> ResponseReturnValue:
         unnamed = (run.clusters < 0) & ~np.isin(run.face_ids, named)  # a stranger named is one no more
         rows, strangers, pages = _cluster_rows(store, st.annotations, run, number, unnamed)
         stranger_count = int(unnamed.sum())
+        hints = face_hints(store, st.annotations, [s["face_id"] for s in strangers], st.settings.recognition)
+        strangers = [{**s, "hint": hints.get(s["face_id"])} for s in strangers]
     return page("people.html", status=outcome.status, title="People", people=everyone, run=run, rows=rows,
                 strangers=strangers, stranger_count=stranger_count, page_number=number, pages=pages,
                 per_row=FACES_PER_ROW, names=sorted(p.name for p in everyone),
@@ -184,8 +187,9 @@ def cluster_page(cluster_id: int) -> ResponseReturnValue:
              if f in records]
     person = st.annotations.cluster_people(run.info.run_id).get(cluster_id)
     everyone = st.annotations.people()
+    hint = None if person else group_hint(served().store, st.annotations, ids, st.settings.recognition)
     return page("cluster.html", status=outcome.status, title=person.name if person else f"Group {cluster_id}",
-                cluster_id=cluster_id, person=person, faces=faces, size=len(rows), run=run,
+                cluster_id=cluster_id, person=person, faces=faces, size=len(rows), run=run, hint=hint,
                 names=sorted(p.name for p in everyone), selected=set(selected_faces()),
                 errors=outcome.errors)
 

@@ -271,3 +271,30 @@ def test_a_missed_face_is_drawn_named_and_taken_back_on_its_photo(tmp_path, fake
         rev=re.search(r'name="rev" value="(\d+)"', html).group(1)))
     assert status_of(html) == "Took back the face you drew: it is no longer in the index."
     assert html.count('class="box"') == 1 and "Zoe" not in html.split("</h1>", 1)[1].split("Add a face")[0]
+
+
+def test_the_pages_offer_the_name_the_recognition_rule_finds(people_index):
+    """A group most of whose faces are recognised as a named person is
+    offered "Name them <name>"; a stranger recognised, "This is <name>";
+    never a person the face was said not to be."""
+    client = client_of(people_index)
+    clustered(client)
+    run = client.get("/api/v1/clusters").get_json()
+    group = next(c for c in run["clusters"] if all("/anna/" in m["path"] for m in c["members"]))
+    anna = [m["face_id"] for m in group["members"]]
+    html = client.get(f"/clusters/{group['id']}").get_data(as_text=True)
+    assert "Name them" not in html  # nobody is named yet
+    removed = post(client, f"/clusters/{group['id']}", action="remove", face_ids=anna[-2:])
+    assert removed.status_code == 303
+    person = client.post("/api/v1/people", json={"name": "Anna", "face_ids": anna[:2]}).get_json()
+    html = client.get(f"/clusters/{group['id']}").get_data(as_text=True)
+    assert re.search(r"\d of these 5 faces look like <a[^>]*>Anna</a>", html)
+    people_html = client.get("/people").get_data(as_text=True)
+    offered = re.findall(r'name="face_id" value="(\d+)">\s*<input type="hidden" name="page" value="1">\s*'
+                         r'<input type="hidden" name="name" value="Anna">', people_html)
+    assert sorted(map(int, offered)) == sorted(anna[-2:])  # the two strangers who are Anna
+    client.post(f"/api/v1/people/{person['id']}/rejections", json={"face_ids": [anna[-1]]})
+    people_html = client.get("/people").get_data(as_text=True)
+    assert people_html.count(">This is Anna</button>") == 1  # not the one said not to be her
+    html = followed(client, post(client, f"/clusters/{group['id']}", action="name", name="Anna"))
+    assert status_of(html).startswith("Named 3 faces Anna")

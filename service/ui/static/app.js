@@ -181,3 +181,10 @@ document.addEventListener("DOMContentLoaded", () => {
   // A drag that ends on a face's box is not a click on its link.
   svg.addEventListener("click", (event) => { if (moved) { event.preventDefault(); moved = false; } }, true);
 });
+
+// A page opened at a closed <details> (/people#strangers after naming a stranger)
+// shows it open.
+document.addEventListener("DOMContentLoaded", () => {
+  const target = window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
+  if (target instanceof HTMLDetailsElement) target.open = true;
+});
