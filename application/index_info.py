@@ -8,6 +8,7 @@ from typing import Any
 
 from application.index_handle import IndexHandle, ServedIndex
 from application.schemas import HealthResponse, IndexResponse, LastRun, RunError
+from indexer.indexing import detection_from_signature
 from indexer.store import runs
 
 ERROR_SAMPLES = 5
@@ -30,6 +31,7 @@ def index_response(served: ServedIndex, data_dir: Path) -> IndexResponse:
     return IndexResponse(
         faces=store.count(), photos=store.photo_count(), generation=served.generation,
         published_at=store.manifest.get("updated_at"), model=store.manifest.get("model", ""),
+        detector=built.model if (built := detection_from_signature(store.manifest.get("detection"))) else None,
         index_type=store.index_type, search=store.search_description,
         last_run=None if last_run is None else _last_run(last_run),
     )

@@ -247,6 +247,10 @@ class IndexResponse(BaseModel):
     )
     published_at: str | None = Field(..., description="When the served index was last written (ISO 8601, UTC).")
     model: str
+    detector: str | None = Field(
+        ..., description='The face detector that built the served generation ("yunet", "hog", "cnn"); null for an '
+        "index with no photo yet, or one built before detectors were recorded.",
+    )
     index_type: str
     search: str = Field(
         ...,

@@ -38,13 +38,16 @@ class DetectionSettings(BaseModel):
     """How faces are found and encoded. Changing any of these changes the
     embeddings or the set of faces, so they are recorded with each photo."""
 
-    model: Literal["hog", "cnn"] = Field(
-        "hog", description='"hog" (CPU, fast) or "cnn" (dlib\'s MMOD detector: slower on a CPU, finds more profile '
-        "and small faces).",
+    model: Literal["yunet", "hog", "cnn"] = Field(
+        "yunet", description='"yunet" (a small network run by onnxruntime: faces from ~10 px, a few ms a photo), '
+        '"hog" (dlib\'s HOG: faces from ~40 px at upsample 1, ~170 ms at 640x480) or "cnn" (dlib\'s MMOD detector: '
+        "slower on a CPU, finds more profile and small faces). An index keeps the detector it was built with until "
+        "`facesearch index --full` rebuilds it, unless this is set explicitly (docs/configuration.md).",
     )
     upsample: int = Field(
         1, ge=0, le=4,
-        description="How many times the detector upsamples the image: 1 finds faces down to about 40 px (HOG's "
+        description="How many times HOG or CNN upsamples the image (YuNet does not need to): 1 finds faces down to "
+        "about 40 px (HOG's "
         "window is 80 px), 0 only faces of 80 px and more, at 1/4 the cost.",
     )
     upsample_policy: Literal["fixed", "retry"] = Field(

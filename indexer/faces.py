@@ -71,8 +71,8 @@ def detect_boxes(model: FaceModel, rgb: np.ndarray, detection: DetectionSettings
     if not boxes:
         boxes = found_at(detection.upsample)
     small_enough = small.shape[0] * small.shape[1] <= detection.second_pass_max_pixels
-    if not boxes and second_pass and detection.second_pass and detection.model == "hog" and small_enough:
-        boxes = found_at(detection.upsample + 1) or found_at(0, "cnn")
+    if not boxes and second_pass and detection.second_pass and detection.model != "cnn" and small_enough:
+        boxes = found_at(detection.upsample + 1, "hog") or found_at(0, "cnn")
     boxes.sort(key=lambda b: (-b.area, b.top, b.left))
     return boxes
 

@@ -67,6 +67,7 @@ class IndexReport:
     faces_carried_over: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # the folders indexed (a reindex from the index page takes them)
+    detector: str = ""  # what found the faces: the settings', or the one the index was built with (kept_detector)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +97,27 @@ def detection_from_signature(signature: object) -> DetectionSettings | None:
         return DetectionSettings(**data)
     except (ValueError, TypeError, AttributeError):  # pydantic's ValidationError is a ValueError
         return None
+
+
+def kept_detector(settings: Settings, published: Path | None) -> Settings:
+    """``settings`` with the detector the ``published`` generation was
+    built with, when ``detection.model`` is the default, not set: an index
+    keeps its detector (its embeddings are not mixed with another's) until
+    ``index --full`` rebuilds it with the default. Set explicitly, a
+    different detector is refused as any other detection change is."""
+    if "model" in settings.detection.model_fields_set or published is None:
+        return settings
+    built = built_with(published)
+    if built is None or built.model == settings.detection.model:
+        return settings
+    detection = settings.detection.model_copy(update={"model": built.model})
+    return settings.model_copy(update={"detection": detection})
+
+
+def built_with(generation: Path) -> DetectionSettings | None:
+    """The detection settings a generation's photos were indexed with (None
+    for an empty or unreadable one)."""
+    return detection_from_signature((read_manifest(generation / MANIFEST_FILE) or {}).get("detection"))
 
 
 def worker_count(settings: Settings) -> int:
@@ -204,11 +226,14 @@ def index_paths(
     started_at = utc_now()
     roots = [str(Path(p).expanduser().resolve()) for p in paths]
     data_dir = Path(settings.data_dir).expanduser().resolve()
+    if not full:
+        settings = kept_detector(settings, current_dir(data_dir))
     signature = detection_signature(settings)
     report = IndexReport(workers=0 if settings.indexer.scheduler else worker_count(settings),
                          scheduler=settings.indexer.scheduler or None)
     tighten(private_dir(data_dir))
     report.roots = roots
+    report.detector = settings.detection.model
     with IndexLock(data_dir, command="facesearch index " + " ".join(roots)) as lock, \
             connection_held(data_dir, settings):
         published = current_dir(data_dir)

@@ -49,7 +49,8 @@ class Interval(click.ParamType):
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (0: one per core).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="A Dask scheduler (tcp://host:8786): its workers detect and encode (indexer.scheduler).")
-@click.option("--detector", type=click.Choice(["hog", "cnn"]), default=None, help="Face detector.")
+@click.option("--detector", type=click.Choice(["yunet", "hog", "cnn"]), default=None,
+              help="Face detector (default: yunet; an index keeps the one it was built with until --full).")
 @click.option("--upsample", type=click.IntRange(0, 4), default=None, help="Detector upsampling count.")
 @click.option("--max-side", type=click.IntRange(min=0), default=None,
               help="Detect on a copy downscaled to this longest side, pixels (0: never).")
@@ -100,6 +101,9 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
         echo(f"  unreadable: {error['path']}: {error['error']}", file=out)
     if len(report.errors) > 20:
         echo(f"  ... and {len(report.errors) - 20} more (see --json)", file=out)
+    if report.detector != settings.detection.model:
+        echo(f"  faces found with {report.detector}, which built this index; {settings.detection.model} is the "
+             "default now: `facesearch index --full` re-encodes every photo with it", file=out)
     ann = report.approximate_index
     if ann:
         echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "

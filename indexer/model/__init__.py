@@ -1,5 +1,6 @@
-"""The one seam to the face model: dlib's HOG/CNN detectors and landmarks,
-reached through face_recognition, and its ResNet face descriptor, run by
+"""The one seam to the face model: the YuNet detector (``yunet``, run by
+onnxruntime), dlib's HOG/CNN detectors and landmarks, reached through
+face_recognition, and its ResNet face descriptor, run by
 onnxruntime (the network converted from dlib's weights: ``dlib_onnx``) or
 by dlib itself.
 
@@ -29,16 +30,17 @@ from indexer.model.base import (
 )
 from indexer.model.dlib_models import DlibDetector, DlibEncoder, dlib_info, face_chips, weights_path
 from indexer.model.onnx_encoder import BATCH_FACES, OnnxEncoder, onnxruntime_version
+from indexer.model.yunet import YunetDetector
 
 __all__ = [
     "BATCH_FACES", "CHIP_PADDING", "CHIP_SIZE", "DETECTORS", "EMBEDDING_DIM", "ENCODERS", "MODEL_NAME", "Box",
-    "Detector", "DlibDetector", "DlibEncoder", "Encoder", "FaceModel", "OnnxEncoder", "dlib_info", "face_chips",
-    "face_model", "runtime_info", "weights_path",
+    "Detector", "DlibDetector", "DlibEncoder", "Encoder", "FaceModel", "OnnxEncoder", "YunetDetector", "dlib_info",
+    "face_chips", "face_model", "runtime_info", "weights_path",
 ]
 
 
 def face_model(encoding: EncodingSettings, *, threads: int = 1) -> FaceModel:
-    """The real model the settings describe: dlib's detectors and the
+    """The real model the settings describe: YuNet and dlib's detectors and the
     ``encoding.encoder`` (``"onnx"`` with ``threads`` intra-op threads and
     the converted network kept in ``encoding.model_cache``, or ``"dlib"``;
     both give the same embeddings within 1e-6). Loads nothing."""
@@ -49,7 +51,8 @@ def face_model(encoding: EncodingSettings, *, threads: int = 1) -> FaceModel:
         OnnxEncoder(threads=threads,
                     model_cache=Path(encoding.model_cache).expanduser() if encoding.model_cache else None)
     )
-    return FaceModel({name: DlibDetector(name) for name in DETECTORS}, encoder)
+    return FaceModel({"yunet": YunetDetector(threads=threads), "hog": DlibDetector("hog"), "cnn": DlibDetector("cnn")},
+                     encoder)
 
 
 def runtime_info(model: FaceModel) -> dict[str, object]:

@@ -16,7 +16,7 @@ MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 EMBEDDING_DIM = 128
 CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's face chip, as compute_face_descriptor cuts it
 ENCODERS = ("onnx", "dlib")
-DETECTORS = ("hog", "cnn")
+DETECTORS = ("yunet", "hog", "cnn")
 
 
 class Box(NamedTuple):
@@ -71,7 +71,7 @@ class Encoder(Protocol):
 
 
 class FaceModel:
-    """A detector per name (``detection.model``: ``"hog"``, ``"cnn"``) and
+    """A detector per name (``detection.model``: ``"yunet"``, ``"hog"``, ``"cnn"``) and
     the one encoder, passed in to what finds and encodes faces. Cheap to
     make and to pickle: each part loads its weights at first use (a worker
     process loads them at start, ``load``)."""

@@ -30,7 +30,10 @@ def index_page() -> ResponseReturnValue:
     return page("index.html", status=outcome.status, title="Index", info=index_response(served(), data_dir),
                 runs=runs.recent_runs(data_dir, RECENT_RUNS), warning=st.index.warning,
                 running=reindex.progress(data_dir), roots=reindex.last_roots(data_dir),
-                errors=outcome.errors)
+                configured=st.settings.detection.model, detectors=DETECTOR_NAMES, errors=outcome.errors)
+
+
+DETECTOR_NAMES = {"yunet": "YuNet", "hog": "dlib's HOG", "cnn": "dlib's CNN"}
 
 
 @bp.get("/index/progress")

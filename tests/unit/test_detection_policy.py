@@ -29,28 +29,28 @@ def image(bright: bool) -> np.ndarray:
 
 def test_retry_stops_at_upsample_0_when_it_finds_a_face():
     found, calls = scripted_model(bright_or_small)
-    retry = DetectionSettings(upsample=1, upsample_policy="retry")
+    retry = DetectionSettings(model="hog", upsample=1, upsample_policy="retry")
     assert detect_boxes(found, image(True), retry) == [Box(0, 100, 100, 0)]  # the small face is not looked for
     assert calls == [("hog", 0)]
 
 
 def test_retry_searches_again_where_upsample_0_found_nothing():
     found, calls = scripted_model(bright_or_small)
-    retry = DetectionSettings(upsample=1, upsample_policy="retry")
+    retry = DetectionSettings(model="hog", upsample=1, upsample_policy="retry")
     assert detect_boxes(found, image(False), retry) == [Box(150, 190, 180, 160)]
     assert calls == [("hog", 0), ("hog", 1)]
 
 
 def test_a_face_under_the_minimum_size_does_not_stop_the_retry():
     found, calls = scripted_model(bright_or_small)
-    retry = DetectionSettings(upsample=1, upsample_policy="retry", min_face_size=120, second_pass=False)
+    retry = DetectionSettings(model="hog", upsample=1, upsample_policy="retry", min_face_size=120, second_pass=False)
     assert detect_boxes(found, image(True), retry) == []
     assert calls == [("hog", 0), ("hog", 1)]
 
 
 def test_fixed_searches_once_at_the_configured_upsample():
     found, calls = scripted_model(bright_or_small)
-    assert len(detect_boxes(found, image(True), DetectionSettings(upsample=1))) == 2
+    assert len(detect_boxes(found, image(True), DetectionSettings(model="hog", upsample=1))) == 2
     assert calls == [("hog", 1)]
 
 
@@ -84,7 +84,7 @@ def dark(level: int, side: int = 200) -> np.ndarray:
 
 def test_the_second_pass_upsamples_once_more_then_asks_the_cnn(picky):
     found, calls = picky
-    detection = DetectionSettings(upsample=1)
+    detection = DetectionSettings(model="hog", upsample=1)
     assert detect_boxes(found, dark(50), detection) == [Box(0, 100, 100, 0)]
     assert calls == [("hog", 1), ("hog", 2)]
     calls.clear()
@@ -94,15 +94,15 @@ def test_the_second_pass_upsamples_once_more_then_asks_the_cnn(picky):
 
 def test_no_second_pass_where_a_face_was_found_for_large_photos_or_video(picky):
     found, calls = picky
-    detection = DetectionSettings(upsample=1)
+    detection = DetectionSettings(model="hog", upsample=1)
     assert detect_boxes(found, dark(200), detection) and calls == [("hog", 1)]
     calls.clear()
-    big = DetectionSettings(upsample=1, second_pass_max_pixels=200 * 200 - 1)
+    big = DetectionSettings(model="hog", upsample=1, second_pass_max_pixels=200 * 200 - 1)
     assert detect_boxes(found, dark(10), big) == [] and calls == [("hog", 1)]
     calls.clear()
     assert detect_boxes(found, dark(10), detection, second_pass=False) == [] and calls == [("hog", 1)]
     calls.clear()
-    no_second = DetectionSettings(upsample=1, second_pass=False)
+    no_second = DetectionSettings(model="hog", upsample=1, second_pass=False)
     assert detect_boxes(found, dark(10), no_second) == [] and calls == [("hog", 1)]
 
 
@@ -111,3 +111,9 @@ def test_the_second_pass_is_not_part_of_the_signature():
     assert detection_signature(load_settings(detection={"second_pass": False})) == plain
     assert detection_signature(load_settings(detection={"second_pass_max_pixels": 10})) == plain
     assert "second_pass" not in plain
+
+
+def test_where_yunet_finds_nothing_the_second_pass_is_hog_then_the_cnn(picky):
+    found, calls = picky
+    assert detect_boxes(found, dark(10), DetectionSettings(model="yunet", upsample=1)) == [Box(10, 90, 90, 10)]
+    assert calls == [("yunet", 1), ("hog", 2), ("cnn", 0)]

@@ -180,7 +180,7 @@ def test_index_endpoint_reports_the_generation_and_the_last_run(two_generations:
     manifest = store_at(two_generations / GENERATIONS_DIR / "g000001", readonly=True).manifest
     assert body == {
         "faces": 5, "photos": 5, "generation": "g000001", "published_at": manifest["updated_at"],
-        "model": manifest["model"], "index_type": manifest["index_type"], "search": "exact",
+        "model": manifest["model"], "detector": None, "index_type": manifest["index_type"], "search": "exact",
         "last_run": None,
     }
 
@@ -204,5 +204,5 @@ def test_index_endpoint_needs_the_api_key_and_is_documented(two_generations: Pat
     doc = client.get("/api/v1/openapi.json", headers={"X-API-Key": "cluster-admin-key-1"}).get_json()
     assert doc["paths"]["/api/v1/index"]["get"]["security"] == [{"apiKey": []}]
     assert set(doc["components"]["schemas"]["IndexResponse"]["properties"]) == {
-        "faces", "photos", "generation", "published_at", "model", "index_type", "search", "last_run",
+        "faces", "photos", "generation", "published_at", "model", "detector", "index_type", "search", "last_run",
     }

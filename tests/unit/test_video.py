@@ -78,12 +78,12 @@ def test_two_people_are_two_tracks_at_the_right_times(fake_model, data_dir, tmp_
 
 
 def test_empty_frames_get_no_second_pass(fake_model, data_dir, tmp_path: Path):
-    """Most CCTV frames show nobody: a frame where HOG finds no face is not
-    searched again (the second pass is for photos)."""
+    """Most CCTV frames show nobody: a frame where the detector finds no
+    face is not searched again (the second pass is for photos)."""
     recorded, calls = scripted_model(lambda name, rgb, upsample: fake_model.fake_detector.boxes(rgb, upsample=upsample))
     video = write_video(tmp_path / "videos" / "cam1.mkv", A_GAP_B)
     assert index_paths([video.parent], video_settings(data_dir), progress=False, model=recorded).errors == []
-    assert len(calls) == 14 and set(calls) == {("hog", 1)}  # 7 s at 2 fps, 2 of them empty
+    assert len(calls) == 14 and set(calls) == {("yunet", 1)}  # 7 s at 2 fps, 2 of them empty
 
 
 def test_a_minute_in_front_of_the_camera_is_one_track_of_three_faces(fake_model, data_dir, tmp_path: Path):

@@ -1,0 +1,172 @@
+"""YuNet, the default face detector (``detection.model = "yunet"``): a
+230 KB network (Shiqi Yu et al., "YuNet: A tiny millisecond-level face
+detector", 2023; OpenCV Zoo; MIT, ``weights/LICENSE.yunet``) run by
+onnxruntime, the runtime the encoder already uses. It finds faces of about
+10 to 300 pixels at the size it is run at, with 5 landmarks, in a few
+milliseconds where dlib's HOG takes hundreds.
+
+The file is vendored (``weights/``) and its SHA-256 checked when it is
+loaded: nothing is downloaded. Its boxes are handed to dlib's 5-point shape
+predictor as they are (the hand-over measured in docs/benchmarks.md:
+identification on LFW is as good or better than with HOG's boxes), so the
+embeddings stay dlib's 128-d.
+
+Scales (``boxes``): the photo is searched at its own size (rounded up to a
+multiple of 32 with padding), and, when it is large enough to hold a face
+over ~300 pixels, also at a coarse scale whose longest side is
+``COARSE_SIDE``; the two sets of boxes are merged by non-maximum
+suppression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from indexer.model.base import Box
+
+WEIGHTS = Path(__file__).parent / "weights" / "face_detection_yunet_2026may.onnx"
+SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+STRIDES = (8, 16, 32)
+SCORE_THRESHOLD = 0.9  # sqrt(class x objectness), as OpenCV Zoo's demo
+NMS_IOU = 0.3
+COARSE_SIDE = 640  # the coarse scale's longest side (faces up to ~300 px there)
+LARGEST_FACE = 300  # pixels: above this at the size it runs at, YuNet misses faces
+
+
+class ModelFileError(RuntimeError):
+    """The vendored model file is missing or is not the file it should be."""
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    """Indices kept by greedy non-maximum suppression, best score first.
+    ``boxes``: (n, 4) x1, y1, x2, y2."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while len(order):
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        x1 = np.maximum(boxes[best, 0], boxes[rest, 0])
+        y1 = np.maximum(boxes[best, 1], boxes[rest, 1])
+        x2 = np.minimum(boxes[best, 2], boxes[rest, 2])
+        y2 = np.minimum(boxes[best, 3], boxes[rest, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        overlap = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
+        order = rest[overlap <= iou]
+    return keep
+
+
+class YunetDetector:
+    """YuNet in one onnxruntime session, made at first use behind a lock
+    (``threads`` intra-op threads); pickles as its settings."""
+
+    name = "yunet"
+
+    def __init__(self, *, threads: int = 1, score_threshold: float = SCORE_THRESHOLD) -> None:
+        self.threads = int(threads)
+        self.score_threshold = float(score_threshold)
+        self._lock = threading.Lock()
+        self._session: Any = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"threads": self.threads, "score_threshold": self.score_threshold}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def load(self) -> None:
+        self._onnx_session()
+
+    def boxes(self, rgb: np.ndarray, *, upsample: int = 0) -> list[Box]:
+        """Every face's box in ``rgb``'s pixels, best first (``upsample`` is
+        HOG's: YuNet finds faces from ~10 px at the photo's own size)."""
+        found, scores, _ = self.detect(rgb)
+        height, width = rgb.shape[:2]
+        out = []
+        for x1, y1, x2, y2 in found[np.argsort(-scores)]:
+            box = Box(top=max(0, round(y1)), right=min(width, round(x2)), bottom=min(height, round(y2)),
+                      left=max(0, round(x1)))
+            if box.right > box.left and box.bottom > box.top:
+                out.append(box)
+        return out
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes (n, 4) x1, y1, x2, y2, scores (n,), landmarks (n, 5, 2))
+        in ``rgb``'s pixels: at its own size and, for a photo that can hold
+        a face larger than ``LARGEST_FACE``, at the coarse scale too."""
+        height, width = rgb.shape[:2]
+        runs = [self._run(rgb, 1.0)]
+        if min(height, width) > LARGEST_FACE and max(height, width) > COARSE_SIDE:
+            factor = COARSE_SIDE / max(height, width)
+            small = np.asarray(Image.fromarray(rgb).resize(
+                (max(1, round(width * factor)), max(1, round(height * factor))), Image.Resampling.BILINEAR))
+            runs.append(self._run(small, factor))
+        boxes = np.concatenate([r[0] for r in runs])
+        scores = np.concatenate([r[1] for r in runs])
+        marks = np.concatenate([r[2] for r in runs])
+        keep = nms(boxes, scores, NMS_IOU) if len(boxes) else []
+        return boxes[keep], scores[keep], marks[keep]
+
+    def _run(self, rgb: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One pass over ``rgb`` (a copy scaled by ``factor``), its results
+        in the original's pixels."""
+        height, width = rgb.shape[:2]
+        padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
+        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
+        blob[0, :, :height, :width] = rgb[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR, HWC -> CHW
+        outputs = dict(zip(self._names, self._onnx_session().run(self._names, {"input": blob}), strict=True))
+        boxes, scores, marks = [], [], []
+        for stride in STRIDES:
+            cols = padded_w // stride
+            score = np.sqrt(np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
+                            * np.clip(outputs[f"obj_{stride}"][0, :, 0], 0, 1))
+            hit = np.nonzero(score >= self.score_threshold)[0]
+            if not len(hit):
+                continue
+            r, c = (hit // cols).astype(np.float32), (hit % cols).astype(np.float32)
+            bbox = outputs[f"bbox_{stride}"][0, hit]
+            cx, cy = (c + bbox[:, 0]) * stride, (r + bbox[:, 1]) * stride
+            w, h = np.exp(bbox[:, 2]) * stride, np.exp(bbox[:, 3]) * stride
+            boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1))
+            kps = outputs[f"kps_{stride}"][0, hit].reshape(-1, 5, 2)
+            marks.append(np.stack([(kps[:, :, 0] + c[:, None]) * stride, (kps[:, :, 1] + r[:, None]) * stride],
+                                  axis=2))
+            scores.append(score[hit])
+        if not boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        return (np.concatenate(boxes) / factor, np.concatenate(scores), np.concatenate(marks) / factor)
+
+    _names = [f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stride in STRIDES]
+
+    def _onnx_session(self) -> Any:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime
+
+                    model = read_weights()
+                    options = onnxruntime.SessionOptions()
+                    options.intra_op_num_threads = self.threads
+                    options.inter_op_num_threads = 1
+                    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+                    self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return self._session
+
+
+def read_weights(path: Path = WEIGHTS) -> bytes:
+    """The vendored model's bytes, after checking its SHA-256
+    (``ModelFileError`` naming the fix otherwise)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"the YuNet detector's file is missing ({exc}): reinstall facesearch") from None
+    if hashlib.sha256(data).hexdigest() != SHA256:
+        raise ModelFileError(f"{path} is not the YuNet model facesearch ships (its SHA-256 differs): reinstall "
+                             "facesearch")
+    return data
