@@ -197,6 +197,22 @@ class VideoSettings(BaseModel):
         description="Faces stored per track: with 3, its first, its last and the one with the largest box in "
         "between (1: the largest only). A minute in front of the camera is 3 faces, not 120.",
     )
+    motion_gating: bool = Field(
+        True,
+        description="A sampled frame where nothing moved since the last frame searched (a difference of small grey "
+        "copies, indexer/motion.py) is not searched again: the faces found there are taken as still there. A fixed "
+        "camera's empty stretches then cost decoding only.",
+    )
+    keyframe_s: float = Field(
+        4.0, gt=0,
+        description="With motion gating, a frame is searched at least this often (seconds of video) all the same, "
+        "so that a person who stood still since the last search is found where they are.",
+    )
+    motion_fraction: float = Field(
+        0.001, ge=0, le=1,
+        description="With motion gating, a frame moved when at least this share of its small grey copy (160 px "
+        "wide) changed by more than 12 grey levels since the last frame searched (0.001: about 14 of 14,400 px).",
+    )
 
 
 class SearchSettings(BaseModel):

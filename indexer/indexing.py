@@ -67,6 +67,9 @@ class IndexReport:
     faces_carried_over: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # the folders indexed (a reindex from the index page takes them)
+    # A video's sampled frames the detector searched, and those motion gating spared (video.motion_gating).
+    video_frames_searched: int = 0
+    video_frames_skipped: int = 0
     detector: str = ""  # what found the faces: the settings', or the one the index was built with (kept_detector)
 
     def to_dict(self) -> dict:
@@ -494,6 +497,8 @@ def _apply(store: FaceStore, result: PhotoResult, signature: str, report: IndexR
         duration_s=result.duration_s,
     )
     added, removed = store.put_file(record, result.faces)
+    report.video_frames_searched += result.frames_searched
+    report.video_frames_skipped += result.frames_skipped
     report.images_indexed += 1
     report.faces_added += added
     report.faces_removed += removed

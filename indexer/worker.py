@@ -8,13 +8,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from config.settings import Settings, VideoSettings
 from indexer.faces import find_faces, thumbnail_jpeg
 from indexer.hashing import content_hash, file_hash
 from indexer.images import ImageError, capture_time, decode_rgb
 from indexer.model import FaceModel
+from indexer.motion import MotionGate
 from indexer.recording_time import recording_start
 from indexer.safe_open import read_regular
 from indexer.store.metadata import FaceTime, NewFace
@@ -45,6 +46,8 @@ class PhotoResult:
     taken_at: float | None = None
     kind: str = "photo"
     duration_s: float | None = None  # a video's length, seconds
+    frames_searched: int = 0  # a video's sampled frames the detector searched...
+    frames_skipped: int = 0  # ...and those motion gating spared (nothing moved)
 
 
 def init_worker(settings_json: str, model: FaceModel) -> None:
@@ -137,15 +140,21 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings, mod
         return result
     try:
         tracker = Tracker(settings.video)
+        gate = MotionGate(settings.video)
         sampled = 0
+        sightings: list[Sighting] = []
         with open_video(path) as reader:
             _check_length(reader.info.duration_s, settings.video)
             for timestamp, rgb in reader.sampled_frames(settings.video.sample_fps):
                 _check_length(timestamp, settings.video)
-                sightings = [
-                    Sighting(timestamp, face.box, face.embedding, thumbnail_jpeg(rgb, face.box, settings.thumbnails))
-                    for face in find_faces(model, rgb, settings.detection, second_pass=False)
-                ]
+                if gate.search(timestamp, rgb):
+                    sightings = [
+                        Sighting(timestamp, face.box, face.embedding,
+                                 thumbnail_jpeg(rgb, face.box, settings.thumbnails))
+                        for face in find_faces(model, rgb, settings.detection, second_pass=False)
+                    ]
+                else:  # nothing moved: whoever was there still is, at this time
+                    sightings = [replace(s, timestamp=timestamp) for s in sightings]
                 tracker.add_frame(timestamp, sightings)
                 result.height, result.width = rgb.shape[:2]
                 sampled += 1
@@ -153,6 +162,7 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings, mod
         if not sampled:
             raise VideoError("no frame could be decoded")
         result.faces = track_faces(tracker.finish())
+        result.frames_searched, result.frames_skipped = gate.searched, gate.skipped
         start = recording_start(path)
         result.taken_at = start if start is not None else mtime_ns / 1e9
     except VideoError as exc:

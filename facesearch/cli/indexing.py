@@ -104,6 +104,10 @@ def index(paths, data_dir, config_file, as_json, full, allow_empty, workers, sch
     if report.detector != settings.detection.model:
         echo(f"  faces found with {report.detector}, which built this index; {settings.detection.model} is the "
              "default now: `facesearch index --full` re-encodes every photo with it", file=out)
+    if report.video_frames_skipped:
+        searched, skipped = report.video_frames_searched, report.video_frames_skipped
+        echo(f"  video: {searched} sampled frames searched, {skipped} skipped where nothing moved "
+             f"({skipped / (searched + skipped):.0%}; video.motion_gating)", file=out)
     ann = report.approximate_index
     if ann:
         echo(f"  top-k search is approximate: {ann['factory']} over {ann['faces']} faces "

@@ -6,10 +6,17 @@ onnxruntime, the runtime the encoder already uses. It finds faces of about
 milliseconds where dlib's HOG takes hundreds.
 
 The file is vendored (``weights/``) and its SHA-256 checked when it is
-loaded: nothing is downloaded. Its boxes are handed to dlib's 5-point shape
-predictor as they are (the hand-over measured in docs/benchmarks.md:
-identification on LFW is as good or better than with HOG's boxes), so the
-embeddings stay dlib's 128-d.
+loaded: nothing is downloaded. The embeddings stay dlib's 128-d: dlib's
+5-point shape predictor finds the landmarks inside the box and cuts the
+chip. That predictor was trained on HOG's boxes, which are wider and
+shorter than YuNet's; the hand-over (``hand_over``) gives it the box HOG
+would draw, predicted from YuNet's own 5 landmarks (``LANDMARK_BOX``).
+Measured on LFW DevTrain (docs/benchmarks.md, 23), leave-one-out top-1:
+at OpenCV Zoo's score threshold 0.9, 0.957 with YuNet's raw boxes and
+0.960 with its boxes reshaped (``HOG_LIKE``) or the landmark box, against
+0.964 with HOG's; at ``SCORE_THRESHOLD`` 0.7 with the landmark box, 0.964
+(241 misses of 6,671 queries, HOG 239): the threshold mattered more than
+the box (at 0.9 YuNet missed a few central faces and found a bystander).
 
 Scales (``boxes``): the photo is searched at its own size (rounded up to a
 multiple of 32 with padding), and, when it is large enough to hold a face
@@ -33,10 +40,31 @@ from indexer.model.base import Box
 WEIGHTS = Path(__file__).parent / "weights" / "face_detection_yunet_2026may.onnx"
 SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 STRIDES = (8, 16, 32)
-SCORE_THRESHOLD = 0.9  # sqrt(class x objectness), as OpenCV Zoo's demo
+SCORE_THRESHOLD = 0.7  # sqrt(class x objectness): OpenCV Zoo's 0.9 misses real faces (docs/benchmarks.md, 23)
 NMS_IOU = 0.3
 COARSE_SIDE = 640  # the coarse scale's longest side (faces up to ~300 px there)
 LARGEST_FACE = 300  # pixels: above this at the size it runs at, YuNet misses faces
+# YuNet's box as HOG would draw it, for dlib's shape predictor (trained on
+# HOG's boxes): the centre moved by (dx * width, dy * height), the sides
+# scaled by (sx, sy). The medians over the 9,525 faces of LFW DevTrain found
+# by both (benchmarks/detection_handover.py).
+HOG_LIKE = (-0.038, 0.035, 1.125, 0.849)
+# The same from YuNet's 5 landmarks (eyes, nose, mouth corners) instead of
+# its box: HOG's box centre and sides, in units of the face's size (eye
+# distance + eyes-to-mouth), as a linear function of the first 4 landmarks'
+# offsets from their mean and 1 (least squares over the same faces: IoU
+# with HOG's box 0.86 median, against 0.82 for HOG_LIKE and 0.73 raw).
+LANDMARK_BOX = np.array([
+    (0.6836, -1.1784, -1.4856, -1.5107),
+    (0.1174, -0.5465, -3.1541, -3.2769),
+    (-0.6363, 0.6630, 0.4437, 0.4105),
+    (-0.1354, -0.7939, -3.4232, -3.6014),
+    (-0.3851, -0.1663, -0.5522, -0.5531),
+    (-0.4379, -0.8039, -0.9096, -1.0428),
+    (-0.1808, -0.2790, -0.9724, -0.9141),
+    (-0.8399, -0.3756, -0.8757, -1.1497),
+    (0.4558, -0.7774, -0.9364, -0.9354),
+], dtype=np.float64)
 
 
 class ModelFileError(RuntimeError):
@@ -68,14 +96,16 @@ class YunetDetector:
 
     name = "yunet"
 
-    def __init__(self, *, threads: int = 1, score_threshold: float = SCORE_THRESHOLD) -> None:
+    def __init__(self, *, threads: int = 1, score_threshold: float = SCORE_THRESHOLD,
+                 hand_over: str = "landmarks") -> None:
         self.threads = int(threads)
         self.score_threshold = float(score_threshold)
+        self.hand_over = hand_over  # "landmarks": LANDMARK_BOX; "hog": HOG_LIKE; "raw": YuNet's own boxes
         self._lock = threading.Lock()
         self._session: Any = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {"threads": self.threads, "score_threshold": self.score_threshold}
+        return {"threads": self.threads, "score_threshold": self.score_threshold, "hand_over": self.hand_over}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -86,7 +116,11 @@ class YunetDetector:
     def boxes(self, rgb: np.ndarray, *, upsample: int = 0) -> list[Box]:
         """Every face's box in ``rgb``'s pixels, best first (``upsample`` is
         HOG's: YuNet finds faces from ~10 px at the photo's own size)."""
-        found, scores, _ = self.detect(rgb)
+        found, scores, marks = self.detect(rgb)
+        if self.hand_over == "hog" and len(found):
+            found = hog_like(found)
+        elif self.hand_over == "landmarks" and len(found):
+            found = landmark_box(marks)
         height, width = rgb.shape[:2]
         out = []
         for x1, y1, x2, y2 in found[np.argsort(-scores)]:
@@ -157,6 +191,26 @@ class YunetDetector:
                     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
                     self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return self._session
+
+
+def hog_like(boxes: np.ndarray) -> np.ndarray:
+    """``boxes`` (n, 4: x1, y1, x2, y2) as HOG would draw them (``HOG_LIKE``)."""
+    dx, dy, sx, sy = HOG_LIKE
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2 + dx * w, (boxes[:, 1] + boxes[:, 3]) / 2 + dy * h
+    return np.stack([cx - sx * w / 2, cy - sy * h / 2, cx + sx * w / 2, cy + sy * h / 2], axis=1)
+
+
+def landmark_box(marks: np.ndarray) -> np.ndarray:
+    """Boxes (n, 4: x1, y1, x2, y2) as HOG would draw them, from YuNet's
+    landmarks (n, 5, 2) (``LANDMARK_BOX``)."""
+    centre = marks.mean(axis=1)
+    eyes, mouth = (marks[:, 0] + marks[:, 1]) / 2, (marks[:, 3] + marks[:, 4]) / 2
+    size = np.linalg.norm(marks[:, 0] - marks[:, 1], axis=1) + np.linalg.norm(eyes - mouth, axis=1)
+    offsets = ((marks[:, :4] - centre[:, None]) / size[:, None, None]).reshape(len(marks), 8)
+    cx, cy, w, h = (np.concatenate([offsets, np.ones((len(marks), 1))], axis=1) @ LANDMARK_BOX).T
+    cx, cy, w, h = centre[:, 0] + cx * size, centre[:, 1] + cy * size, w * size, h * size
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
 def read_weights(path: Path = WEIGHTS) -> bytes:

@@ -163,7 +163,7 @@ class Recorded(model.DlibDetector):
 
 
 def test_the_second_pass_finds_the_faces_hog_misses(real_model):
-    detection = load_settings().detection
+    detection = load_settings(detection={"model": "hog"}).detection
     for name, (detector, upsample) in HARD.items():
         rgb = decode_rgb((LFW / name).read_bytes())
         assert detect_boxes(real_model, rgb, detection, second_pass=False) == [], name
@@ -174,3 +174,13 @@ def test_the_second_pass_finds_the_faces_hog_misses(real_model):
         box = boxes[0]
         assert 60 <= box.height <= 200 and 40 <= (box.left + box.right) / 2 <= 210  # LFW's centred face
         assert real_model.encoder.embeddings(rgb, boxes).shape == (1, 128)
+
+
+@pytest.mark.skipif(not LFW.is_dir(), reason=f"LFW DevTrain is not at {LFW} (../shared/data)")
+def test_yunet_finds_the_faces_hog_misses_without_a_second_pass(real_model):
+    detection = load_settings().detection
+    assert detection.model == "yunet"
+    for name in HARD:
+        rgb = decode_rgb((LFW / name).read_bytes())
+        boxes = detect_boxes(real_model, rgb, detection, second_pass=False)
+        assert any(60 <= b.height <= 200 and 40 <= (b.left + b.right) / 2 <= 210 for b in boxes), (name, boxes)
