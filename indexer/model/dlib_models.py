@@ -10,6 +10,7 @@ import threading
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from indexer.model.base import CHIP_PADDING, CHIP_SIZE, EMBEDDING_DIM, Box
 
 _lock = threading.Lock()
 _face_recognition: ModuleType | None = None
+_predictor_5: object = None  # dlib's 5-point shape predictor, loaded alone (face_recognition loads every model)
 
 
 def face_recognition_api() -> ModuleType:
@@ -79,13 +81,37 @@ class DlibEncoder:
         face_recognition_api()
 
 
+def models_package() -> ModuleType:
+    """face_recognition_models, where dlib's weights are, imported without
+    face_recognition (whose import loads every model: ~0.8 s) and without
+    its ``pkg_resources`` deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        import face_recognition_models
+    return face_recognition_models
+
+
+def predictor_5_point() -> object:
+    """dlib's 5-point shape predictor, loaded once (~10 ms), by itself."""
+    global _predictor_5
+    if _predictor_5 is None:
+        with _lock:
+            if _predictor_5 is None:
+                import dlib
+
+                _predictor_5 = dlib.shape_predictor(models_package().pose_predictor_five_point_model_location())
+    return _predictor_5
+
+
 def face_chips(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
     """The aligned 150x150 face chips of ``boxes`` (uint8, (n, 150, 150, 3)),
     cut by dlib from 5-point landmarks exactly as its
-    ``compute_face_descriptor`` cuts them."""
+    ``compute_face_descriptor`` cuts them (the same predictor file as
+    face_recognition's ``pose_predictor_5_point``)."""
     import dlib
 
-    predictor = face_recognition_api().api.pose_predictor_5_point
+    predictor: Any = predictor_5_point()
     shapes = dlib.full_object_detections()
     for b in boxes:
         shapes.append(predictor(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom)))
@@ -94,10 +120,7 @@ def face_chips(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
 
 def weights_path() -> Path:
     """dlib's ResNet weights, as installed by face_recognition_models."""
-    face_recognition_api()
-    import face_recognition_models
-
-    return Path(face_recognition_models.face_recognition_model_location())
+    return Path(models_package().face_recognition_model_location())
 
 
 def dlib_info() -> dict[str, object]:

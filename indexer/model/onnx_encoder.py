@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from indexer.model.base import EMBEDDING_DIM, Box
-from indexer.model.dlib_models import DlibEncoder, face_chips, weights_path
+from indexer.model.dlib_models import DlibEncoder, face_chips, predictor_5_point, weights_path
 
 BATCH_FACES = 32  # chips a network run takes at most: a crowd photo's 300 faces stay within ~0.5 GB
 
@@ -39,6 +39,7 @@ class OnnxEncoder:
         self.__init__(**state)  # type: ignore[misc]
 
     def load(self) -> None:
+        predictor_5_point()
         self._onnx_session()
 
     def embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray:
