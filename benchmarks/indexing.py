@@ -238,8 +238,8 @@ def breakdown(files: list[Path]) -> dict[str, float]:
     model.load([settings.detection.model])
     encoder = model.encoder
     assert isinstance(encoder, OnnxEncoder)
-    spent = dict.fromkeys(("read and hash", "decode", "detect (HOG)", "landmarks and chip", "network", "thumbnails"),
-                          0.0)
+    detect = f"detect ({settings.detection.model})"
+    spent = dict.fromkeys(("read and hash", "decode", detect, "landmarks and chip", "network", "thumbnails"), 0.0)
 
     def timed(stage: str, work, *args):
         started = now()
@@ -254,7 +254,7 @@ def breakdown(files: list[Path]) -> dict[str, float]:
         data = timed("read and hash", path.read_bytes)
         timed("read and hash", content_hash, data)
         rgb = timed("decode", decode_rgb, data)
-        boxes = timed("detect (HOG)", detect_boxes, model, rgb, settings.detection)
+        boxes = timed(detect, detect_boxes, model, rgb, settings.detection)
         if boxes:
             chips = timed("landmarks and chip", face_chips, rgb, boxes)
             timed("network", encoder.encode_chips, chips)

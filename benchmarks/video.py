@@ -1,28 +1,31 @@
-"""Video indexing speed: seconds of video indexed per second of work, for a
-720p recording, at the default sample rate and another, with 1 worker.
+"""Video indexing speed: seconds of video indexed per second of work, for
+720p recordings, today's default beside the detector before, with 1 worker.
 
-The recording is built from LFW DevTrain photos: 60 s of 1280x720 at 25 fps
-(MPEG-4 part 2, ``mp4v``: the codec OpenCV's wheel can write) over a fixed
-textured background, where 5 people (a 300x300 px photo each, the face about
-130 px high) appear 6 times, walking or standing, up to two at once, with
-empty stretches between (``APPEARANCES``). Each run is
-``indexer.indexing.index_paths`` on that one file into a fresh data
-directory, with the model loaded before timing, so its time is everything
-``facesearch index`` does for a video: hashing, decoding every frame,
-converting the sampled ones, detection and encoding on them (HOG, upsample
-1; 720p is below ``detection.max_side``, so not downscaled), track linking,
-thumbnails and the store writes. A first pass times decoding alone (every
-frame grabbed, the sampled ones converted, no detection).
+Two recordings built from LFW DevTrain photos, 1280x720 at 25 fps (MPEG-4
+part 2, ``mp4v``: the codec OpenCV's wheel can write) over a fixed textured
+background: the **walking** clip, 60 s where 5 people (a 300x300 px photo
+each, the face about 130 px high) appear 6 times, walking or standing, up
+to two at once, with empty stretches between (``APPEARANCES``); and the
+**static** clip, 120 s of a fixed camera's empty scene where one person
+stands for 10 s (``STATIC_APPEARANCES``). Each is indexed three ways
+(``VARIANTS``): YuNet with motion gating (the default), YuNet searching
+every sampled frame, and HOG searching every sampled frame (the default
+before). Each run is ``indexer.indexing.index_paths`` on that one file into
+a fresh data directory, with the model loaded before timing, so its time is
+everything ``facesearch index`` does for a video: hashing, decoding every
+frame, converting the sampled ones, the motion gate, detection and
+encoding, track linking, thumbnails and the store writes. Decoding alone
+is timed too.
 
-Reported per sample rate: sampled frames, faces detected on them
-(sightings; both counted by the model's encoder, which ``find_faces``
-calls once per sampled frame with the faces it kept), tracks, faces
-stored, wall seconds, seconds of video per second of work (> 1: faster
-than real time), and milliseconds per sampled frame.
+Reported: sampled frames and those the motion gate skipped, faces detected
+on the searched ones (sightings; counted by the model's encoder, which
+``find_faces`` calls once per searched frame), tracks, faces stored, wall
+seconds, seconds of video per second of work (> 1: faster than real time),
+and milliseconds per sampled frame.
 
 Run (from the repository root)::
 
-    .venv/bin/python -m benchmarks.video [--rates 2,1] [--lfw DIR]
+    .venv/bin/python -m benchmarks.video [--rate 2] [--lfw DIR]
 
 Results: ``benchmarks/results/video.json``.
 """
@@ -59,6 +62,16 @@ APPEARANCES = [
     (3, 34, 48, (950, 350), (700, 300)),
     (4, 44, 57, (100, 150), (400, 150)),
 ]
+# The static-camera clip: 120 s of an empty scene where one person stands for 10 s.
+STATIC_DURATION_S = 120
+STATIC_APPEARANCES = [(1, 50, 60, (900, 120), (900, 120))]
+# (label, video settings, detection settings): today's default, the same without
+# motion gating, and the detector before (HOG, every sampled frame).
+VARIANTS = [
+    ("YuNet, motion gating (default)", {}, {}),
+    ("YuNet, every sampled frame", {"motion_gating": False}, {}),
+    ("HOG, every sampled frame (before)", {"motion_gating": False}, {"model": "hog"}),
+]
 
 
 def background() -> np.ndarray:
@@ -71,8 +84,10 @@ def background() -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def build_video(lfw: Path, path: Path) -> None:
-    """Write the recording described in the module doc to ``path``."""
+def build_video(lfw: Path, path: Path, appearances: list | None = None, duration_s: int = DURATION_S) -> None:
+    """Write the recording described in the module doc to ``path`` (or
+    another: its ``appearances`` over ``duration_s``)."""
+    appearances = APPEARANCES if appearances is None else appearances
     photos = []
     for person in PEOPLE:
         rgb = Image.open(lfw / person / f"{person}_0001.jpg").convert("RGB").resize((PHOTO_SIDE, PHOTO_SIDE))
@@ -81,10 +96,10 @@ def build_video(lfw: Path, path: Path) -> None:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise SystemExit("error: OpenCV cannot write an mp4v video here")
-    for index in range(DURATION_S * FPS):
+    for index in range(duration_s * FPS):
         t = index / FPS
         frame = scene.copy()
-        for person, start, end, (x0, y0), (x1, y1) in APPEARANCES:
+        for person, start, end, (x0, y0), (x1, y1) in appearances:
             if start <= t < end:
                 share = (t - start) / (end - start)
                 x, y = round(x0 + (x1 - x0) * share), round(y0 + (y1 - y0) * share)
@@ -120,9 +135,11 @@ class CountingEncoder:
         self.encoder.load()
 
 
-def index_run(model: FaceModel, path: Path, rate: float, data_dir: Path) -> dict:
+def index_run(model: FaceModel, path: Path, rate: float, data_dir: Path, video: dict | None = None,
+              detection: dict | None = None) -> dict:
     """Index ``path`` at ``rate`` frames a second with 1 worker and ``model`` into ``data_dir``."""
-    settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, video={"sample_fps": rate})
+    settings = load_settings(data_dir=data_dir, indexer={"workers": 1}, video={"sample_fps": rate, **(video or {})},
+                             detection=detection or {})
     counts = CountingEncoder(model.encoder)  # the worker runs in this process (1 worker): the counts are seen here
     started = now()
     report = index_paths([path], settings, progress=False, model=FaceModel(model.detectors, counts))
@@ -135,6 +152,7 @@ def index_run(model: FaceModel, path: Path, rate: float, data_dir: Path) -> dict
     db.close()
     return {
         "sample_fps": rate, "video_s": duration, "seconds": seconds, "sampled_frames": counts.frames,
+        "frames_skipped": report.video_frames_skipped,
         "sightings": counts.sightings, "tracks": len(tracks), "faces_stored": report.faces_added,
         "video_s_per_s": ratio(duration, seconds), "ms_per_sampled_frame": ratio(seconds * 1000, counts.frames),
         "track_ranges_s": [[round(t[1], 2), round(t[2], 2), t[3]] for t in tracks],
@@ -144,39 +162,43 @@ def index_run(model: FaceModel, path: Path, rate: float, data_dir: Path) -> dict
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="the LFW DevTrain folder")
-    parser.add_argument("--rates", default="2,1", help="sample rates to measure, frames per second of video")
+    parser.add_argument("--rate", type=float, default=2.0, help="sample rate, frames per second of video")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     lfw = require_dir(args.lfw, "the LFW DevTrain photos", LFW_HINT)
-    rates = [float(r) for r in args.rates.split(",")]
     model = face_model(load_settings().encoding)
-    model.load(["hog"])
+    model.load(["yunet", "hog"])
+    clips = {"walking": (APPEARANCES, DURATION_S), "static": (STATIC_APPEARANCES, STATIC_DURATION_S)}
+    runs = []
     with tempfile.TemporaryDirectory(prefix="facesearch-video-") as tmp:
-        video = Path(tmp) / "camera.mp4"
-        started = now()
-        build_video(lfw, video)
-        print(f"built a {DURATION_S} s {WIDTH}x{HEIGHT} {FPS} fps recording "
-              f"({video.stat().st_size / 1e6:.1f} MB) in {now() - started:.1f} s")
-        decode = [decode_only(video, rate) for rate in rates]
-        runs = [index_run(model, video, rate, Path(tmp) / f"data-{rate:g}") for rate in rates]
-    for run, (seconds, _) in zip(runs, decode):
-        run["decode_only_s"] = seconds
+        for clip, (appearances, duration) in clips.items():
+            video = Path(tmp) / f"{clip}.mp4"
+            build_video(lfw, video, appearances, duration)
+            decode_s, _ = decode_only(video, args.rate)
+            print(f"built the {clip} clip: {duration} s {WIDTH}x{HEIGHT} {FPS} fps "
+                  f"({video.stat().st_size / 1e6:.1f} MB); decoding it alone: {decode_s:.2f} s", flush=True)
+            for label, video_settings, detection in VARIANTS:
+                run = index_run(model, video, args.rate, Path(tmp) / f"data-{clip}-{len(runs)}", video_settings,
+                                detection)
+                runs.append({"clip": clip, "variant": label, "decode_only_s": decode_s, **run})
     print_table(
-        ["sample fps", "sampled frames", "sightings", "tracks", "faces stored", "decode only s", "index s",
+        ["clip", "variant", "sampled", "skipped", "sightings", "tracks", "faces stored", "index s",
          "video s / work s", "ms / sampled frame"],
-        [[r["sample_fps"], r["sampled_frames"], r["sightings"], r["tracks"], r["faces_stored"], r["decode_only_s"],
-          r["seconds"], r["video_s_per_s"], r["ms_per_sampled_frame"]] for r in runs],
-        title=f"Indexing a {DURATION_S} s {WIDTH}x{HEIGHT} recording ({len(APPEARANCES)} appearances of "
-              f"{len(PEOPLE)} people), 1 worker",
+        [[r["clip"], r["variant"], r["sampled_frames"] + r["frames_skipped"], r["frames_skipped"], r["sightings"],
+          r["tracks"], r["faces_stored"], r["seconds"], r["video_s_per_s"], r["ms_per_sampled_frame"]]
+         for r in runs],
+        title=f"Indexing {WIDTH}x{HEIGHT} recordings at {args.rate:g} sampled frames a second, 1 worker",
     )
     for run in runs:
-        print(f"tracks at {run['sample_fps']:g} fps (start s, end s, faces): {run['track_ranges_s']}")
+        print(f"{run['clip']}, {run['variant']}: tracks (start s, end s, faces): {run['track_ranges_s']}")
     write_results("video", {
-        "lfw": lfw, "width": WIDTH, "height": HEIGHT, "fps": FPS, "duration_s": DURATION_S, "codec": "mp4v",
-        "appearances": [{"person": PEOPLE[p], "from_s": a, "to_s": b} for p, a, b, _, _ in APPEARANCES],
+        "lfw": lfw, "width": WIDTH, "height": HEIGHT, "fps": FPS, "codec": "mp4v", "sample_fps": args.rate,
+        "clips": {name: {"duration_s": duration,
+                         "appearances": [{"person": PEOPLE[p], "from_s": a, "to_s": b} for p, a, b, _, _ in app]}
+                  for name, (app, duration) in clips.items()},
         "workers": 1, "runs": runs,
     })
 

@@ -204,9 +204,9 @@ class VideoSettings(BaseModel):
         "camera's empty stretches then cost decoding only.",
     )
     keyframe_s: float = Field(
-        4.0, gt=0,
-        description="With motion gating, a frame is searched at least this often (seconds of video) all the same, "
-        "so that a person who stood still since the last search is found where they are.",
+        10.0, gt=0,
+        description="With motion gating, a frame is searched at least this often (seconds of video) all the same: "
+        "a safety net (a person coming into view is motion, and searched at once) for slow changes such as light.",
     )
     motion_fraction: float = Field(
         0.001, ge=0, le=1,
