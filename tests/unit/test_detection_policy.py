@@ -113,7 +113,9 @@ def test_the_second_pass_is_not_part_of_the_signature():
     assert "second_pass" not in plain
 
 
-def test_where_yunet_finds_nothing_the_second_pass_is_hog_then_the_cnn(picky):
+def test_no_second_pass_after_yunet(picky):
+    """YuNet finds a face in every LFW DevTrain photo by itself: a second
+    pass would only cost time where there is none."""
     found, calls = picky
-    assert detect_boxes(found, dark(10), DetectionSettings(model="yunet", upsample=1)) == [Box(10, 90, 90, 10)]
-    assert calls == [("yunet", 1), ("hog", 2), ("cnn", 0)]
+    assert detect_boxes(found, dark(10), DetectionSettings(model="yunet", upsample=1)) == []
+    assert calls == [("yunet", 1)]
