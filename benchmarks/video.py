@@ -109,10 +109,10 @@ def build_video(lfw: Path, path: Path, appearances: list | None = None, duration
 
 
 def decode_only(path: Path, rate: float) -> tuple[float, int]:
-    """(seconds, frames sampled) to decode the video and convert its sampled frames."""
+    """(seconds, frames sampled) to decode the video and retrieve its sampled frames (as BGR, unconverted)."""
     started = now()
     with open_video(str(path)) as reader:
-        sampled = sum(1 for _ in reader.sampled_frames(rate))
+        sampled = sum(1 for _ in reader.sampled_bgr(rate))
     return now() - started, sampled
 
 

@@ -5,25 +5,18 @@ pixels wide, blurred by the reduction itself); when less than
 ``video.motion_fraction`` of their pixels changed by more than
 ``LEVELS`` grey levels, and the last search is less than
 ``video.keyframe_s`` old, the frame is not searched: whatever was found
-there is taken as still there. The copy costs ~1 ms a 720p frame against
+there is taken as still there. The copy costs ~0.5 ms a 720p frame against
 tens for the detector."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from config.settings import VideoSettings
+from indexer.video import small_grey
 
 WIDTH = 160  # pixels: the grey copy's width
 LEVELS = 12  # grey levels a pixel must change by to count (compression noise stays under)
-
-
-def small_grey(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` as a grey copy ``WIDTH`` pixels wide, int16 (for differences)."""
-    height, width = rgb.shape[:2]
-    size = (WIDTH, max(1, round(height * WIDTH / max(width, 1))))
-    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
 class MotionGate:
@@ -36,10 +29,10 @@ class MotionGate:
         self.skipped = 0
         self.searched = 0
 
-    def search(self, timestamp: float, rgb: np.ndarray) -> bool:
-        """Whether the frame at ``timestamp`` must be searched (it moved, or
-        the last search is ``keyframe_s`` old); counts both."""
-        grey = small_grey(rgb) if self.settings.motion_gating else None
+    def search(self, timestamp: float, bgr: np.ndarray) -> bool:
+        """Whether the frame at ``timestamp`` (BGR) must be searched (it
+        moved, or the last search is ``keyframe_s`` old); counts both."""
+        grey = small_grey(bgr, WIDTH) if self.settings.motion_gating else None
         due = (grey is None or self.last is None or grey.shape != self.last.shape
                or timestamp - self.last_at >= self.settings.keyframe_s
                or float(np.mean(np.abs(grey - self.last) > LEVELS)) >= self.settings.motion_fraction)

@@ -20,7 +20,7 @@ from indexer.recording_time import recording_start
 from indexer.safe_open import read_regular
 from indexer.store.metadata import FaceTime, NewFace
 from indexer.tracks import Sighting, Track, Tracker
-from indexer.video import VideoError, open_video
+from indexer.video import VideoError, open_video, rgb_of
 
 _settings: Settings | None = None
 _model: FaceModel | None = None  # what this worker process finds and encodes faces with
@@ -145,9 +145,10 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings, mod
         sightings: list[Sighting] = []
         with open_video(path) as reader:
             _check_length(reader.info.duration_s, settings.video)
-            for timestamp, rgb in reader.sampled_frames(settings.video.sample_fps):
+            for timestamp, bgr in reader.sampled_bgr(settings.video.sample_fps):
                 _check_length(timestamp, settings.video)
-                if gate.search(timestamp, rgb):
+                if gate.search(timestamp, bgr):
+                    rgb = rgb_of(bgr)  # only a frame searched is converted
                     sightings = [
                         Sighting(timestamp, face.box, face.embedding,
                                  thumbnail_jpeg(rgb, face.box, settings.thumbnails))
@@ -156,7 +157,7 @@ def process_video(job: tuple[str, int, int, str | None], settings: Settings, mod
                 else:  # nothing moved: whoever was there still is, at this time
                     sightings = [replace(s, timestamp=timestamp) for s in sightings]
                 tracker.add_frame(timestamp, sightings)
-                result.height, result.width = rgb.shape[:2]
+                result.height, result.width = bgr.shape[:2]
                 sampled += 1
             result.duration_s = reader.duration_s
         if not sampled:
