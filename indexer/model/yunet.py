@@ -23,7 +23,7 @@ face in all 9,525 photos by itself (HOG misses 46).
 
 Scales (``boxes``): the photo is searched at its own size (rounded up to a
 multiple of 32 with padding), and, when it is large enough to hold a face
-over ~300 pixels, also at a coarse scale whose longest side is
+over ``LARGEST_FACE`` pixels, also at a coarse scale whose longest side is
 ``COARSE_SIDE``; the two sets of boxes are merged by non-maximum
 suppression.
 """
@@ -45,8 +45,13 @@ SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 STRIDES = (8, 16, 32)
 SCORE_THRESHOLD = 0.7  # sqrt(class x objectness): OpenCV Zoo's 0.9 misses real faces (docs/benchmarks.md, 23)
 NMS_IOU = 0.3
-COARSE_SIDE = 640  # the coarse scale's longest side (faces up to ~300 px there)
-LARGEST_FACE = 300  # pixels: above this at the size it runs at, YuNet misses faces
+# The coarse scale: its longest side, and the photos it is run on, those that
+# can hold a face larger than LARGEST_FACE pixels (shortest side). Measured on
+# 200 LFW photos enlarged: at the photo's own size YuNet finds a face of
+# ~440 px in 199 of them and one of ~660 px in 169; with a coarse scale of 640,
+# 480 or 400 px, in 199 both; 400 costs least (docs/benchmarks.md, 23).
+COARSE_SIDE = 400
+LARGEST_FACE = 450
 # YuNet's box as HOG would draw it, for dlib's shape predictor (trained on
 # HOG's boxes): the centre moved by (dx * width, dy * height), the sides
 # scaled by (sx, sy). The medians over the 9,525 faces of LFW DevTrain found
