@@ -2,7 +2,7 @@
 230 KB network (Shiqi Yu et al., "YuNet: A tiny millisecond-level face
 detector", 2023; OpenCV Zoo; MIT, ``weights/LICENSE.yunet``) run by
 onnxruntime, the runtime the encoder already uses. It finds faces of about
-10 to 300 pixels at the size it is run at, with 5 landmarks, in a few
+10 to a few hundred pixels at the size it is run at, with 5 landmarks, in a few
 milliseconds where dlib's HOG takes hundreds.
 
 The file is vendored (``weights/``) and its SHA-256 checked when it is
