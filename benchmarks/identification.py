@@ -22,6 +22,10 @@ face_recognition defaults give about 0.97 on LFW.
 Run (from the repository root)::
 
     .venv/bin/python -m benchmarks.identification [--data-dir DIR] [--threshold 0.6]
+        [--detector hog] [--yunet-box landmarks|hog|raw] [--yunet-score 0.7]
+
+(a fresh ``--data-dir`` for each detector or YuNet variant: an index keeps
+the detector it was built with, and the YuNet variants share its signature).
 
 Results: ``benchmarks/results/identification.json`` (with the missed queries).
 """
@@ -39,7 +43,8 @@ import numpy as np
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, require_dir, write_results
 from config.settings import load_settings
 from indexer.indexing import index_paths
-from indexer.model import face_model
+from indexer.model import DETECTORS, FaceModel, face_model
+from indexer.model.yunet import HAND_OVERS, SCORE_THRESHOLD, YunetDetector
 from indexer.scanner import is_under
 from indexer.store import EmbeddedStore, FaceRecord, StoreError
 
@@ -68,12 +73,18 @@ class Neighbours:
     different_distance: np.ndarray
 
 
-def ensure_index(lfw: Path, data_dir: Path, workers: int) -> int:
-    """Index (or bring up to date) ``lfw`` in ``data_dir``; returns the number of LFW photos."""
-    settings = load_settings(data_dir=data_dir, indexer={"workers": workers})
+def ensure_index(lfw: Path, data_dir: Path, workers: int, detection: dict | None = None,
+                 yunet: YunetDetector | None = None) -> int:
+    """Index (or bring up to date) ``lfw`` in ``data_dir`` with the default
+    detection settings, or ``detection``, and YuNet as ``yunet`` when given
+    (its score threshold and hand-over); returns the number of LFW photos."""
+    settings = load_settings(data_dir=data_dir, indexer={"workers": workers}, detection=detection or {})
+    model = face_model(settings.encoding)
+    if yunet is not None:
+        model = FaceModel({**model.detectors, "yunet": yunet}, model.encoder)
     started = now()
     try:
-        report = index_paths([lfw], settings, progress=None, model=face_model(settings.encoding))
+        report = index_paths([lfw], settings, progress=None, model=model)
     except StoreError as exc:
         print(f"error: cannot use the index in {data_dir}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -187,6 +198,11 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="index folder to reuse or fill (default: a new temporary folder)")
     parser.add_argument("--workers", type=int, default=2, help="indexing worker processes")
+    parser.add_argument("--detector", choices=DETECTORS, default=None, help="detection.model (default: the setting's)")
+    parser.add_argument("--yunet-box", choices=HAND_OVERS, default=HAND_OVERS[0],
+                        help="the box YuNet hands to dlib's landmarks: HOG's predicted from its landmarks (the "
+                        "default), its box reshaped as HOG's, or its own")
+    parser.add_argument("--yunet-score", type=float, default=SCORE_THRESHOLD, help="YuNet's score threshold")
 
 
 def indexed_lfw(args: argparse.Namespace, prefix: str) -> tuple[Path, Path, int, Labelled]:
@@ -196,7 +212,9 @@ def indexed_lfw(args: argparse.Namespace, prefix: str) -> tuple[Path, Path, int,
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         data_dir = (args.data_dir or Path(tmp) / "data").resolve()
         print(f"index folder: {data_dir}")
-        photos = ensure_index(lfw, data_dir, args.workers)
+        detection = {"model": args.detector} if args.detector else None
+        yunet = YunetDetector(score_threshold=args.yunet_score, hand_over=args.yunet_box)
+        photos = ensure_index(lfw, data_dir, args.workers, detection, yunet)
         return lfw, data_dir, photos, labelled_faces(data_dir, lfw)
 
 

@@ -64,17 +64,24 @@ class OnnxEncoder:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime
-
                     from indexer import model_cache
 
                     model, _ = model_cache.onnx_model(weights_path(), self.model_cache)
-                    options = onnxruntime.SessionOptions()
-                    options.intra_op_num_threads = self.threads
-                    options.inter_op_num_threads = 1
-                    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-                    self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                    self._session = cpu_session(model, self.threads)
         return self._session
+
+
+def cpu_session(model: bytes | str, threads: int) -> Any:
+    """An onnxruntime session of ``model`` (its bytes or path) on the CPU:
+    one sequential executor with ``threads`` intra-op threads (processes
+    give the parallelism, as for BLAS)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def onnxruntime_version() -> str | None:

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from indexer.model.base import Box
+from indexer.model.onnx_encoder import cpu_session
 
 WEIGHTS = Path(__file__).parent / "weights" / "face_detection_yunet_2026may.onnx"
 SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
@@ -98,6 +99,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     return keep
 
 
+# The boxes handed to dlib's predictor: HOG's predicted from YuNet's landmarks
+# (the default), YuNet's box reshaped as HOG's, or YuNet's own box; the other
+# two are kept for benchmarks.identification --yunet-box (docs/benchmarks.md, 23).
+HAND_OVERS = ("landmarks", "hog", "raw")
+
+
 class YunetDetector:
     """YuNet in one onnxruntime session, made at first use behind a lock
     (``threads`` intra-op threads); pickles as its settings."""
@@ -106,9 +113,11 @@ class YunetDetector:
 
     def __init__(self, *, threads: int = 1, score_threshold: float = SCORE_THRESHOLD,
                  hand_over: str = "landmarks") -> None:
+        if hand_over not in HAND_OVERS:
+            raise ValueError(f"unknown hand-over {hand_over!r}: one of {', '.join(HAND_OVERS)}")
         self.threads = int(threads)
         self.score_threshold = float(score_threshold)
-        self.hand_over = hand_over  # "landmarks": LANDMARK_BOX; "hog": HOG_LIKE; "raw": YuNet's own boxes
+        self.hand_over = hand_over
         self._lock = threading.Lock()
         self._session: Any = None
 
@@ -190,14 +199,7 @@ class YunetDetector:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime
-
-                    model = read_weights()
-                    options = onnxruntime.SessionOptions()
-                    options.intra_op_num_threads = self.threads
-                    options.inter_op_num_threads = 1
-                    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-                    self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                    self._session = cpu_session(read_weights(), self.threads)
         return self._session
 
 

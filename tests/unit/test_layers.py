@@ -47,8 +47,7 @@ def test_no_package_imports_a_layer_above_it(package):
 # (dlib_onnx builds the ONNX graph of dlib's weights with onnx, runs nothing).
 MODEL_LIBRARIES = {"dlib": {"indexer/model/dlib_models.py"}, "face_recognition": {"indexer/model/dlib_models.py"},
                    "face_recognition_models": {"indexer/model/dlib_models.py"},
-                   "onnxruntime": {"indexer/model/onnx_encoder.py", "indexer/model/yunet.py"},
-                   "onnx": {"indexer/dlib_onnx.py"}}
+                   "onnxruntime": {"indexer/model/onnx_encoder.py"}, "onnx": {"indexer/dlib_onnx.py"}}
 
 
 def test_only_the_model_seam_imports_the_model_libraries():
