@@ -24,6 +24,8 @@ from application.clustering import (
     run_clustering,
 )
 from application.erasure import ErasureTarget, erase
+from application.explanation_schemas import ExplanationResponse
+from application.explanations import explain_face
 from application.faces import face_response, face_thumbnail
 from application.index_info import health_response, index_response
 from application.people import person_model
@@ -219,6 +221,17 @@ def recall_search() -> Response:
          summary="One indexed face: its file, box, photo and person")
 def face(face_id: int) -> Response:
     return ok(face_response(served().store, state().annotations.attributions, face_id))
+
+
+@api.get("/faces/<int:face_id>/explanation", operation_id="explainFace", scope="read", response=ExplanationResponse,
+         summary="Why a face is who it is: the evidence faces, the rule and the thresholds that decided",
+         description="For an attributed face: its person's nearest confirmed faces and the runner-up's, the margin, "
+         "and the rule's branch (re-run on today's confirmed faces: `current` false when they no longer support a "
+         "suggestion). For a face with nobody: why the last grouping flagged it (`stranger`) or left it in an "
+         "unnamed group, and why recognition named nobody. Distances Euclidean; `docs/explanations.md`.")
+def explain(face_id: int) -> Response:
+    st = state()
+    return ok(ExplanationResponse.of(explain_face(served().store, st.annotations, face_id, st.settings)))
 
 
 @api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,

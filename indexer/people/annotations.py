@@ -168,6 +168,11 @@ class AnnotationsDB:
         with self._read() as conn:
             return clustering_runs.last_run(conn)
 
+    def place_in_last_run(self, face_id: int) -> tuple[RunInfo, int, int, float | None] | None:
+        """Where the last run put ``face_id`` (``clustering_runs.place_in_last_run``)."""
+        with self._read() as conn:
+            return clustering_runs.place_in_last_run(conn, face_id)
+
     def cluster_people(self, run_id: int) -> dict[int, Person]:
         """The person each cluster of run ``run_id`` is mapped to (unmapped clusters are left out)."""
         with self._read() as conn:

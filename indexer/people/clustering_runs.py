@@ -137,6 +137,19 @@ def last_run(conn: sqlite3.Connection) -> StoredRun | None:
     )
 
 
+def place_in_last_run(conn: sqlite3.Connection, face_id: int) -> tuple[RunInfo, int, int, float | None] | None:
+    """Where the last run put one face: (the run, its cluster or -1 for a
+    stranger, the nearest cluster or -1, the Euclidean distance to that
+    cluster's centre or None); None before any run or for a face it did
+    not hold (added since)."""
+    info = last_info(conn)
+    if info is None:
+        return None
+    row = conn.execute("SELECT cluster, nearest, distance FROM cluster_faces WHERE run_id = ? AND face_id = ?",
+                       (info.run_id, int(face_id))).fetchone()
+    return None if row is None else (info, int(row[0]), int(row[1]), None if row[2] is None else float(row[2]))
+
+
 def run_with_cluster(conn: sqlite3.Connection, cluster: int) -> RunInfo:
     """The last run, which must have ``cluster``: ``NoClusteringError``,
     ``ClusterNotFoundError`` otherwise."""

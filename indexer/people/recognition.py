@@ -108,19 +108,48 @@ def suggest(
     return Suggestions(person_out, distance_out)
 
 
-def _accepted(
+@dataclass(frozen=True)
+class RuleCheck:
+    """How the rule judged one face against its nearest named person P:
+    ``branch`` "close" or "support" when it suggests P, None when not, with
+    ``failed`` the condition that stopped it; the numbers it compared
+    (Euclidean): ``d1`` to P's nearest confirmed face, ``d2`` to anyone
+    else's, ``support`` from the face to the mean of P's ``k`` nearest
+    confirmed faces (None when the support branch was not reached)."""
+
+    branch: str | None
+    failed: str | None
+    d1: float
+    d2: float
+    support: float | None = None
+    k: int = 0
+
+
+def check_rule(
     face: np.ndarray, d1: float, d2: float, to_person: np.ndarray, person_faces: np.ndarray, rule: RecognitionSettings
-) -> bool:
+) -> RuleCheck:
     """The rule for one face whose nearest named person is at ``d1``
-    (``to_person``: distances to each of that person's confirmed faces)."""
+    (``to_person``: distances to each of that person's confirmed faces,
+    ``person_faces`` those faces): the one place the rule is written."""
+    if d1 > rule.max_distance:
+        return RuleCheck(None, "max_distance", d1, d2)
     if d1 <= rule.close_distance and d2 - d1 >= rule.close_margin:
-        return True
+        return RuleCheck("close", None, d1, d2)
     if d2 - d1 < rule.margin:
-        return False
+        return RuleCheck(None, "margin", d1, d2)
     k = min(rule.support_faces, len(to_person))
     nearest = np.argpartition(to_person, k - 1)[:k] if k < len(to_person) else np.arange(len(to_person))
     centre = person_faces[nearest].mean(axis=0)
-    return float(np.linalg.norm(face - centre)) <= rule.support_distance[k - 1]
+    support = float(np.linalg.norm(face - centre))
+    if support > rule.support_distance[k - 1]:
+        return RuleCheck(None, "support_distance", d1, d2, support, k)
+    return RuleCheck("support", None, d1, d2, support, k)
+
+
+def _accepted(
+    face: np.ndarray, d1: float, d2: float, to_person: np.ndarray, person_faces: np.ndarray, rule: RecognitionSettings
+) -> bool:
+    return check_rule(face, d1, d2, to_person, person_faces, rule).branch is not None
 
 
 def one_face_a_photo(store: FaceStore, chosen: dict[int, tuple[int, float]],

@@ -1,0 +1,93 @@
+"""The API's models of explanations, comparisons and lookalikes (``GET
+/api/v1/faces/<id>/explanation``, ``/faces/<a>/compare/<b>``,
+``/people/<id>/lookalikes``). Every distance is Euclidean."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from application.explanations import Explanation
+
+Rule = Literal["confirmed", "cluster", "recognised_close", "recognised_support", "recognised", "stranger",
+               "unnamed_group", "not_grouped"]
+
+
+class EvidenceModel(BaseModel):
+    face_id: int
+    person_id: int | None
+    person: str | None
+    distance: float = Field(..., description="Euclidean, from the explained face.")
+
+
+class NearestPerson(BaseModel):
+    person_id: int
+    person: str
+    distance: float = Field(..., description="Euclidean, from the face to this person's nearest confirmed face.")
+
+
+class RecognitionCheck(BaseModel):
+    """What the recognition rule says of the face today, against its nearest named person."""
+
+    branch: Literal["close", "support"] | None = Field(
+        ..., description="The rule's branch that suggests the person; null: none does.")
+    failed: Literal["max_distance", "margin", "support_distance"] | None = Field(
+        ..., description="The condition that stopped it (null when it suggests).")
+    d1: float = Field(..., description="To the person's nearest confirmed face.")
+    d2: float | None = Field(..., description="To anyone else's nearest confirmed face (null: nobody else).")
+    support: float | None = Field(None, description="To the mean of the person's k nearest confirmed faces.")
+    k: int = 0
+
+
+class GroupPlaceModel(BaseModel):
+    run_id: int
+    method: str
+    group: int | None = Field(..., description="Its cluster in the last run; null: a stranger.")
+    nearest_group: int | None
+    centre_distance: float | None = Field(..., description="To the centre of `nearest_group`.")
+    stranger_distance: float | None
+    neighbour_distance: float | None
+    nearest_face_distance: float | None = Field(..., description="To the nearest other face of the index now.")
+
+
+class ExplanationResponse(BaseModel):
+    """Why a face is who it is: contract fields first (``face_id``,
+    ``person``, ``source``, ``stranger``, ``rule``, ``evidence``, ``margin``)."""
+
+    model_config = ConfigDict(json_schema_extra={"description": "The faces and numbers that decided the face's "
+                                                 "person, or its stranger flag, nearest first."})
+
+    face_id: int
+    person: str | None
+    person_id: int | None
+    source: Literal["confirmed", "cluster", "suggested"] | None
+    stranger: bool
+    rule: Rule
+    because: list[str] = Field(..., description="The decision in plain words.")
+    evidence: list[EvidenceModel] = Field(..., description="Nearest first.")
+    margin: float | None = Field(..., description="Runner-up person's distance minus the nearest person's.")
+    nearest: NearestPerson | None
+    runner_up: NearestPerson | None
+    recognition: RecognitionCheck | None
+    current: bool = Field(..., description="False: a suggestion today's confirmed faces no longer support.")
+    group: GroupPlaceModel | None
+    would_change: list[str]
+    thresholds: dict[str, float]
+
+    @classmethod
+    def of(cls, e: Explanation) -> ExplanationResponse:
+        check = e.recognition
+        return cls(
+            face_id=e.face_id, person=e.person, person_id=e.person_id, source=e.source,
+            stranger=e.stranger, rule=e.rule, because=e.because,
+            evidence=[EvidenceModel(**vars(ev)) for ev in e.evidence], margin=e.margin,
+            nearest=NearestPerson(**vars(e.nearest)) if e.nearest else None,
+            runner_up=NearestPerson(**vars(e.runner_up)) if e.runner_up else None,
+            recognition=None if check is None else RecognitionCheck(
+                branch=check.branch, failed=check.failed, d1=round(check.d1, 4),
+                d2=None if check.d2 == float("inf") else round(check.d2, 4),
+                support=None if check.support is None else round(check.support, 4), k=check.k),
+            current=e.current, group=GroupPlaceModel(**vars(e.group)) if e.group else None,
+            would_change=e.would_change, thresholds=e.thresholds,
+        )
