@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.compare import Comparison, strongest_cells
 from application.explanations import Explanation
 
 Rule = Literal["confirmed", "cluster", "recognised_close", "recognised_support", "recognised", "stranger",
@@ -90,4 +91,38 @@ class ExplanationResponse(BaseModel):
                 support=None if check.support is None else round(check.support, 4), k=check.k),
             current=e.current, group=GroupPlaceModel(**vars(e.group)) if e.group else None,
             would_change=e.would_change, thresholds=e.thresholds,
+        )
+
+
+class Cell(BaseModel):
+    row: int
+    column: int
+    change: float = Field(..., description="Change of Euclidean distance when the cell is hidden.")
+
+
+class CompareResponse(BaseModel):
+    """Two faces and where they match: contract field ``distance`` first."""
+
+    distance: float = Field(..., description="Euclidean, between the stored embeddings (what search uses).")
+    face_a: int
+    face_b: int
+    chip_distance: float = Field(..., description="Between the two aligned chips re-encoded: the maps' baseline.")
+    same_person_distance: float = Field(..., description="Within this, recognition may call them one person.")
+    grid: int = Field(..., description="Cells a side of each map, over the 150x150 px aligned chip.")
+    cell_px: float
+    map_a: list[list[float]] = Field(..., description="Row by row: the change of distance when that cell of face "
+                                     "a is hidden. > 0: the cell makes them alike; < 0: different.")
+    map_b: list[list[float]]
+    alike: list[Cell] = Field(..., description="The cells (of either face) that make them most alike.")
+    different: list[Cell]
+
+    @classmethod
+    def of(cls, c: Comparison, same_person_distance: float) -> CompareResponse:
+        strongest = strongest_cells(c)
+        return cls(
+            distance=c.distance, face_a=c.face_a, face_b=c.face_b, chip_distance=c.chip_distance,
+            same_person_distance=same_person_distance, grid=c.grid, cell_px=round(150 / c.grid, 2),
+            map_a=c.map_a.round(4).tolist(), map_b=c.map_b.round(4).tolist(),
+            alike=[Cell(row=r, column=col, change=v) for r, col, v in strongest["alike"]],
+            different=[Cell(row=r, column=col, change=v) for r, col, v in strongest["different"]],
         )

@@ -31,14 +31,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from application.errors import PhotoNotFound, PhotoUnavailable
+from application.errors import FaceNotFound, PhotoNotFound, PhotoUnavailable
 from application.schemas import PhotoFaceModel, PhotoResponse
 from application.searching import box_model, person_fields
 from indexer.hashing import content_hash, hash_stream
 from indexer.images import ImageError, decode_rgb, preview_jpeg, rgb_jpeg
 from indexer.people.annotations import AnnotationsDB
 from indexer.safe_open import NotRegularFile, open_regular
-from indexer.store import FaceStore, PhotoRecord
+from indexer.store import FaceRecord, FaceStore, PhotoRecord
 from indexer.video import VideoError, open_video
 
 # Videos whose content hash this process has checked: (dev, inode, size,
@@ -94,6 +94,23 @@ def photo_rgb(store: FaceStore, photo_id: int, *, max_pixels: int) -> tuple[Phot
         data = _read_checked(record, handle)
     try:
         return record, decode_rgb(data, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise PhotoUnavailable(f"{record.path} cannot be decoded any more ({exc})") from None
+
+
+def face_pixels(store: FaceStore, face_id: int, *, max_pixels: int) -> tuple[FaceRecord, np.ndarray]:
+    """An indexed face and the pixels it was found in: its photo at full
+    resolution, or its video's frame (``FaceNotFound``, ``PhotoUnavailable``)."""
+    face = store.faces([face_id]).get(face_id)
+    if face is None or face.photo_id is None:
+        raise FaceNotFound(f"no face with id {face_id} in the index")
+    record = _record(store, face.photo_id)
+    with _open_checked(record) as handle:
+        if record.kind == "video":
+            return face, _video_frame(record, handle, face.timestamp or 0.0)
+        data = _read_checked(record, handle)
+    try:
+        return face, decode_rgb(data, max_pixels=max_pixels)
     except ImageError as exc:
         raise PhotoUnavailable(f"{record.path} cannot be decoded any more ({exc})") from None
 

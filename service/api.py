@@ -23,8 +23,9 @@ from application.clustering import (
     last_run,
     run_clustering,
 )
+from application.compare import compare_faces, comparison_png
 from application.erasure import ErasureTarget, erase
-from application.explanation_schemas import ExplanationResponse
+from application.explanation_schemas import CompareResponse, ExplanationResponse
 from application.explanations import explain_face
 from application.faces import face_response, face_thumbnail
 from application.index_info import health_response, index_response
@@ -232,6 +233,29 @@ def face(face_id: int) -> Response:
 def explain(face_id: int) -> Response:
     st = state()
     return ok(ExplanationResponse.of(explain_face(served().store, st.annotations, face_id, st.settings)))
+
+
+@api.get("/faces/<int:face_a>/compare/<int:face_b>", operation_id="compareFaces", scope="read",
+         response=CompareResponse,
+         summary="Two faces' distance and where they match: occlusion maps over both aligned chips",
+         description="Each face's 150x150 chip is cut from its file as indexed; each of the 10x10 cells is hidden in "
+         "turn and the change of Euclidean distance recorded (> 0: the cell makes them alike). About 0.5 s. "
+         "404 `photo_unavailable` when a file is gone or changed since it was indexed. `docs/explanations.md`.")
+def compare(face_a: int, face_b: int) -> Response:
+    st = state()
+    result = compare_faces(served().store, st.model.encoder, face_a, face_b,
+                           max_pixels=st.settings.indexer.max_image_pixels)
+    return ok(CompareResponse.of(result, st.settings.recognition.max_distance))
+
+
+@api.get("/faces/<int:face_a>/compare/<int:face_b>.png", operation_id="compareFacesPicture", scope="read",
+         response=PNG,
+         summary="Both aligned faces side by side with their similarity maps (red: alike; blue: different)")
+def compare_png(face_a: int, face_b: int) -> Response:
+    st = state()
+    result = compare_faces(served().store, st.model.encoder, face_a, face_b,
+                           max_pixels=st.settings.indexer.max_image_pixels)
+    return Response(comparison_png(result), mimetype=PNG)
 
 
 @api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,

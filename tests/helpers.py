@@ -27,7 +27,7 @@ from PIL import Image
 
 from application.runtime import Runtime
 from config.settings import load_settings
-from indexer.model import DETECTORS, EMBEDDING_DIM, Box, FaceModel
+from indexer.model import CHIP_SIZE, DETECTORS, EMBEDDING_DIM, Box, FaceModel
 from indexer.people.annotations import AnnotationsDB
 from indexer.store.checksums import FILES_KEY, SELF_KEY
 from indexer.store.metadata import NewFace
@@ -91,6 +91,20 @@ class FakeEncoder:
         crops = [np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]).tobytes() for b in boxes]
         out = [self.registry[c] if self.registry is not None else fake_vector(c) for c in crops]
         return np.asarray(out, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM)
+
+    def chips(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """Each crop stretched to a 150x150 chip."""
+        from PIL import Image
+
+        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(rgb[b.top : b.bottom, b.left : b.right]))
+                                    .resize((CHIP_SIZE, CHIP_SIZE))) for b in boxes])
+
+    def encode_chips(self, chips: np.ndarray) -> np.ndarray:
+        """A fixed random projection of the chips' 10x10-pixel block means:
+        hiding part of a chip moves its vector, as the real network's does."""
+        blocks = chips.astype(np.float32).reshape(len(chips), 15, 10, 15, 10, 3).mean(axis=(2, 4)) / 255.0
+        projection = np.random.default_rng(7).normal(0.0, 0.02, (15 * 15 * 3, EMBEDDING_DIM)).astype(np.float32)
+        return np.ascontiguousarray(blocks.reshape(len(chips), -1) @ projection, dtype=np.float32)
 
     def load(self) -> None:
         pass

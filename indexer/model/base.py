@@ -67,6 +67,16 @@ class Encoder(Protocol):
 
     def embeddings(self, rgb: np.ndarray, boxes: list[Box], *, jitters: int = 1) -> np.ndarray: ...
 
+    def chips(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """The aligned ``CHIP_SIZE`` face chips the descriptors are computed
+        from, uint8 (n, 150, 150, 3)."""
+        ...
+
+    def encode_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors (n, 128) float32 of chips as ``chips`` cuts them: the
+        similarity maps encode altered chips (``application.compare``)."""
+        ...
+
     def load(self) -> None: ...
 
 

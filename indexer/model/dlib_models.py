@@ -77,6 +77,17 @@ class DlibEncoder:
         )
         return np.ascontiguousarray(np.asarray(encodings, dtype=np.float32).reshape(len(boxes), EMBEDDING_DIM))
 
+    def chips(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        return face_chips(rgb, boxes)
+
+    def encode_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors (n, 128) of aligned chips (n, 150, 150, 3), by dlib's own network."""
+        if not len(chips):
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        network: Any = face_recognition_api().api.face_encoder
+        out = network.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(len(chips), EMBEDDING_DIM))
+
     def load(self) -> None:
         face_recognition_api()
 

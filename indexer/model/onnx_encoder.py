@@ -51,6 +51,9 @@ class OnnxEncoder:
             return DlibEncoder().embeddings(rgb, boxes, jitters=jitters)
         return self.encode_chips(face_chips(rgb, boxes))
 
+    def chips(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        return face_chips(rgb, boxes)
+
     def encode_chips(self, chips: np.ndarray) -> np.ndarray:
         """Descriptors (n, 128) float32 of face chips (n, 150, 150, 3)
         uint8, ``BATCH_FACES`` chips a network run."""
