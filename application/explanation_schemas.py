@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from application.compare import Comparison, strongest_cells
 from application.explanations import Explanation
+from application.lookalikes import Lookalike
 
 Rule = Literal["confirmed", "cluster", "recognised_close", "recognised_support", "recognised", "stranger",
                "unnamed_group", "not_grouped"]
@@ -126,3 +127,29 @@ class CompareResponse(BaseModel):
             alike=[Cell(row=r, column=col, change=v) for r, col, v in strongest["alike"]],
             different=[Cell(row=r, column=col, change=v) for r, col, v in strongest["different"]],
         )
+
+
+class LookalikesParams(BaseModel):
+    """Query of ``GET /api/v1/people/<id>/lookalikes``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(10, ge=1, le=100, description="People at most.")
+
+
+class LookalikeModel(BaseModel):
+    person_id: int
+    name: str
+    distance: float = Field(..., description="Euclidean: the mean of the 3 nearest pairs of confirmed faces, at "
+                            "most one pair per face of the other person.")
+    face_id: int = Field(..., description="The person's face in the nearest pair.")
+    other_face_id: int = Field(..., description="The other person's face in the nearest pair.")
+    pair_distance: float
+
+    @classmethod
+    def of(cls, found: Lookalike) -> LookalikeModel:
+        return cls(**vars(found))
+
+
+class LookalikesResponse(BaseModel):
+    people: list[LookalikeModel] = Field(..., description="Nearest first; never the person themself.")

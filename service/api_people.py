@@ -8,6 +8,8 @@ from __future__ import annotations
 from flask import Response, request
 
 from application import people
+from application.explanation_schemas import LookalikeModel, LookalikesParams, LookalikesResponse
+from application.lookalikes import lookalikes
 from application.schemas import (
     CorrectionResponse,
     CorrectionsParams,
@@ -55,6 +57,19 @@ def create_person() -> Response:
          summary="One person")
 def get_person(person_id: int) -> Response:
     return ok(people.person_model(state().annotations.person(person_id)))
+
+
+@api.get("/people/<int:person_id>/lookalikes", operation_id="getLookalikes", scope="read",
+         response=LookalikesResponse, query=LookalikesParams,
+         summary="The nearest other people, nearest first, with the nearest pair of their faces",
+         description="Distance between two people (Euclidean, over confirmed faces): the mean of the 3 nearest pairs, "
+         "at most one pair per face of the other person. A person with no confirmed face has none. "
+         "`docs/explanations.md`.")
+def get_lookalikes(person_id: int) -> Response:
+    query = LookalikesParams.model_validate(query_args())
+    found = lookalikes(served().store, state().annotations, person_id, query.limit)
+    audited(results=len(found))
+    return ok(LookalikesResponse(people=[LookalikeModel.of(f) for f in found]))
 
 
 @api.patch("/people/<int:person_id>", operation_id="renamePerson", scope="admin", response=PersonModel,

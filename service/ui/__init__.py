@@ -9,6 +9,7 @@ on its page (``service.ui.actions``)."""
 
 from service.ui import (  # noqa: F401  (their routes join the blueprint)
     actions,
+    explain_pages,
     index_page,
     naming,
     people_pages,

@@ -182,3 +182,30 @@ def test_real_faces_agree(real_index, tmp_path):
     store.close()
     rules = agrees(data_dir, ids)
     assert rules["confirmed"] == 2 and sum(rules.values()) == len(ids), rules
+
+
+def test_lookalikes_are_other_people_nearest_first(client):
+    ids = {}
+    for name in ("anna", "ben", "carl", "dora"):
+        response = client.post("/api/v1/people", json={"name": name.title(), "face_ids": faces_of(client, name)})
+        ids[name] = response.get_json()["id"]
+    store_faces = {name: faces_of(client, name) for name in ids}
+    body = client.get(f"/api/v1/people/{ids['anna']}/lookalikes").get_json()
+    found = body["people"]
+    assert [p["name"] for p in found] and "Anna" not in {p["name"] for p in found}
+    assert {p["person_id"] for p in found} == {ids["ben"], ids["carl"], ids["dora"]}
+    assert [p["distance"] for p in found] == sorted(p["distance"] for p in found)
+    for p in found:
+        name = p["name"].lower()
+        assert p["face_id"] in store_faces["anna"] and p["other_face_id"] in store_faces[name]
+        assert p["pair_distance"] <= p["distance"]
+    # The distance is the mean of the 3 nearest pairs, checked by brute force.
+    from tests.helpers import person_faces
+    anna = np.array(person_faces("anna", 7))
+    for p in found:
+        theirs = np.array(person_faces(p["name"].lower(), len(store_faces[p["name"].lower()])))
+        nearest = np.sort(np.linalg.norm(theirs[:, None] - anna[None], axis=2).min(axis=1))[:3]
+        assert p["distance"] == pytest.approx(nearest.mean(), abs=1e-3)
+    assert len(client.get(f"/api/v1/people/{ids['anna']}/lookalikes?limit=1").get_json()["people"]) == 1
+    assert_error(client.get(f"/api/v1/people/{ids['anna']}/lookalikes?limit=0"), 422)
+    assert_error(client.get("/api/v1/people/9999/lookalikes"), 404)

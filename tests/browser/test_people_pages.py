@@ -221,7 +221,9 @@ def test_every_page_at_390_and_1280_px(page: Page, live_server):
     page.goto(live_server.url + "/faces/1")
     photo = page.url.removeprefix(live_server.url).split("#")[0]
     pages = {"search": "/", "search-face": "/?face_id=1", "recall": "/recall", "people": "/people",
-             "person": person, "cluster": cluster, "photo": photo, "review": "/review", "index": "/index"}
+             "person": person, "cluster": cluster, "photo": photo, "review": "/review", "index": "/index",
+             "why": "/faces/1/why", "compare": "/compare/1/2", "lookalikes": f"{person}/lookalikes",
+             "likeness": "/lookalikes"}
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 844})
         for name, path in pages.items():
