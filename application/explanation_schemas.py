@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.compare import Comparison, strongest_cells
 from application.explanations import Explanation
 from application.lookalikes import Lookalike
+from application.tradeoff import Curve
 
 Rule = Literal["confirmed", "cluster", "recognised_close", "recognised_support", "recognised", "stranger",
                "unnamed_group", "not_grouped"]
@@ -153,3 +154,26 @@ class LookalikeModel(BaseModel):
 
 class LookalikesResponse(BaseModel):
     people: list[LookalikeModel] = Field(..., description="Nearest first; never the person themself.")
+
+
+class TradeoffPoint(BaseModel):
+    max_distance: float = Field(..., description="Euclidean.")
+    precision: float = Field(..., description="Expected share of the faces found within it that are the person.")
+    recall: float = Field(..., description="Expected share of the person's faces found within it.")
+
+
+class TradeoffResponse(BaseModel):
+    """What a search within each distance can be expected to find."""
+
+    source: Literal["named", "lfw"] = Field(..., description="named: estimated from this index's confirmed faces; "
+                                            "lfw: the curve measured on LFW DevTrain (too few people named yet).")
+    people: int = Field(..., description="Named people the estimate rests on.")
+    same_pairs: int = Field(..., description="Pairs of confirmed faces of one person it rests on.")
+    faces: int
+    points: list[TradeoffPoint]
+
+    @classmethod
+    def of(cls, curve: Curve) -> TradeoffResponse:
+        return cls(source=curve.source, people=curve.people, same_pairs=curve.same_pairs,
+                   faces=curve.faces, points=[TradeoffPoint(max_distance=t, precision=p, recall=r)
+                                              for t, p, r in zip(curve.thresholds, curve.precision, curve.recall)])

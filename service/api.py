@@ -25,7 +25,7 @@ from application.clustering import (
 )
 from application.compare import compare_faces, comparison_png
 from application.erasure import ErasureTarget, erase
-from application.explanation_schemas import CompareResponse, ExplanationResponse
+from application.explanation_schemas import CompareResponse, ExplanationResponse, TradeoffResponse
 from application.explanations import explain_face
 from application.faces import face_response, face_thumbnail
 from application.index_info import health_response, index_response
@@ -57,6 +57,7 @@ from application.schemas import (
     SearchResponse,
 )
 from application.searching import checked_k, decode_query, search_by_embedding, search_by_photo
+from application.tradeoff import tradeoff_curve
 from service.context import actor, audited, served, state
 from service.errors import ApiError
 from service.guard import count_wrong_key, refuse_if_blocked, take_photo_slot
@@ -256,6 +257,15 @@ def compare_png(face_a: int, face_b: int) -> Response:
     result = compare_faces(served().store, st.model.encoder, face_a, face_b,
                            max_pixels=st.settings.indexer.max_image_pixels)
     return Response(comparison_png(result), mimetype=PNG)
+
+
+@api.get("/tradeoff", operation_id="getTradeoff", scope="read", response=TradeoffResponse,
+         summary="Expected precision and recall of a search within each distance, from the named people",
+         description="Held out over the confirmed faces (the ground truth), with the wrong finds counted in the "
+         "index itself; the LFW DevTrain curve (`source: lfw`) while fewer than 2 people or 30 same-person pairs "
+         "are named. Thresholds 0.30 to 0.80. `docs/explanations.md`.")
+def tradeoff() -> Response:
+    return ok(TradeoffResponse.of(tradeoff_curve(served().store, state().annotations)))
 
 
 @api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,

@@ -21,6 +21,7 @@ from application.errors import NoFaceFound, TooManyHits
 from application.probes import probe_face_of_photo
 from application.recall import RecallFilters, merged_ranges, recall
 from application.timeline import faces_timeline
+from application.tradeoff import tradeoff_curve
 from indexer.images import ImageError
 from indexer.model import EMBEDDING_DIM
 from service.context import audited, served, state
@@ -60,7 +61,8 @@ def sightings_page():
     st = state()
     form = {k: v for k, v in request.form.items() if k != "csrf_token"}
     context: dict = {"title": "Sightings", "form": form, "sources": None,
-                     "config_distance": st.settings.recall.max_distance}
+                     "config_distance": st.settings.recall.max_distance,
+                     "curve": tradeoff_curve(served().store, st.annotations)}
     if request.method != "POST":
         return page("recall.html", **context)
     index = served()

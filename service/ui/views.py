@@ -19,6 +19,7 @@ from application import photos
 from application.access import authenticate
 from application.errors import PhotoNotFound, PhotoUnavailable
 from application.searching import decode_query, search_by_embedding, search_by_photo
+from application.tradeoff import tradeoff_curve
 from indexer.images import ImageError, rgb_jpeg
 from service.api import revalidated_image
 from service.context import audited, served, state
@@ -232,6 +233,7 @@ def search_page():
                      "same_distance": st.settings.recognition.max_distance,
                      "names": sorted(p.name for p in st.annotations.people())}
     index = served()
+    context["curve"] = tradeoff_curve(index.store, st.annotations)
     if request.method == "POST":
         upload = request.files.get("photo")
         if upload is None or not upload.filename:

@@ -209,3 +209,19 @@ def test_lookalikes_are_other_people_nearest_first(client):
     assert len(client.get(f"/api/v1/people/{ids['anna']}/lookalikes?limit=1").get_json()["people"]) == 1
     assert_error(client.get(f"/api/v1/people/{ids['anna']}/lookalikes?limit=0"), 422)
     assert_error(client.get("/api/v1/people/9999/lookalikes"), 404)
+
+
+def test_tradeoff_from_the_named_people(client):
+    body = client.get("/api/v1/tradeoff").get_json()
+    assert body["source"] == "lfw" and body["people"] == 0 and body["faces"] == 23
+    for name in ("anna", "ben"):
+        client.post("/api/v1/people", json={"name": name.title(), "face_ids": faces_of(client, name)})
+    body = client.get("/api/v1/tradeoff").get_json()
+    # 21 + 15 same-person pairs: enough for an estimate of this index's own.
+    assert (body["source"], body["people"], body["same_pairs"]) == ("named", 2, 36)
+    points = body["points"]
+    assert points[0]["max_distance"] == 0.3 and points[-1]["max_distance"] == 0.8
+    assert [p["recall"] for p in points] == sorted(p["recall"] for p in points)
+    # These made-up people are far apart: everything within 0.5 is the person, and all of them is found.
+    at = {p["max_distance"]: p for p in points}
+    assert at[0.5]["precision"] == 1.0 and at[0.5]["recall"] == 1.0

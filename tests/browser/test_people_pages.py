@@ -231,3 +231,17 @@ def test_every_page_at_390_and_1280_px(page: Page, live_server):
             check_accessibility(page, f"all-{name}-{width}")
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= width, f"{path} is {wide} px wide at {width} px"
+
+
+def test_the_trade_follows_the_distance(page: Page, live_server):
+    """Typing a maximum distance updates the expected precision and recall beside it (app.js)."""
+    for path in ("/", "/recall"):
+        page.goto(live_server.url + path)
+        line = page.locator(".tradeoff output")
+        expect(line).to_contain_text("Within ")
+        page.get_by_label("Maximum distance").fill("0.40")
+        expect(line).to_contain_text("Within 0.40: about")
+        page.get_by_label("Maximum distance").fill("0.70")
+        expect(line).to_contain_text("Within 0.70: about")
+        page.get_by_text("Expected precision and recall by distance").click()
+        expect(page.locator(".tradeoff table tbody tr")).to_have_count(8)

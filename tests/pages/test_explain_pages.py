@@ -114,3 +114,16 @@ def put_vector(store, name: str, vector: np.ndarray) -> None:
     record = FileRecord(path=f"/photos/{name}/0.jpg", size=1, mtime_ns=1, content_hash=name, width=100, height=100,
                         detection="{}", model="fake")
     store.put_file(record, [NewFace(Box(10, 60, 70, 10), vector, b"")])
+
+
+def test_the_distance_fields_show_the_trade(people_index):
+    client = client_of(people_index)
+    words = text_of(client.get("/").get_data(as_text=True))
+    assert "Within 0.50: about" in words and "measured on LFW" in words
+    for name in ("anna", "ben"):
+        client.post("/api/v1/people", json={"name": name.title(), "face_ids": faces_of(client, name)})
+    page = client.get("/recall").get_data(as_text=True)
+    words = text_of(page)
+    assert "from your 2 named people" in words and "Within 0.55: about 100% of the person’s faces found" in words
+    assert "data-tradeoff=" in page
+    assert "Within 0.45:" in text_of(client.get("/?max_distance=0.45").get_data(as_text=True))

@@ -188,3 +188,23 @@ document.addEventListener("DOMContentLoaded", () => {
   const target = window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1)));
   if (target instanceof HTMLDetailsElement) target.open = true;
 });
+
+// The precision/recall line beside "Maximum distance" (application.tradeoff): kept up
+// to date from the curve the page carries as the distance changes.
+function showTradeoff(input) {
+  const box = input.form && input.form.querySelector("[data-tradeoff]");
+  const output = box && box.querySelector("output");
+  if (!output) return;
+  const curve = JSON.parse(box.dataset.tradeoff);
+  const value = input.value === "" ? Number(output.dataset.default) : Number(input.value);
+  if (!Number.isFinite(value)) return;
+  let best = 0;
+  curve.thresholds.forEach((t, i) => { if (Math.abs(t - value) < Math.abs(curve.thresholds[best] - value)) best = i; });
+  const percent = (x) => Math.round(x * 100) + "%";
+  output.textContent = `Within ${value.toFixed(2)}: about ${percent(curve.recall[best])} of the person’s faces ` +
+    `found, and ${percent(curve.precision[best])} of what is found is them.`;
+}
+document.addEventListener("input", (event) => {
+  const input = event.target;
+  if (input instanceof HTMLInputElement && input.name === "max_distance") showTradeoff(input);
+});

@@ -1,0 +1,165 @@
+"""The precision/recall trade of a distance threshold, made visible: what a
+search or a sightings search within ``max_distance`` can be expected to
+find (recall) and how much of what it finds is the person (precision),
+estimated from the index's own named people (``GET /api/v1/tradeoff``,
+the controls beside "Maximum distance").
+
+**How.** The confirmed faces are the ground truth; each is a query, held
+out from its person's other confirmed faces. For a confirmed face of
+person P, who has ``m`` faces attributed now (confirmed, group,
+suggested):
+
+- found (true): ``TPR(t) (m - 1)``, where ``TPR(t)`` is the share of P's
+  other confirmed faces within ``t`` (pooled over everyone when P has one);
+- found (wrong): the faces of the index within ``t`` that are not
+  attributed to P, counted in a sample of ``SAMPLE_FACES`` faces and scaled
+  to the index. Measured on the index itself, not modelled from the named
+  faces: the faces nobody names (bystanders, blurred, side-on) come near
+  other faces more often than named ones do; on LFW, a rate taken from
+  the named faces alone overestimated precision by up to 0.09.
+
+Each person's queries are weighted to stand for all ``m`` of their faces;
+precision is the pooled share of true finds among all finds, recall the
+pooled share of the person's other faces found.
+
+**Fallback.** With fewer than ``MIN_SAME_PAIRS`` same-person pairs or
+``MIN_PEOPLE`` people with confirmed faces, the curve measured on LFW
+DevTrain (``data/lfw_curve.json``, ``benchmarks/tradeoff.py``) is shown
+instead, and says so: its precision is LFW's mix of people, not this
+collection's.
+
+**Error.** Against the true pooled precision and recall on LFW DevTrain
+with 20% of each person's faces named (``benchmarks/tradeoff.py``,
+docs/explanations.md).
+
+**Cost.** At most ``MAX_FACES`` confirmed faces (evenly spread) against
+each other and against ``SAMPLE_FACES`` faces of the index: ~0.3 s for
+3,000 x 20,000; the curve is kept until the corrections or the index change.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer.people.annotations import AnnotationsDB
+from indexer.store import FaceStore
+
+THRESHOLDS = tuple(round(0.30 + 0.01 * i, 2) for i in range(51))  # 0.30 to 0.80, Euclidean
+MAX_FACES = 3000
+SAMPLE_FACES = 20_000  # faces of the index the wrong finds are counted in
+MIN_SAME_PAIRS = 30
+MIN_PEOPLE = 2
+LFW_CURVE = Path(__file__).parent / "data" / "lfw_curve.json"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Expected precision and recall of "the same person within t" for each
+    of ``thresholds``. ``source``: ``"named"`` (this index's confirmed
+    faces: ``people`` people, ``same_pairs`` same-person pairs) or
+    ``"lfw"`` (the shipped LFW curve)."""
+
+    source: str
+    thresholds: list[float]
+    precision: list[float]
+    recall: list[float]
+    people: int
+    same_pairs: int
+    faces: int  # faces in the index
+
+    def at(self, max_distance: float) -> tuple[float, float]:
+        """(precision, recall) at the threshold nearest ``max_distance``."""
+        i = int(np.argmin(np.abs(np.asarray(self.thresholds) - max_distance)))
+        return self.precision[i], self.recall[i]
+
+
+def estimate(x_named: np.ndarray, labels: np.ndarray, sizes: dict[int, int], x_sample: np.ndarray,
+             sample_owner: np.ndarray, total: int,
+             thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[np.ndarray, np.ndarray, int]:
+    """(precision, recall, same-person pairs) at ``thresholds``: the named
+    faces ``x_named`` of people ``labels``, whose people hold ``sizes[p]``
+    faces now; ``x_sample``, a sample of the index's ``total`` faces, whose
+    ``sample_owner`` is the person each is attributed to (-1: nobody). Every
+    distance Euclidean (the module docstring)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    named = np.ascontiguousarray(x_named, dtype=np.float32)
+    sample = np.ascontiguousarray(x_sample, dtype=np.float32)
+    per_person = {int(p): int(n) for p, n in zip(*np.unique(labels, return_counts=True))}
+    found_true, found_wrong, wanted = np.zeros(len(t)), np.zeros(len(t)), 0.0
+    rates: list[np.ndarray | None] = []
+    weights, wrongs = [], []
+    same_pairs = 0
+    for lo in range(0, len(named), 256):
+        rows = np.arange(lo, min(lo + 256, len(named)))
+        d_named = np.sqrt(np.maximum(faiss.pairwise_distances(named[rows], named), 0.0))
+        d_sample = np.sqrt(np.maximum(faiss.pairwise_distances(named[rows], sample), 0.0))
+        for i, row in enumerate(rows):
+            person = int(labels[row])
+            same = np.flatnonzero(labels == person)
+            same = same[same != row]
+            rates.append(np.searchsorted(np.sort(d_named[i, same]), t, side="right") / len(same) if len(same)
+                         else None)
+            same_pairs += len(same)
+            others = np.sort(d_sample[i, sample_owner != person])
+            wrongs.append(np.searchsorted(others, t, side="right") / max(len(sample), 1) * total)
+            weights.append(sizes.get(person, per_person[person]) / per_person[person])
+    known = [r for r in rates if r is not None]
+    pooled = np.mean(known, axis=0) if known else np.zeros(len(t))
+    for k, (rate, wrong, weight) in enumerate(zip(rates, wrongs, weights)):
+        m = float(sizes.get(int(labels[k]), per_person[int(labels[k])]))
+        found_true += weight * (pooled if rate is None else rate) * (m - 1)
+        found_wrong += weight * wrong
+        wanted += weight * (m - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(found_true + found_wrong > 0, found_true / (found_true + found_wrong), 1.0)
+    recall = found_true / wanted if wanted else np.zeros(len(t))
+    return precision, recall, same_pairs // 2
+
+
+def lfw_curve(total: int) -> Curve:
+    data = json.loads(LFW_CURVE.read_text())
+    return Curve("lfw", data["thresholds"], data["precision"], data["recall"], 0, 0, total)
+
+
+_cache: dict[tuple[str, int, int, int], Curve] = {}
+_lock = threading.Lock()
+
+
+def tradeoff_curve(store: FaceStore, annotations: AnnotationsDB) -> Curve:
+    """The expected precision and recall of a search within each threshold,
+    for this index and its named people (the LFW curve when too few)."""
+    known = store.face_ids()
+    snapshot = annotations.recognition_input()
+    key = (str(store.data_dir), len(known), int(known[-1]) if len(known) else 0, snapshot.max_rev)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    present = set(known.tolist())
+    confirmed = sorted((f, p) for f, p in snapshot.confirmed if f in present)
+    if len(confirmed) > MAX_FACES:
+        confirmed = [confirmed[i] for i in np.linspace(0, len(confirmed) - 1, MAX_FACES).round().astype(int)]
+    people = sorted({p for _, p in confirmed})
+    curve = lfw_curve(len(known))
+    if len(people) >= MIN_PEOPLE:
+        ids = np.array([f for f, _ in confirmed], dtype=np.int64)
+        labels = np.array([p for _, p in confirmed], dtype=np.int64)
+        sizes = {p.person_id: sum(p.counts.values()) for p in annotations.people()}
+        sample_ids = known if len(known) <= SAMPLE_FACES else known[
+            np.linspace(0, len(known) - 1, SAMPLE_FACES).round().astype(np.int64)]
+        owners = annotations.attributions(sample_ids.tolist())
+        sample_owner = np.array([owners[f].person_id if f in owners else -1 for f in sample_ids.tolist()])
+        precision, recall, same_pairs = estimate(store.vectors_of(ids), labels, sizes, store.vectors_of(sample_ids),
+                                                 sample_owner, len(known))
+        if same_pairs >= MIN_SAME_PAIRS:
+            curve = Curve("named", list(THRESHOLDS), [round(float(v), 4) for v in precision],
+                          [round(float(v), 4) for v in recall], len(people), same_pairs, len(known))
+    with _lock:
+        _cache.clear()
+        _cache[key] = curve
+    return curve
