@@ -15,6 +15,7 @@ import numpy as np
 
 from application import pictures
 from application.errors import InvalidRequest
+from application.lookalikes import likeness_rows
 from application.schemas import (
     ClusterMember,
     ClusterModel,
@@ -193,12 +194,15 @@ def clusters_response(store: FaceStore, annotations: AnnotationsDB, run: StoredR
 
 
 def contact_sheet_png(
-    store: FaceStore, annotations: AnnotationsDB, run: StoredRun, *, max_per_row: int = 12, max_clusters: int = 50
+    store: FaceStore, annotations: AnnotationsDB, run: StoredRun, *, max_per_row: int = 12, max_clusters: int = 50,
+    likeness: bool = False,
 ) -> bytes:
     """A PNG of the run: one row per cluster (largest first, at most
     ``max_clusters``) of up to ``max_per_row`` thumbnails nearest the centre
-    first, labelled with the cluster id, person and size; then the strangers.
-    The picture says what it left out."""
+    first, labelled with the cluster id, person and size; then the strangers;
+    with ``likeness``, then the strangers and people named once in rows of
+    lookalikes (``application.lookalikes.likeness_rows``). The picture says
+    what it left out."""
     people = annotations.cluster_people(run.info.run_id)
     members, strangers = groups(run)
     rows: list[pictures.SheetRow] = []
@@ -209,6 +213,12 @@ def contact_sheet_png(
     if len(strangers):
         rows.append(_sheet_row(f"strangers - {_faces(len(strangers))}", run.face_ids[strangers], max_per_row))
     notes = []
+    if likeness:
+        alike, alone = likeness_rows(store, annotations)
+        for number, row in enumerate(alike, start=1):
+            rows.append(_sheet_row(f"look alike {number} - {_faces(len(row.face_ids))}, {row.spread:.2f} apart",
+                                   np.array(row.face_ids), max_per_row))
+        notes.append(f"look-alike rows: strangers and people named once; {_faces(alone)} look like nobody else")
     if len(members) > max_clusters:
         hidden = sum(len(m) for m in members[max_clusters:])
         notes.append(f"{len(members) - max_clusters} smaller clusters ({_faces(hidden)}) not shown: raise max_clusters")

@@ -717,6 +717,8 @@ class ContactSheetParams(BaseModel):
 
     max_per_row: int = Field(12, ge=1, le=100, description="Thumbnails per cluster, nearest the centre first.")
     max_clusters: int = Field(50, ge=1, le=1000, description="Cluster rows, largest first.")
+    likeness: bool = Field(False, description="Then the strangers and people named once in rows of faces that look "
+                           "alike (as on `/lookalikes`).")
 
 
 class ErasureParams(BaseModel):

@@ -321,7 +321,7 @@ def contact_sheet() -> Response:
     query = ContactSheetParams.model_validate(query_args())
     st = state()
     png = contact_sheet_png(served().store, st.annotations, last_run(st.annotations),
-                            max_per_row=query.max_per_row, max_clusters=query.max_clusters)
+                            max_per_row=query.max_per_row, max_clusters=query.max_clusters, likeness=query.likeness)
     return Response(png, mimetype="image/png")
 
 

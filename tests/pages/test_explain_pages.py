@@ -5,9 +5,11 @@ the strangers in likeness rows; and the links to them from the other pages."""
 from __future__ import annotations
 
 import html as htmllib
+import io
 import re
 
 import numpy as np
+from PIL import Image
 
 from tests.helpers import client_of, faces_of, store_at
 
@@ -105,6 +107,12 @@ def test_strangers_in_rows_of_lookalikes(data_dir):
               for f in re.findall(r'data-face-id="(\d+)"', row)} for row in rows]
     assert sorted(map(sorted, trios)) == [["t0"], ["t1"]]
     assert 'href="/lookalikes"' in client.get("/people").get_data(as_text=True)
+    # The contact sheet adds the two rows (and a note) when asked.
+    from application.pictures import CELL, GAP, TEXT
+
+    plain = Image.open(io.BytesIO(client.get("/api/v1/clusters/contact-sheet.png").data))
+    alike = Image.open(io.BytesIO(client.get("/api/v1/clusters/contact-sheet.png?likeness=true").data))
+    assert alike.height - plain.height == 2 * (TEXT + GAP + CELL + 2 * GAP) + TEXT + GAP
 
 
 def put_vector(store, name: str, vector: np.ndarray) -> None:
@@ -113,7 +121,9 @@ def put_vector(store, name: str, vector: np.ndarray) -> None:
 
     record = FileRecord(path=f"/photos/{name}/0.jpg", size=1, mtime_ns=1, content_hash=name, width=100, height=100,
                         detection="{}", model="fake")
-    store.put_file(record, [NewFace(Box(10, 60, 70, 10), vector, b"")])
+    out = io.BytesIO()
+    Image.new("RGB", (40, 48), (90, 120, 150)).save(out, format="JPEG")
+    store.put_file(record, [NewFace(Box(10, 60, 70, 10), vector, out.getvalue())])
 
 
 def test_the_distance_fields_show_the_trade(people_index):
