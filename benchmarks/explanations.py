@@ -126,8 +126,8 @@ def run(args, settings, store: EmbeddedStore, db: AnnotationsDB) -> int:
         rank = int((d < d[names.index(other)]).sum()) + 1
         ranks.append(rank)
         percentiles.append(100.0 * rank / (len(names) - 1))
-        to_all = [np.linalg.norm(x[n][:, None] - x[name][None], axis=2).min() for n in names[:: max(1, len(names) // 300)]
-                  if n != name]
+        step = max(1, len(names) // 300)
+        to_all = [np.linalg.norm(x[n][:, None] - x[name][None], axis=2).min() for n in names[::step] if n != name]
         ratios.append(found[0].distance / float(np.median(to_all)))
         if found[0].distance < 0.6:
             confusable.append((name, other, found[0].distance))

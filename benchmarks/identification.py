@@ -22,7 +22,7 @@ face_recognition defaults give about 0.97 on LFW.
 Run (from the repository root)::
 
     .venv/bin/python -m benchmarks.identification [--data-dir DIR] [--threshold 0.6]
-        [--detector hog] [--yunet-box landmarks|hog|raw] [--yunet-score 0.7]
+        [--detector hog] [--yunet-box frame|landmarks|hog|raw] [--yunet-score 0.7]
 
 (a fresh ``--data-dir`` for each detector or YuNet variant: an index keeps
 the detector it was built with, and the YuNet variants share its signature).
@@ -200,8 +200,9 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="indexing worker processes")
     parser.add_argument("--detector", choices=DETECTORS, default=None, help="detection.model (default: the setting's)")
     parser.add_argument("--yunet-box", choices=HAND_OVERS, default=HAND_OVERS[0],
-                        help="the box YuNet hands to dlib's landmarks: HOG's predicted from its landmarks (the "
-                        "default), its box reshaped as HOG's, or its own")
+                        help="the box YuNet hands to dlib's landmarks: HOG's placed by its landmarks' frame (the "
+                        "default), HOG's predicted from its landmarks by a linear fit, its box reshaped as HOG's, "
+                        "or its own")
     parser.add_argument("--yunet-score", type=float, default=SCORE_THRESHOLD, help="YuNet's score threshold")
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from indexer.model import DlibDetector
-from indexer.model.yunet import ModelFileError, YunetDetector, nms, read_weights
+from indexer.model.yunet import HAND_OVERS, ModelFileError, YunetDetector, nms, read_weights
 from indexer.tracks import iou
 from tests.helpers import DATA
 
@@ -53,3 +53,19 @@ def test_a_face_larger_than_yunet_sees_is_found_at_the_coarse_scale():
     close_up = np.asarray(Image.fromarray(rgb).resize((1000, 1000)))  # the face ~500 px
     boxes = YunetDetector().boxes(close_up)
     assert max(box.height for box in boxes) > 300
+
+
+def test_every_hand_over_boxes_the_faces_as_hog_does():
+    """The default (the landmarks' frame) and the alternatives the
+    benchmark compares all give dlib's predictor a box close to HOG's."""
+    hog = DlibDetector("hog")
+    photos = sorted((DATA / "lfw").glob("*/*.jpg"))
+    for hand_over in HAND_OVERS:
+        yunet = YunetDetector(hand_over=hand_over)
+        overlaps = []
+        for photo in photos:
+            rgb = rgb_of(photo)
+            for box in hog.boxes(rgb, upsample=1):
+                overlaps.append(max(iou(box, other) for other in yunet.boxes(rgb)))
+        assert np.median(overlaps) > (0.65 if hand_over == "raw" else 0.78), (hand_over, overlaps)
+    assert YunetDetector().hand_over == "frame"
