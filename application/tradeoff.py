@@ -135,11 +135,12 @@ def tradeoff_curve(store: FaceStore, annotations: AnnotationsDB) -> Curve:
     """The expected precision and recall of a search within each threshold,
     for this index and its named people (the LFW curve when too few)."""
     known = store.face_ids()
-    snapshot = annotations.recognition_input()
-    key = (str(store.data_dir), len(known), int(known[-1]) if len(known) else 0, snapshot.max_rev)
+    last = annotations.corrections(1)
+    key = (str(store.data_dir), len(known), int(known[-1]) if len(known) else 0, last[0].rev if last else 0)
     with _lock:
         if key in _cache:
             return _cache[key]
+    snapshot = annotations.recognition_input()
     present = set(known.tolist())
     confirmed = sorted((f, p) for f, p in snapshot.confirmed if f in present)
     if len(confirmed) > MAX_FACES:

@@ -62,6 +62,7 @@ def test_compare_two_real_faces(client):
         verdict = "within 0.50" if distance <= 0.5 else "farther than 0.50"
         assert f"Distance {distance:.3f} : {verdict}" in words, words[:400]
         assert f'src="/compare/{a}/{other}.png"' in page and "Most alike" in words
+        assert f'data-face-id="{a}"' in page and f'data-face-id="{other}"' in page
     assert "within 0.50" in text_of(client.get(f"/compare/{a}/{b}").get_data(as_text=True))
     picture = client.get(f"/compare/{a}/{b}.png")
     assert picture.status_code == 200 and picture.mimetype == "image/png"
