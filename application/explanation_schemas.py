@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.compare import Comparison, strongest_cells
 from application.explanations import Explanation
 from application.lookalikes import Lookalike
+from application.recognition_trade import RecognitionTrade
 from application.tradeoff import Curve
 
 Rule = Literal["confirmed", "cluster", "recognised_close", "recognised_support", "recognised", "stranger",
@@ -162,6 +163,15 @@ class TradeoffPoint(BaseModel):
     recall: float = Field(..., description="Expected share of the person's faces found within it.")
 
 
+class RecognitionPoint(BaseModel):
+    factor: float = Field(..., description="Every distance of the rule times this (1: as set).")
+    max_distance: float
+    found: float | None = Field(..., description="Held-out confirmed faces named rightly, of those whose person "
+                                "has other confirmed faces.")
+    right: float | None = Field(..., description="Names given that are right.")
+    strangers_named: float | None = Field(..., description="Faces of people named once that got a name.")
+
+
 class TradeoffResponse(BaseModel):
     """What a search within each distance can be expected to find."""
 
@@ -171,9 +181,13 @@ class TradeoffResponse(BaseModel):
     same_pairs: int = Field(..., description="Pairs of confirmed faces of one person it rests on.")
     faces: int
     points: list[TradeoffPoint]
+    recognition: list[RecognitionPoint] | None = Field(
+        ..., description="The recognition rule, as set and scaled stricter or looser, held out over the confirmed "
+        "faces in 5 folds (null: fewer than 20 confirmed faces).")
 
     @classmethod
-    def of(cls, curve: Curve) -> TradeoffResponse:
+    def of(cls, curve: Curve, trade: RecognitionTrade | None) -> TradeoffResponse:
         return cls(source=curve.source, people=curve.people, same_pairs=curve.same_pairs,
                    faces=curve.faces, points=[TradeoffPoint(max_distance=t, precision=p, recall=r)
-                                              for t, p, r in zip(curve.thresholds, curve.precision, curve.recall)])
+                                              for t, p, r in zip(curve.thresholds, curve.precision, curve.recall)],
+                   recognition=None if trade is None else [RecognitionPoint(**vars(p)) for p in trade.points])

@@ -20,7 +20,16 @@ centre (LFW's rule); its person the folder's name.
   the service samples 20,000).
 
 Reported per threshold: both, and the absolute errors; the largest error
-over 0.30-0.80 for each of ``--seeds`` draws. ``--write-curve`` also writes
+over 0.30-0.80 for each of ``--seeds`` draws.
+
+Recognition's trade (``application.recognition_trade``), for the first
+draw: the rule scaled stricter or looser, estimated by holding out folds of
+the named faces, against what it truly does to the faces not named (found:
+share of them named rightly, of people who have a named face; right: share
+of the names given that are right; strangers named: share of the faces of
+people with no named face that get a name).
+
+``--write-curve`` also writes
 the truth with every label known as the shipped fallback curve
 (``application/data/lfw_curve.json``).
 
@@ -40,6 +49,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from application.recognition_trade import FACTORS, held_out, scaled
 from application.tradeoff import LFW_CURVE, THRESHOLDS, estimate
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, print_table, require_dir, write_results
 from benchmarks.identification import labelled_faces
@@ -114,6 +124,28 @@ def named_estimate(x: np.ndarray, persons: np.ndarray, x_all: np.ndarray, where:
                                "same_pairs": same_pairs, "suggested": int(sure.sum()), "suggested_wrong": wrong}
 
 
+def recognition_rows(x: np.ndarray, persons: np.ndarray, share: float, seed: int = 0) -> list[dict]:
+    """The rule at each factor: held-out estimate over the named faces
+    against what it does to the faces not named."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(persons)
+    named = np.array(sorted(i for person in np.flatnonzero(counts >= 2)
+                            for i in rng.choice(np.flatnonzero(persons == person),
+                                                max(1, round(share * counts[person])), replace=False)))
+    rest = np.setdiff1d(np.arange(len(persons)), named)
+    known = np.isin(persons[rest], persons[named])
+    rows = []
+    for factor in FACTORS:
+        rule = scaled(RecognitionSettings(), factor)
+        found_est, right_est, strangers_est = held_out(x[named], persons[named], rule)
+        found = suggest(x[rest], x[named], persons[named], rule).person
+        right = int((found[known] == persons[rest][known]).sum())
+        rows.append({"factor": factor, "found_estimated": found_est, "found_true": right / int(known.sum()),
+                     "right_estimated": right_est, "right_true": right / max(int((found >= 0).sum()), 1),
+                     "strangers_estimated": strangers_est, "strangers_true": float((found[~known] >= 0).mean())})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
@@ -144,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
                     for i, t in enumerate(THRESHOLDS) if round(t, 2) in SHOWN]
             print_table(("max distance", "precision true", "estimated", "error", "recall true", "estimated",
                          "error"), rows, title=f"seed 0: {info}")
+    recognition = recognition_rows(faces.x.astype(np.float32), faces.persons, args.named)
+    print_table(("rule distances x", "found, est.", "true", "right, est.", "true", "strangers named, est.", "true"),
+                [(r["factor"], *(f"{r[k]:.3f}" for k in ("found_estimated", "found_true", "right_estimated",
+                                                          "right_true", "strangers_estimated", "strangers_true")))
+                 for r in recognition], title="recognition, seed 0")
     print_table(("seed", "named faces", "people", "same pairs", "max error P", "max error R", "mean error P",
                  "mean error R"),
                 [(r["seed"], r["named_faces"], r["people"], r["same_pairs"], f"{r['max_error_precision']:.3f}",
@@ -160,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks.tradeoff " + " ".join(argv or []),
         "labelled_faces": len(faces.paths), "index_faces": len(x_all), "named_share": args.named,
         "thresholds": list(THRESHOLDS), "true_precision": true_p.round(4).tolist(),
-        "true_recall": true_r.round(4).tolist(), "runs": runs, "seconds": round(now() - started, 1)})
+        "true_recall": true_r.round(4).tolist(), "runs": runs, "recognition": recognition,
+        "seconds": round(now() - started, 1)})
     print(f"results: {path}")
     return 0
 

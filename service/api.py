@@ -32,6 +32,7 @@ from application.index_info import health_response, index_response
 from application.people import person_model
 from application.probes import probes_of_embeddings, probes_of_photos
 from application.recall import sightings
+from application.recognition_trade import recognition_trade
 from application.schemas import (
     MAX_ID,
     MAX_JSON_BODY_BYTES,
@@ -263,9 +264,13 @@ def compare_png(face_a: int, face_b: int) -> Response:
          summary="Expected precision and recall of a search within each distance, from the named people",
          description="Held out over the confirmed faces (the ground truth), with the wrong finds counted in the "
          "index itself; the LFW DevTrain curve (`source: lfw`) while fewer than 2 people or 30 same-person pairs "
-         "are named. Thresholds 0.30 to 0.80. `docs/explanations.md`.")
+         "are named. Thresholds 0.30 to 0.80. `recognition`: what the recognition rule does to held-out confirmed "
+         "faces, as set and scaled stricter or looser. `docs/explanations.md`.")
 def tradeoff() -> Response:
-    return ok(TradeoffResponse.of(tradeoff_curve(served().store, state().annotations)))
+    st = state()
+    store = served().store
+    return ok(TradeoffResponse.of(tradeoff_curve(store, st.annotations),
+                                  recognition_trade(store, st.annotations, st.settings.recognition)))
 
 
 @api.get("/faces/<int:face_id>/thumbnail", operation_id="getFaceThumbnail", scope="read", response=JPEG,

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from application import people, review
+from application.recognition_trade import recognition_trade
 from application.schemas import ReviewSide
 from service.context import actor, audited, served, state
 from service.ui.actions import Outcome, admin, done, run_action
@@ -35,7 +36,8 @@ def review_page() -> ResponseReturnValue:
                         + [face for face, *_ in doubtful])
     return page("review.html", status=outcome.status, title="Are these the same person?", pairs=found.pairs,
                 records=shown, max_distance=st.settings.review.max_distance, covers=covers,
-                doubtful=[d for d in doubtful if d[0] in shown], errors=outcome.errors)
+                doubtful=[d for d in doubtful if d[0] in shown], errors=outcome.errors,
+                trade=recognition_trade(store, st.annotations, st.settings.recognition))
 
 
 def _side(prefix: str) -> ReviewSide:

@@ -225,3 +225,19 @@ def test_tradeoff_from_the_named_people(client):
     # These made-up people are far apart: everything within 0.5 is the person, and all of them is found.
     at = {p["max_distance"]: p for p in points}
     assert at[0.5]["precision"] == 1.0 and at[0.5]["recall"] == 1.0
+
+
+def test_recognition_trade_on_the_named_people(client):
+    assert client.get("/api/v1/tradeoff").get_json()["recognition"] is None  # nobody named
+    for name in ("anna", "ben", "carl", "dora"):
+        client.post("/api/v1/people", json={"name": name.title(), "face_ids": faces_of(client, name)})
+    client.post("/api/v1/people", json={"name": "Stranger", "face_ids": faces_of(client, "stranger")})
+    points = client.get("/api/v1/tradeoff").get_json()["recognition"]
+    assert [p["factor"] for p in points] == [0.8, 0.9, 1.0, 1.1, 1.2]
+    as_set = points[2]
+    assert as_set["max_distance"] == 0.5
+    # Well-separated made-up people: every held-out face is named rightly, and the one-face person
+    # (a stranger, held out) is named nobody.
+    assert (as_set["found"], as_set["right"], as_set["strangers_named"]) == (1.0, 1.0, 0.0)
+    page = client.get("/review").get_data(as_text=True)
+    assert "How sure recognition is, on your 5 named people" in page

@@ -62,3 +62,25 @@ def test_the_shipped_lfw_curve():
     assert (np.diff(curve.recall) >= 0).all() and curve.precision[0] > curve.precision[-1]
     precision, recall = curve.at(0.5)
     assert 0.8 < recall < 0.9 and precision > 0.9
+
+
+def test_recognition_held_out_counts_rights_wrongs_and_strangers():
+    """Two tight people, one whose photos vary widely (some held-out faces
+    too far from their others to be named), and one person named once
+    (a stranger when held out)."""
+    from application.recognition_trade import held_out, scaled
+    from config.settings import RecognitionSettings
+
+    rng = np.random.default_rng(2)
+    x, labels = [], []
+    for person, spread, n in ((0, 0.012, 10), (1, 0.012, 10), (2, 0.04, 10), (3, 0.012, 1)):
+        centre = rng.normal(0, 0.045, 128)
+        for _ in range(n):
+            x.append(centre + rng.normal(0, spread, 128))
+            labels.append(person)
+    x, labels = np.array(x, dtype=np.float32), np.array(labels)
+    found, right, strangers = held_out(x, labels, RecognitionSettings())
+    assert found is not None and 2 / 3 - 0.01 < found < 1 and right == 1.0 and strangers == 0.0
+    # Looser finds more of the wide person; stricter finds fewer.
+    stricter, looser = (held_out(x, labels, scaled(RecognitionSettings(), f))[0] for f in (0.8, 1.5))
+    assert stricter is not None and looser is not None and stricter <= found < looser
