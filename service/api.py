@@ -23,7 +23,7 @@ from application.clustering import (
     last_run,
     run_clustering,
 )
-from application.compare import compare_faces, comparison_png
+from application.compare import Comparison, compare_faces, comparison_png
 from application.erasure import ErasureTarget, erase
 from application.explanation_schemas import CompareResponse, ExplanationResponse, TradeoffResponse
 from application.explanations import explain_face
@@ -244,20 +244,20 @@ def explain(face_id: int) -> Response:
          "turn and the change of Euclidean distance recorded (> 0: the cell makes them alike). About 0.5 s. "
          "404 `photo_unavailable` when a file is gone or changed since it was indexed. `docs/explanations.md`.")
 def compare(face_a: int, face_b: int) -> Response:
-    st = state()
-    result = compare_faces(served().store, st.model.encoder, face_a, face_b,
-                           max_pixels=st.settings.indexer.max_image_pixels)
-    return ok(CompareResponse.of(result, st.settings.recognition.max_distance))
+    return ok(CompareResponse.of(_compared(face_a, face_b), state().settings.recognition.max_distance))
 
 
 @api.get("/faces/<int:face_a>/compare/<int:face_b>.png", operation_id="compareFacesPicture", scope="read",
          response=PNG,
          summary="Both aligned faces side by side with their similarity maps (red: alike; blue: different)")
 def compare_png(face_a: int, face_b: int) -> Response:
+    return Response(comparison_png(_compared(face_a, face_b)), mimetype=PNG)
+
+
+def _compared(face_a: int, face_b: int) -> Comparison:
     st = state()
-    result = compare_faces(served().store, st.model.encoder, face_a, face_b,
-                           max_pixels=st.settings.indexer.max_image_pixels)
-    return Response(comparison_png(result), mimetype=PNG)
+    return compare_faces(served().store, st.model.encoder, face_a, face_b,
+                         max_pixels=st.settings.indexer.max_image_pixels)
 
 
 @api.get("/tradeoff", operation_id="getTradeoff", scope="read", response=TradeoffResponse,
