@@ -17,7 +17,7 @@ centre (LFW's rule); its person the folder's name.
   then attributes the rest it is sure of, as after an index run;
   ``application.tradeoff.estimate`` from the named faces, who each face
   of the index is attributed to, and the index (every face as the sample:
-  the service samples 20,000).
+  the service samples 5,000).
 
 Reported per threshold: both, and the absolute errors; the largest error
 over 0.30-0.80 for each of ``--seeds`` draws.

@@ -84,3 +84,14 @@ def test_recognition_held_out_counts_rights_wrongs_and_strangers():
     # Looser finds more of the wide person; stricter finds fewer.
     stricter, looser = (held_out(x, labels, scaled(RecognitionSettings(), f))[0] for f in (0.8, 1.5))
     assert stricter is not None and looser is not None and stricter <= found < looser
+
+
+def test_within_counts_like_brute_force():
+    from application.tradeoff import within
+
+    rng = np.random.default_rng(5)
+    d = rng.uniform(0.0, 1.2, (40, 300)).astype(np.float32)
+    mask = rng.random((40, 300)) < 0.7
+    t = np.asarray(THRESHOLDS)
+    expected = ((d[:, :, None] <= t) & mask[:, :, None]).sum(axis=1)
+    assert np.array_equal(within(d, mask, t), expected)
