@@ -40,7 +40,7 @@ import numpy as np
 from application.errors import FaceNotFound
 from config.settings import Settings
 from indexer.people.annotations import AnnotationsDB
-from indexer.people.recognition import RuleCheck, check_rule
+from indexer.people.recognition import RuleCheck, check_rule, indexed_confirmed
 from indexer.store import FaceStore
 
 EVIDENCE_FACES = 5  # evidence faces at most: the attributed person's nearest, then the runner-up's
@@ -115,8 +115,9 @@ def explain_face(store: FaceStore, annotations: AnnotationsDB, face_id: int, set
     x = store.vectors_of(np.array([face_id], dtype=np.int64))[0]
     attribution = annotations.attributions([face_id]).get(face_id)
     snapshot = annotations.recognition_input()
-    known = set(store.face_ids().tolist())
-    confirmed = [(f, p) for f, p in snapshot.confirmed if f != face_id and f in known]
+    ids, owners = indexed_confirmed(snapshot.confirmed, store.face_ids())
+    others = ids != face_id  # the face itself is no evidence
+    ids, owners = ids[others], owners[others]
     names: dict[int, str] = {}
 
     def name(person_id: int) -> str:
@@ -127,10 +128,7 @@ def explain_face(store: FaceStore, annotations: AnnotationsDB, face_id: int, set
     nearest = runner_up = None
     check: RuleCheck | None = None
     per_face = np.zeros(0, dtype=np.float64)
-    owners = np.zeros(0, dtype=np.int64)
-    if confirmed:
-        ids = np.array([f for f, _ in confirmed], dtype=np.int64)
-        owners = np.array([p for _, p in confirmed], dtype=np.int64)
+    if len(ids):
         vectors = store.vectors_of(ids).astype(np.float64)
         per_face = np.linalg.norm(vectors - x.astype(np.float64), axis=1)
         people = np.unique(owners)
@@ -145,7 +143,7 @@ def explain_face(store: FaceStore, annotations: AnnotationsDB, face_id: int, set
     margin = runner_up.distance - nearest.distance if nearest and runner_up else None
     place = _group_place(store, annotations, face_id, x)
     stranger = attribution is None and place is not None and place.group is None
-    evidence = _evidence(store, face_id, x, confirmed, per_face, owners, attribution.person_id if attribution else None,
+    evidence = _evidence(store, face_id, x, ids, per_face, owners, attribution.person_id if attribution else None,
                          runner_up, name)
     thresholds = {"close_distance": rule.close_distance, "close_margin": rule.close_margin,
                   "max_distance": rule.max_distance, "margin": rule.margin,
@@ -192,14 +190,14 @@ def _group_place(store: FaceStore, annotations: AnnotationsDB, face_id: int, x: 
     )
 
 
-def _evidence(store: FaceStore, face_id: int, x: np.ndarray, confirmed: list[tuple[int, int]],
-              per_face: np.ndarray, owners: np.ndarray, person_id: int | None, runner_up: Nearest | None,
+def _evidence(store: FaceStore, face_id: int, x: np.ndarray, ids: np.ndarray, per_face: np.ndarray,
+              owners: np.ndarray, person_id: int | None, runner_up: Nearest | None,
               name: Callable[[int], str]) -> list[Evidence]:
     """The attributed person's nearest confirmed faces and the runner-up's
-    nearest; without a person, anyone's nearest confirmed faces, or the
-    nearest indexed faces when nobody is named. Nearest first."""
-    if confirmed:
-        ids = np.array([f for f, _ in confirmed], dtype=np.int64)
+    nearest; without a person, anyone's nearest confirmed faces (``ids`` of
+    ``owners`` at ``per_face``), or the nearest indexed faces when nobody is
+    named. Nearest first."""
+    if len(ids):
         if person_id is not None and (owners == person_id).any():
             rows = list(np.flatnonzero(owners == person_id)[np.argsort(per_face[owners == person_id],
                                                                       kind="stable")][: EVIDENCE_FACES - 1])

@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 
 from indexer.people.annotations import AnnotationsDB
+from indexer.people.recognition import evenly_spread, indexed_confirmed
 from indexer.store import FaceStore
 
 PAIRS = 3  # nearest pairs averaged into a distance between two people
@@ -60,38 +61,29 @@ class LikenessRow:
     spread: float
 
 
-def _spread(ids: list[int], limit: int) -> list[int]:
-    if len(ids) <= limit:
-        return ids
-    return [ids[i] for i in np.linspace(0, len(ids) - 1, limit).round().astype(int)]
-
-
 def lookalikes(store: FaceStore, annotations: AnnotationsDB, person_id: int, limit: int = 10) -> list[Lookalike]:
     """The ``limit`` people nearest ``person_id`` (``PersonNotFoundError``),
     nearest first; never the person themself. Over confirmed faces in the
     index; a person with none has no lookalikes."""
     person = annotations.person(person_id)
-    known = set(store.face_ids().tolist())
-    confirmed = [(f, p) for f, p in annotations.recognition_input().confirmed if f in known]
-    mine = _spread(sorted(f for f, p in confirmed if p == person.person_id), MAX_PERSON_FACES)
-    others = [(f, p) for f, p in confirmed if p != person.person_id]
-    if not mine or not others:
+    ids, people = indexed_confirmed(annotations.recognition_input().confirmed, store.face_ids())
+    mine = evenly_spread(ids[people == person.person_id], MAX_PERSON_FACES)
+    other_ids, owners = ids[people != person.person_id], people[people != person.person_id]
+    if not len(mine) or not len(other_ids):
         return []
-    other_ids = np.array([f for f, _ in others], dtype=np.int64)
-    owners = np.array([p for _, p in others], dtype=np.int64)
     nearest_mine = np.empty(len(other_ids), dtype=np.int64)
     nearest_d = np.empty(len(other_ids), dtype=np.float64)
-    a = np.ascontiguousarray(store.vectors_of(np.array(mine, dtype=np.int64)), dtype=np.float32)
+    a = np.ascontiguousarray(store.vectors_of(mine), dtype=np.float32)
     for lo in range(0, len(other_ids), 4096):
         b = np.ascontiguousarray(store.vectors_of(other_ids[lo : lo + 4096]), dtype=np.float32)
         d = np.sqrt(np.maximum(faiss.pairwise_distances(b, a), 0.0))  # squared L2 -> Euclidean
-        nearest_mine[lo : lo + len(b)] = np.array(mine)[d.argmin(axis=1)]
+        nearest_mine[lo : lo + len(b)] = mine[d.argmin(axis=1)]
         nearest_d[lo : lo + len(b)] = d.min(axis=1)
     order = np.lexsort((nearest_d, owners))
-    people, starts = np.unique(owners[order], return_index=True)
+    others, starts = np.unique(owners[order], return_index=True)
     ends = np.append(starts[1:], len(order))
     found = []
-    for q, lo, hi in zip(people.tolist(), starts, ends):
+    for q, lo, hi in zip(others.tolist(), starts, ends):
         rows = order[lo : min(hi, lo + PAIRS)]
         found.append((float(nearest_d[rows].mean()), q, int(rows[0])))
     found.sort()
@@ -110,16 +102,16 @@ def likeness_rows(store: FaceStore, annotations: AnnotationsDB, *, cut: float = 
     first. At most ``max_faces`` faces (the newest)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    known = set(store.face_ids().tolist())
+    known = store.face_ids()
     run = annotations.last_run()
     strangers = [] if run is None else run.face_ids[run.clusters < 0].tolist()
     named = annotations.attributions(strangers)
-    candidates = {f for f in strangers if f not in named and f in known}
-    by_person: dict[int, list[int]] = {}
-    for f, p in annotations.recognition_input().confirmed:
-        by_person.setdefault(p, []).append(f)
-    candidates |= {faces[0] for faces in by_person.values() if len(faces) == 1 and faces[0] in known}
-    ids = sorted(candidates)[-max_faces:]
+    candidates = {f for f in strangers if f not in named}
+    confirmed = np.array(annotations.recognition_input().confirmed, dtype=np.int64).reshape(-1, 2)
+    people, count = np.unique(confirmed[:, 1], return_counts=True)
+    candidates |= set(confirmed[np.isin(confirmed[:, 1], people[count == 1]), 0].tolist())  # people named once
+    pool = np.array(sorted(candidates), dtype=np.int64)
+    ids = pool[np.isin(pool, known)][-max_faces:].tolist()
     if len(ids) < 2:
         return [], len(ids)
     x = store.vectors_of(np.array(ids, dtype=np.int64)).astype(np.float64)

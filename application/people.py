@@ -43,7 +43,7 @@ from indexer.people.annotations import (
 )
 from indexer.people.attribution import PersonFace as AttributedFace
 from indexer.people.carry_over import carry_over, place_of
-from indexer.people.recognition import recognise_index
+from indexer.people.recognition import evenly_spread, recognise_index
 from indexer.people.undo import Undone
 from indexer.store import FaceStore
 from indexer.store.generations import IndexBusyError, IndexLock
@@ -186,9 +186,7 @@ def person_faces(
         faces = [f for f in faces if f.source == params.source]
     confirmed = np.array(sorted(f.face_id for f in found.faces if f.source == "confirmed"), dtype=np.int64)
     if params.order in ("nearest", "farthest"):
-        reference = confirmed
-        if len(confirmed) > MAX_REFERENCE_FACES:  # spread over the person's confirmed faces, by id
-            reference = confirmed[np.linspace(0, len(confirmed) - 1, MAX_REFERENCE_FACES).round().astype(np.int64)]
+        reference = evenly_spread(confirmed, MAX_REFERENCE_FACES)  # over the person's confirmed faces, by id
         distances = _distances(store, faces, reference)
         ordered = sorted(zip(faces, distances), key=lambda fd: (math.isnan(fd[1]), fd[1], fd[0].face_id))
         if params.order == "farthest":

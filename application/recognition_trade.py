@@ -23,7 +23,7 @@ margins kept: 0.8 (stricter) to 1.2 (looser). The rule itself is set in
 ``[recognition]``; this only shows what a change would do.
 
 At most ``MAX_FACES`` confirmed faces (evenly spread) enter: 2,000 faces,
-5 factors x 5 folds, ~0.2 s.
+5 factors x 5 folds, ~0.2 s; kept until the index or the corrections change.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from application.tradeoff import kept
 from config.settings import RecognitionSettings
 from indexer.people.annotations import AnnotationsDB
-from indexer.people.recognition import suggest
+from indexer.people.recognition import evenly_spread, indexed_confirmed, suggest
 from indexer.store import FaceStore
 
 FOLDS = 5
@@ -94,15 +95,17 @@ def held_out(x: np.ndarray, labels: np.ndarray, rule: RecognitionSettings,
 
 def recognition_trade(store: FaceStore, annotations: AnnotationsDB, rule: RecognitionSettings
                       ) -> RecognitionTrade | None:
-    """The rule's trade on the index's confirmed faces; None with fewer than ``MIN_FACES``."""
-    present = set(store.face_ids().tolist())
-    confirmed = sorted((f, p) for f, p in annotations.recognition_input().confirmed if f in present)
-    if len(confirmed) < MIN_FACES:
+    """The rule's trade on the index's confirmed faces; None with fewer than
+    ``MIN_FACES``. Kept until the index or the corrections change."""
+    return kept(f"recognition {rule.model_dump_json()}", store, annotations,
+                lambda: _trade(store, annotations, rule))
+
+
+def _trade(store: FaceStore, annotations: AnnotationsDB, rule: RecognitionSettings) -> RecognitionTrade | None:
+    ids, labels = indexed_confirmed(annotations.recognition_input().confirmed, store.face_ids())
+    if len(ids) < MIN_FACES:
         return None
-    if len(confirmed) > MAX_FACES:
-        confirmed = [confirmed[i] for i in np.linspace(0, len(confirmed) - 1, MAX_FACES).round().astype(int)]
-    ids = np.array([f for f, _ in confirmed], dtype=np.int64)
-    labels = np.array([p for _, p in confirmed], dtype=np.int64)
+    ids, labels = evenly_spread(ids, MAX_FACES), evenly_spread(labels, MAX_FACES)
     x = store.vectors_of(ids)
     points = []
     for factor in FACTORS:

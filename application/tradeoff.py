@@ -43,13 +43,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import faiss
 import numpy as np
 
 from indexer.people.annotations import AnnotationsDB
+from indexer.people.recognition import evenly_spread, indexed_confirmed
 from indexer.store import FaceStore
 
 THRESHOLDS = tuple(round(0.30 + 0.01 * i, 2) for i in range(51))  # 0.30 to 0.80, Euclidean
@@ -141,40 +144,47 @@ def lfw_curve(total: int) -> Curve:
     return Curve("lfw", data["thresholds"], data["precision"], data["recall"], 0, 0, total)
 
 
-_cache: dict[tuple[str, int, int, int], Curve] = {}
+_kept: dict[str, tuple[tuple[str, int], Any]] = {}
 _lock = threading.Lock()
+Value = TypeVar("Value")
+
+
+def kept(name: str, store: FaceStore, annotations: AnnotationsDB, compute: Callable[[], Value]) -> Value:
+    """``compute()``, kept under ``name`` until the served generation (a
+    published generation never changes) or the corrections change: a
+    page that shows it costs one query after the first."""
+    last = annotations.corrections(1)
+    key = (str(store.data_dir), last[0].rev if last else 0)
+    with _lock:
+        hit = _kept.get(name)
+    if hit is not None and hit[0] == key:
+        return cast(Value, hit[1])
+    value = compute()
+    with _lock:
+        _kept[name] = (key, value)
+    return value
 
 
 def tradeoff_curve(store: FaceStore, annotations: AnnotationsDB) -> Curve:
     """The expected precision and recall of a search within each threshold,
-    for this index and its named people (the LFW curve when too few)."""
+    for this index and its named people (the LFW curve when too few); kept
+    until the index or the corrections change."""
+    return kept("tradeoff", store, annotations, lambda: _curve(store, annotations))
+
+
+def _curve(store: FaceStore, annotations: AnnotationsDB) -> Curve:
     known = store.face_ids()
-    last = annotations.corrections(1)
-    key = (str(store.data_dir), len(known), int(known[-1]) if len(known) else 0, last[0].rev if last else 0)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-    snapshot = annotations.recognition_input()
-    present = set(known.tolist())
-    confirmed = sorted((f, p) for f, p in snapshot.confirmed if f in present)
-    if len(confirmed) > MAX_FACES:
-        confirmed = [confirmed[i] for i in np.linspace(0, len(confirmed) - 1, MAX_FACES).round().astype(int)]
-    people = sorted({p for _, p in confirmed})
-    curve = lfw_curve(len(known))
+    ids, labels = indexed_confirmed(annotations.recognition_input().confirmed, known)
+    ids, labels = evenly_spread(ids, MAX_FACES), evenly_spread(labels, MAX_FACES)
+    people = np.unique(labels)
     if len(people) >= MIN_PEOPLE:
-        ids = np.array([f for f, _ in confirmed], dtype=np.int64)
-        labels = np.array([p for _, p in confirmed], dtype=np.int64)
         sizes = {p.person_id: sum(p.counts.values()) for p in annotations.people()}
-        sample_ids = known if len(known) <= SAMPLE_FACES else known[
-            np.linspace(0, len(known) - 1, SAMPLE_FACES).round().astype(np.int64)]
+        sample_ids = evenly_spread(known, SAMPLE_FACES)
         owners = annotations.attributions(sample_ids.tolist())
         sample_owner = np.array([owners[f].person_id if f in owners else -1 for f in sample_ids.tolist()])
         precision, recall, same_pairs = estimate(store.vectors_of(ids), labels, sizes, store.vectors_of(sample_ids),
                                                  sample_owner, len(known))
         if same_pairs >= MIN_SAME_PAIRS:
-            curve = Curve("named", list(THRESHOLDS), [round(float(v), 4) for v in precision],
-                          [round(float(v), 4) for v in recall], len(people), same_pairs, len(known))
-    with _lock:
-        _cache.clear()
-        _cache[key] = curve
-    return curve
+            return Curve("named", list(THRESHOLDS), [round(float(v), 4) for v in precision],
+                         [round(float(v), 4) for v in recall], len(people), same_pairs, len(known))
+    return lfw_curve(len(known))

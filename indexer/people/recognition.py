@@ -152,6 +152,22 @@ def _accepted(
     return check_rule(face, d1, d2, to_person, person_faces, rule).branch is not None
 
 
+def indexed_confirmed(confirmed: list[tuple[int, int]], known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The confirmed (face, person) pairs whose face is among ``known`` (the
+    index's face ids): (face ids, people), int64, in face-id order."""
+    pairs = np.array(sorted(confirmed), dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[np.isin(pairs[:, 0], known)]
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def evenly_spread(items: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``items``, taken evenly along them (all when
+    there are no more): a bounded sample of faces in face-id order."""
+    if len(items) <= limit:
+        return items
+    return items[np.linspace(0, len(items) - 1, limit).round().astype(np.int64)]
+
+
 def one_face_a_photo(store: FaceStore, chosen: dict[int, tuple[int, float]],
                      confirmed: dict[int, int]) -> dict[int, tuple[int, float]]:
     """``chosen`` (face -> (person, distance)) less the suggestions that would
@@ -205,10 +221,7 @@ def recognise_index(
     known_set = set(known.tolist())
     snapshot = annotations.recognition_input()
     top = int(known.max()) if len(known) else 0
-    confirmed_ids = np.array([f for f, _ in snapshot.confirmed], dtype=np.int64)
-    confirmed_people = np.array([p for _, p in snapshot.confirmed], dtype=np.int64)
-    keep = np.isin(confirmed_ids, known)
-    confirmed_ids, confirmed_people = confirmed_ids[keep], confirmed_people[keep]
+    confirmed_ids, confirmed_people = indexed_confirmed(snapshot.confirmed, known)
     report.confirmed_faces = len(confirmed_ids)
     # Before the first recognition of this data directory every person counts as changed.
     people_with_faces = set(confirmed_people.tolist())
