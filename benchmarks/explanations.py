@@ -42,26 +42,11 @@ from application.explanations import explain_face
 from application.lookalikes import lookalikes
 from application.tradeoff import tradeoff_curve
 from benchmarks.common import DEFAULT_LFW, LFW_HINT, now, percentile_ms, print_table, require_dir, write_results
-from benchmarks.identification import centre_distance
+from benchmarks.identification import Labelled, labelled_faces
 from config.settings import load_settings
 from indexer.model import face_model
 from indexer.people.annotations import AnnotationsDB
 from indexer.store import EmbeddedStore
-
-
-def labelled_ids(store: EmbeddedStore) -> dict[str, list[int]]:
-    """Each person's labelled face ids (the face nearest each photo's centre)."""
-    ids = store.face_ids().tolist()
-    records = store.faces(ids)
-    best: dict[str, tuple[float, int]] = {}
-    for face_id, record in records.items():
-        offset = centre_distance(record)
-        if record.path not in best or offset < best[record.path][0]:
-            best[record.path] = (offset, face_id)
-    people: dict[str, list[int]] = {}
-    for path, (_, face_id) in sorted(best.items()):
-        people.setdefault(Path(path).parent.name, []).append(face_id)
-    return people
 
 
 def timed(calls) -> list[float]:
@@ -81,16 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", type=int, default=200, help="faces explained")
     parser.add_argument("--maps", type=int, default=20, help="pairs of faces mapped")
     args = parser.parse_args(argv)
-    require_dir(args.lfw, "LFW DevTrain", LFW_HINT)
+    lfw = require_dir(args.lfw, "LFW DevTrain", LFW_HINT)
     work = Path(tempfile.mkdtemp(prefix="facesearch-explanations-"))
     try:
         data_dir = work / "index"
         shutil.copytree(args.data_dir, data_dir)
         settings = load_settings(data_dir=data_dir)
+        labelled = labelled_faces(data_dir, lfw)
         store = EmbeddedStore.open_published(data_dir)
         db = AnnotationsDB.open(data_dir)
         try:
-            return run(args, settings, store, db)
+            return run(args, settings, store, db, labelled)
         finally:
             db.close()
             store.close()
@@ -98,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(args, settings, store: EmbeddedStore, db: AnnotationsDB) -> int:
+def run(args, settings, store: EmbeddedStore, db: AnnotationsDB, labelled: Labelled) -> int:
     started = now()
-    people = labelled_ids(store)
+    people: dict[str, list[int]] = {}  # each person's labelled face ids, by path
+    for person, face_id in zip(labelled.persons.tolist(), labelled.face_ids.tolist()):
+        people.setdefault(labelled.names[person], []).append(face_id)
     person_id = {}
     for name, faces in people.items():
         person_id[name] = db.create_person(name, faces).person.person_id

@@ -60,6 +60,7 @@ class Labelled:
     persons: np.ndarray  # int codes, one per face
     names: list[str]  # person name by code
     x: np.ndarray  # float64 (n, 128)
+    face_ids: np.ndarray  # int64 (n,), in the index
 
 
 @dataclass
@@ -104,7 +105,7 @@ def centre_distance(record: FaceRecord) -> float:
 def labelled_faces(data_dir: Path, lfw: Path) -> Labelled:
     """The face nearest the image centre of every LFW photo in the store."""
     store = EmbeddedStore.open_published(data_dir)
-    best: dict[str, tuple[float, np.ndarray]] = {}
+    best: dict[str, tuple[float, np.ndarray, int]] = {}
     root = [str(lfw)]
     try:
         for ids, x in store.db.iter_embeddings():
@@ -115,7 +116,7 @@ def labelled_faces(data_dir: Path, lfw: Path) -> Labelled:
                     continue
                 offset = centre_distance(record)
                 if record.path not in best or offset < best[record.path][0]:
-                    best[record.path] = (offset, embedding)
+                    best[record.path] = (offset, embedding, int(face_id))
     finally:
         store.close()
     paths = sorted(best)
@@ -127,6 +128,7 @@ def labelled_faces(data_dir: Path, lfw: Path) -> Labelled:
         persons=np.array([code[n] for n in person_of], dtype=np.int64),
         names=names,
         x=np.array([best[p][1] for p in paths], dtype=np.float64).reshape(-1, 128),
+        face_ids=np.array([best[p][2] for p in paths], dtype=np.int64),
     )
 
 

@@ -63,7 +63,7 @@ SHOWN = (0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70)
 def all_embeddings(data_dir: Path) -> np.ndarray:
     store = EmbeddedStore.open_published(data_dir)
     try:
-        return np.vstack([x for _, x in store.db.iter_embeddings()]).astype(np.float32)
+        return store.all_embeddings()[2]
     finally:
         store.close()
 
@@ -98,19 +98,23 @@ def truth(x_labelled: np.ndarray, persons: np.ndarray, x_all: np.ndarray,
     return found_same / np.maximum(found_all, 1), found_same / max(same_total, 1)
 
 
+def draw_named(persons: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(named, the rest): ``max(1, round(share m))`` of each person's m
+    labelled faces with 2+ of them, drawn with ``seed``; row numbers."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(persons)
+    named = np.array(sorted(i for person in np.flatnonzero(counts >= 2)
+                            for i in rng.choice(np.flatnonzero(persons == person),
+                                                max(1, round(share * counts[person])), replace=False)))
+    return named, np.setdiff1d(np.arange(len(persons)), named)
+
+
 def named_estimate(x: np.ndarray, persons: np.ndarray, x_all: np.ndarray, where: np.ndarray, share: float,
                    seed: int, thresholds: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, dict]:
     """Name ``share`` of each person's labelled faces, let recognition
     attribute the rest it is sure of, and estimate from what is named
     (``where``: each labelled face's row in ``x_all``)."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(persons)
-    named = []
-    for person in np.flatnonzero(counts >= 2):
-        rows = np.flatnonzero(persons == person)
-        named.extend(rng.choice(rows, max(1, round(share * len(rows))), replace=False).tolist())
-    named_rows = np.array(sorted(named))
-    rest = np.setdiff1d(np.arange(len(persons)), named_rows)
+    named_rows, rest = draw_named(persons, share, seed)
     found = suggest(x[rest], x[named_rows], persons[named_rows], RecognitionSettings())
     owner = np.full(len(x_all), -1, dtype=np.int64)  # who each face of the index is attributed to
     owner[where[named_rows]] = persons[named_rows]
@@ -127,12 +131,7 @@ def named_estimate(x: np.ndarray, persons: np.ndarray, x_all: np.ndarray, where:
 def recognition_rows(x: np.ndarray, persons: np.ndarray, share: float, seed: int = 0) -> list[dict]:
     """The rule at each factor: held-out estimate over the named faces
     against what it does to the faces not named."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(persons)
-    named = np.array(sorted(i for person in np.flatnonzero(counts >= 2)
-                            for i in rng.choice(np.flatnonzero(persons == person),
-                                                max(1, round(share * counts[person])), replace=False)))
-    rest = np.setdiff1d(np.arange(len(persons)), named)
+    named, rest = draw_named(persons, share, seed)
     known = np.isin(persons[rest], persons[named])
     rows = []
     for factor in FACTORS:
